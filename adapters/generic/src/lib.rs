@@ -1,0 +1,48 @@
+//! The `generic` adapter: webhooks from vendors without an adapter of their own. Config says where the event id,
+//! the event type and the subject are (a header or a JSON pointer into the body); the JSON body is the data.
+//!
+//! - `locator`: [`Locator`], a `header:NAME` or a JSON pointer as written in config.
+//! - `webhook`: reads a verified webhook into an [`InboundEvent`](gatehouse_kit::InboundEvent) with the locators.
+
+mod locator;
+mod webhook;
+
+pub use locator::Locator;
+
+use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+
+/// The generic adapter, configured as `adapter = "generic"` with `event_id`, `event_type` and optionally `subject`.
+/// It has no signature scheme of its own: config must name one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generic {
+    event_id: Locator,
+    event_type: Locator,
+    subject: Option<Locator>,
+}
+
+impl Generic {
+    /// The adapter's name in config.
+    pub const NAME: &'static str = "generic";
+
+    pub fn new(event_id: Locator, event_type: Locator, subject: Option<Locator>) -> Self {
+        Self {
+            event_id,
+            event_type,
+            subject,
+        }
+    }
+}
+
+impl Adapter for Generic {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn default_scheme(&self) -> Option<Scheme> {
+        None
+    }
+
+    fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
+        webhook::interpret(webhook, &self.event_id, &self.event_type, self.subject.as_ref()).map(WebhookOutcome::Event)
+    }
+}

@@ -1,0 +1,21 @@
+//! The adapter kit: the contract between the gateway and each vendor crate.
+//!
+//! - [`domain`]: our stable domain model (`Customer`, `Payment`, `Page`), the only shapes internal callers see.
+//! - [`webhook`]: what an adapter receives (a [`webhook::VerifiedWebhook`], which only signature verification can
+//!   produce) and what it returns (an [`webhook::InboundEvent`] or an immediate reply).
+//! - [`signature`]: the webhook signature schemes (Standard Webhooks, Svix, Stripe, GitHub, Shopify, Slack, Paddle,
+//!   generic HMAC), verified on raw bytes in constant time, and their signers for tests and `gatehouse sign`.
+//! - [`adapter`]: the [`Adapter`] trait every vendor crate implements.
+//! - [`testing`] (feature `testing`): conformance helpers every adapter's tests run.
+
+pub mod adapter;
+pub mod domain;
+pub mod signature;
+pub mod webhook;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use adapter::Adapter;
+pub use signature::{Scheme, SignatureError};
+pub use webhook::{InboundEvent, VerifiedWebhook, WebhookError, WebhookOutcome};

@@ -1,0 +1,101 @@
+//! Inbound webhook types: the verified request an adapter reads and the event it makes of it.
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::Value;
+
+/// A webhook whose signature has been checked. Only [`crate::Scheme::verify`] constructs one (outside tests), so an
+/// adapter can never be handed bytes nobody verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedWebhook {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl VerifiedWebhook {
+    pub(crate) fn new(headers: HeaderMap, body: Bytes) -> Self {
+        Self { headers, body }
+    }
+
+    /// Builds a verified webhook without verifying it, for adapter unit tests.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn assume_verified(headers: HeaderMap, body: impl Into<Bytes>) -> Self {
+        Self::new(headers, body.into())
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The raw body, exactly as received.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The single value of a header as text. `Err` when the header is repeated or not visible ASCII; `Ok(None)`
+    /// when it is absent or empty.
+    pub fn header(&self, name: &str) -> Result<Option<&str>, WebhookError> {
+        let mut values = self.headers.get_all(name).iter();
+        let Some(first) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(WebhookError::new(format!("header {name} is repeated")));
+        }
+        let text = first
+            .to_str()
+            .map_err(|_| WebhookError::new(format!("header {name} is not visible ASCII")))?
+            .trim();
+        Ok((!text.is_empty()).then_some(text))
+    }
+
+    /// Like [`Self::header`], but absence is an error naming the header.
+    pub fn required_header(&self, name: &str) -> Result<&str, WebhookError> {
+        self.header(name)?
+            .ok_or_else(|| WebhookError::new(format!("header {name} is missing")))
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> Result<Value, WebhookError> {
+        serde_json::from_slice(&self.body).map_err(|e| WebhookError::new(format!("body is not valid JSON: {e}")))
+    }
+
+    /// The body deserialized into a vendor DTO.
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, WebhookError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| WebhookError::new(format!("body does not match the vendor's event shape: {e}")))
+    }
+}
+
+/// What an adapter makes of a verified webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookOutcome {
+    /// An event to commit to the outbox.
+    Event(InboundEvent),
+    /// A handshake to answer at once with this JSON body (HTTP 200); nothing is stored.
+    Reply(Value),
+}
+
+/// An inbound event in our terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundEvent {
+    /// The vendor's own id for the event: the deduplication key.
+    pub provider_event_id: String,
+    /// Our event type without the provider prefix, e.g. `customer.updated`; the gateway prefixes `<provider>.`.
+    pub event_type: String,
+    /// The partition key for ordering (a customer id, a repository), if the event has one.
+    pub subject: Option<String>,
+    /// The domain payload (`Customer`, `Payment`, ...) or, where the adapter has no domain type, the vendor's object.
+    pub data: Value,
+}
+
+/// A correctly signed body that the adapter cannot read. Its message names what is wrong and carries no secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WebhookError(String);
+
+impl WebhookError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

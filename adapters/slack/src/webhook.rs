@@ -1,0 +1,63 @@
+//! Reads Slack's Events API requests: `url_verification` becomes a reply carrying the challenge; an event callback
+//! becomes an event with the body's `event_id`, `event.type` as type, `team_id` as subject and the JSON payload
+//! as data.
+
+use gatehouse_kit::{InboundEvent, VerifiedWebhook, WebhookError, WebhookOutcome};
+use serde_json::{Value, json};
+
+/// The longest id, subject or event type we store.
+const MAX_CHARS: usize = 255;
+
+pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
+    let body = webhook.json()?;
+    if !body.is_object() {
+        return Err(WebhookError::new("body is not a JSON object"));
+    }
+    if body.get("type").and_then(Value::as_str) == Some("url_verification") {
+        let challenge = required_str(&body, "/challenge", "challenge")?;
+        return Ok(WebhookOutcome::Reply(json!({ "challenge": challenge })));
+    }
+    let provider_event_id = checked("event_id", required_str(&body, "/event_id", "event_id")?)?;
+    let event_type = event_type(required_str(&body, "/event/type", "event.type")?)?;
+    let subject = checked("team_id", required_str(&body, "/team_id", "team_id")?)?;
+    Ok(WebhookOutcome::Event(InboundEvent {
+        provider_event_id,
+        event_type,
+        subject: Some(subject),
+        data: body,
+    }))
+}
+
+/// The string at `pointer`, named `field` in errors.
+fn required_str<'a>(body: &'a Value, pointer: &str, field: &str) -> Result<&'a str, WebhookError> {
+    match body.pointer(pointer) {
+        Some(Value::String(value)) if !value.is_empty() => Ok(value),
+        Some(Value::String(_)) => Err(WebhookError::new(format!("field `{field}` is empty"))),
+        Some(_) => Err(WebhookError::new(format!("field `{field}` is not a string"))),
+        None => Err(WebhookError::new(format!("field `{field}` is missing"))),
+    }
+}
+
+fn checked(field: &str, value: &str) -> Result<String, WebhookError> {
+    let reason = if value.trim().is_empty() {
+        "is empty"
+    } else if value.chars().count() > MAX_CHARS {
+        "is longer than 255 characters"
+    } else if value.chars().any(char::is_control) {
+        "contains control characters"
+    } else {
+        return Ok(value.to_owned());
+    };
+    Err(WebhookError::new(format!("field `{field}` {reason}")))
+}
+
+fn event_type(event_type: &str) -> Result<String, WebhookError> {
+    let visible = |c: char| !c.is_whitespace() && !c.is_control();
+    let event_type = checked("event.type", event_type)?;
+    if !event_type.chars().all(visible) {
+        return Err(WebhookError::new(
+            "field `event.type` contains spaces or control characters",
+        ));
+    }
+    Ok(event_type)
+}

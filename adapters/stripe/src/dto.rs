@@ -1,0 +1,166 @@
+//! Stripe's PaymentIntent as its API and webhooks send it, and its translation to our [`Payment`]: the
+//! anti-corruption layer. Stripe's field names and statuses stop here.
+
+use std::fmt;
+
+use gatehouse_kit::domain::{Money, Payment, PaymentStatus};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// A PaymentIntent in Stripe's words (only the fields we translate).
+#[derive(Debug, Deserialize)]
+pub(crate) struct PaymentIntent {
+    pub id: String,
+    /// Minor units (cents).
+    pub amount: i64,
+    /// Three-letter ISO 4217 code, lowercase in Stripe's output.
+    pub currency: String,
+    pub status: String,
+    /// A customer id, an expanded customer object, or absent/null.
+    #[serde(default)]
+    pub customer: Option<CustomerRef>,
+    /// Set when the last payment attempt failed; null otherwise.
+    #[serde(default)]
+    pub last_payment_error: Option<IgnoredAny>,
+}
+
+/// Stripe's expandable field: the id, or the object with its id when the request expanded it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum CustomerRef {
+    Id(String),
+    Expanded { id: String },
+}
+
+/// A vendor field whose value cannot be translated. Names the field, never echoes the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InvalidField {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl fmt::Display for InvalidField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}` {}", self.field, self.reason)
+    }
+}
+
+/// The longest id we accept.
+const MAX_ID_CHARS: usize = 255;
+
+impl TryFrom<PaymentIntent> for Payment {
+    type Error = InvalidField;
+
+    fn try_from(intent: PaymentIntent) -> Result<Self, Self::Error> {
+        let status = status(&intent.status, intent.last_payment_error.is_some())?;
+        if intent.amount < 0 {
+            return Err(InvalidField {
+                field: "amount",
+                reason: "is negative",
+            });
+        }
+        let customer_id = match intent.customer {
+            None => None,
+            Some(CustomerRef::Id(id) | CustomerRef::Expanded { id }) => Some(checked_id("customer", id)?),
+        };
+        Ok(Payment {
+            id: checked_id("id", intent.id)?,
+            amount: Money {
+                value: intent.amount,
+                currency: currency(&intent.currency)?,
+            },
+            status,
+            customer_id,
+        })
+    }
+}
+
+/// Stripe's PaymentIntent statuses in ours. A payment whose last attempt failed goes back to
+/// `requires_payment_method` with `last_payment_error` set: that is a failure, not a fresh intent.
+fn status(status: &str, last_attempt_failed: bool) -> Result<PaymentStatus, InvalidField> {
+    Ok(match status {
+        // `requires_source*` are the names before API version 2019-02-11.
+        "requires_payment_method" | "requires_source" if last_attempt_failed => PaymentStatus::Failed,
+        "requires_payment_method"
+        | "requires_source"
+        | "requires_confirmation"
+        | "requires_action"
+        | "requires_source_action"
+        | "processing"
+        | "requires_capture" => PaymentStatus::Pending,
+        "succeeded" => PaymentStatus::Succeeded,
+        "canceled" => PaymentStatus::Canceled,
+        _ => {
+            return Err(InvalidField {
+                field: "status",
+                reason: "is not a known PaymentIntent status",
+            });
+        }
+    })
+}
+
+/// Three ASCII letters, lowercased.
+fn currency(code: &str) -> Result<String, InvalidField> {
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(code.to_ascii_lowercase())
+    } else {
+        Err(InvalidField {
+            field: "currency",
+            reason: "is not a three-letter ISO 4217 code",
+        })
+    }
+}
+
+fn checked_id(field: &'static str, id: String) -> Result<String, InvalidField> {
+    let reason = if id.trim().is_empty() {
+        "is empty"
+    } else if id.chars().count() > MAX_ID_CHARS {
+        "is longer than 255 characters"
+    } else if id.chars().any(char::is_control) {
+        "contains control characters"
+    } else {
+        return Ok(id);
+    };
+    Err(InvalidField { field, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_every_status() {
+        let cases = [
+            ("requires_payment_method", false, PaymentStatus::Pending),
+            ("requires_payment_method", true, PaymentStatus::Failed),
+            ("requires_source", true, PaymentStatus::Failed),
+            ("requires_confirmation", false, PaymentStatus::Pending),
+            ("requires_action", false, PaymentStatus::Pending),
+            ("processing", false, PaymentStatus::Pending),
+            ("requires_capture", false, PaymentStatus::Pending),
+            ("succeeded", false, PaymentStatus::Succeeded),
+            ("succeeded", true, PaymentStatus::Succeeded),
+            ("canceled", false, PaymentStatus::Canceled),
+            ("canceled", true, PaymentStatus::Canceled),
+        ];
+        for (stripe, failed, ours) in cases {
+            assert_eq!(status(stripe, failed), Ok(ours), "{stripe} {failed}");
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_statuses() {
+        for stripe in ["", "cancelled", "SUCCEEDED", "failed", "requires_"] {
+            assert_eq!(status(stripe, false).unwrap_err().field, "status", "{stripe}");
+        }
+    }
+
+    #[test]
+    fn lowercases_three_letter_currencies_only() {
+        assert_eq!(currency("USD").as_deref(), Ok("usd"));
+        assert_eq!(currency("eur").as_deref(), Ok("eur"));
+        for bad in ["", "us", "usdt", "u$d", "ü s", "123"] {
+            assert!(currency(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The `stripe` adapter: Stripe's webhook Events (`Stripe-Signature`) read as our events, with our
+//! [`Payment`](gatehouse_kit::domain::Payment) as data for `payment_intent.*` events.
+//!
+//! - `webhook`: reads a verified Stripe Event into an [`InboundEvent`](gatehouse_kit::InboundEvent).
+//! - `dto`: Stripe's PaymentIntent as the vendor sends it and its translation to our domain (the anti-corruption
+//!   layer, shared with the outbound routes).
+
+mod dto;
+mod webhook;
+
+use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+
+/// The Stripe adapter, configured as `adapter = "stripe"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stripe;
+
+impl Stripe {
+    /// The adapter's name in config.
+    pub const NAME: &'static str = "stripe";
+
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl Adapter for Stripe {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn default_scheme(&self) -> Option<Scheme> {
+        Some(Scheme::Stripe)
+    }
+
+    fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
+        webhook::interpret(webhook).map(WebhookOutcome::Event)
+    }
+}

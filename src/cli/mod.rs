@@ -1,0 +1,111 @@
+//! The `gatehouse` command line (SPEC §1): argument parsing and one small function per command.
+
+mod events;
+mod sign;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::providers::Providers;
+use crate::startup::{Application, shutdown_signal};
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "A resilient integration gateway")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CONFIG",
+        default_value = "config/gatehouse.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (applies store migrations first).
+    Serve,
+    /// Validate the config and print it, every secret redacted; exits 1 naming the bad key.
+    CheckConfig,
+    /// Apply store migrations.
+    Migrate,
+    /// Read an API key or token on stdin and print its hex SHA-256, for the config.
+    HashKey,
+    /// Print the headers a provider would send for a body, signed with its configured secret (for curl tests).
+    Sign(sign::SignArgs),
+    /// Inspect the outbox.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+}
+
+/// Parses the command line, runs the command, and reports any error on stderr (exit status 1).
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    match cli.command {
+        Command::Serve => runtime(true)?.block_on(serve(&cli.config)),
+        Command::CheckConfig => check_config(&cli.config),
+        Command::Migrate => runtime(false)?.block_on(migrate(&cli.config)),
+        Command::HashKey => hash_key(),
+        Command::Sign(args) => sign::run(&load(&cli.config)?, &args),
+        Command::Events(command) => runtime(false)?.block_on(events::run(&load(&cli.config)?, command)),
+    }
+}
+
+fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().context("cannot start the async runtime")
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| format!("invalid configuration in {}", path.display()))
+}
+
+async fn serve(path: &Path) -> anyhow::Result<()> {
+    let app = Application::build(load(path)?, None).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+fn check_config(path: &Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    Providers::build(&config).with_context(|| format!("invalid configuration in {}", path.display()))?;
+    for key in config.literal_secrets() {
+        eprintln!("warning: {key} is a literal secret; use \"env:NAME\" or \"file:PATH\" in shared configs");
+    }
+    print!("{}", toml::to_string(&config).context("cannot print the config")?);
+    eprintln!("config OK: {}", path.display());
+    Ok(())
+}
+
+async fn migrate(path: &Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let store = store::open(&config.store.url, config.store.max_batch).await?;
+    store.migrate().await?;
+    store.shutdown().await;
+    eprintln!("store migrated: {}", config.store.url);
+    Ok(())
+}
+
+fn hash_key() -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("cannot read the key from stdin")?;
+    let key = input.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!key.is_empty(), "no key on stdin");
+    println!("{}", hex::encode(Sha256::digest(key.as_bytes())));
+    Ok(())
+}

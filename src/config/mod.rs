@@ -1,0 +1,195 @@
+//! Configuration: the TOML file layered with `GATEHOUSE__SECTION__KEY` environment overrides, parsed once at start
+//! into these types and validated (cross-field rules included) before anything runs.
+//!
+//! Secrets are [`SecretRef`]s (`env:`/`file:`/literal) and are resolved by whoever builds the component that needs
+//! them ([`crate::providers`]), so errors name the config key and never the secret.
+
+mod secret;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use secret::SecretRef;
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may run after SIGTERM/SIGINT before the process stops anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (relative to the working directory) or `sqlite:///ABSOLUTE/PATH`.
+    pub url: String,
+    /// The most webhooks the SQLite writer commits in one transaction (group commit).
+    pub max_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/gatehouse.db".into(),
+            max_batch: 512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The adapter crate serving this provider; defaults to the provider's own name.
+    pub adapter: Option<String>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Signature scheme; defaults to the adapter's.
+    pub scheme: Option<String>,
+    /// Every secret that may have signed a webhook (rotation): any may match.
+    pub secrets: Vec<SecretRef>,
+    /// Allowed clock distance for schemes that sign a timestamp.
+    #[serde(with = "humantime_serde", default = "default_tolerance")]
+    pub tolerance: Duration,
+    /// `hmac` scheme: the header holding the signature.
+    pub header: Option<String>,
+    /// `hmac` scheme: text before the signature in the header, e.g. `sha256=`.
+    pub prefix: Option<String>,
+    /// `hmac` scheme: `hex` (default) or `base64`.
+    pub encoding: Option<String>,
+    /// `hmac` scheme: what is signed, from `{body}` and `{timestamp}`; default `{body}`.
+    pub signed_content: Option<String>,
+    /// `hmac` scheme: the header holding the signed timestamp, when `signed_content` uses `{timestamp}`.
+    pub timestamp_header: Option<String>,
+    /// `generic` adapter: where the event id is: `header:NAME` or a JSON pointer such as `/id`.
+    pub event_id: Option<String>,
+    /// `generic` adapter: where the event type is.
+    pub event_type: Option<String>,
+    /// `generic` adapter: where the subject (ordering key) is; optional.
+    pub subject: Option<String>,
+}
+
+fn default_tolerance() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Config {
+    /// Reads `path` (which must exist) and applies `GATEHOUSE__…` environment overrides, then validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::Missing(path.to_owned()));
+        }
+        let config: Config = Figment::new()
+            .merge(Toml::file_exact(path))
+            .merge(Env::prefixed("GATEHOUSE__").split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Parse(figment_message(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rules serde cannot express. Secrets, schemes and adapters are checked when [`crate::providers`] builds them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes == 0 {
+            return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));
+        }
+        if !(1..=10_000).contains(&self.store.max_batch) {
+            return Err(ConfigError::invalid("store.max_batch", "must be between 1 and 10000"));
+        }
+        crate::store::StoreUrl::parse(&self.store.url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
+        for name in self.providers.keys() {
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(ConfigError::invalid(
+                    format!("providers.{name}"),
+                    "provider names are 1-64 characters of a-z, 0-9, '-' and '_'",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every literal secret, by key, for `check-config`'s warnings.
+    pub fn literal_secrets(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        for (name, provider) in &self.providers {
+            if let Some(webhook) = &provider.webhook {
+                for (i, secret) in webhook.secrets.iter().enumerate() {
+                    if secret.is_literal() {
+                        keys.push(format!("providers.{name}.webhook.secrets[{i}]"));
+                    }
+                }
+            }
+        }
+        keys
+    }
+}
+
+/// Figment's messages name the key as `default.section.key`; drop the profile so the key reads as in the file.
+fn figment_message(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string().replace("key `default.", "key `"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests;

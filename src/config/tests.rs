@@ -1,0 +1,58 @@
+//! Tests of config loading and validation.
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(&path)
+}
+
+#[test]
+fn defaults_fill_what_the_file_leaves_out() {
+    let config = load("").unwrap();
+    assert_eq!(config.server.listen.port(), 8080);
+    assert_eq!(config.server.max_body_bytes, 1 << 20);
+    assert_eq!(config.store.url, "sqlite://data/gatehouse.db");
+}
+
+#[test]
+fn durations_are_strings() {
+    let config =
+        load("[server]\nshutdown_grace = \"250ms\"\n[providers.x.webhook]\nsecrets=[\"env:X\"]\ntolerance = \"5m\"\n")
+            .unwrap();
+    assert_eq!(config.server.shutdown_grace, Duration::from_millis(250));
+    assert_eq!(
+        config.providers["x"].webhook.as_ref().unwrap().tolerance,
+        Duration::from_secs(300)
+    );
+}
+
+#[test]
+fn errors_name_the_bad_key() {
+    let err = load("[server]\nmax_body_bytes = \"lots\"\n").unwrap_err().to_string();
+    assert!(err.contains("server.max_body_bytes"), "{err}");
+    let err = load("[server]\nlisten_typo = 1\n").unwrap_err().to_string();
+    assert!(err.contains("listen_typo"), "{err}");
+    let err = load("[store]\nurl = \"mysql://x\"\n").unwrap_err().to_string();
+    assert!(err.contains("store.url"), "{err}");
+    let err = load("[providers.\"Bad Name\"]\n").unwrap_err().to_string();
+    assert!(err.contains("providers.Bad Name"), "{err}");
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let err = Config::load(Path::new("/nonexistent/gatehouse.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing(_)));
+}
+
+#[test]
+fn literal_secrets_are_listed_and_redacted_in_output() {
+    let config = load("[providers.x.webhook]\nsecrets = [\"env:A\", \"sup3rs3cret\"]\n").unwrap();
+    assert_eq!(config.literal_secrets(), vec!["providers.x.webhook.secrets[1]"]);
+    let printed = toml::to_string(&config).unwrap();
+    assert!(!printed.contains("sup3rs3cret"), "{printed}");
+    assert!(printed.contains("env:A"), "{printed}");
+    assert!(!format!("{config:?}").contains("sup3rs3cret"));
+}

@@ -1,0 +1,119 @@
+//! RFC 9457 problem responses: one [`ApiError`] for every failure a client can see, with a stable
+//! `urn:gatehouse:problem:<slug>` type, the right status, and the request's correlation id.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::correlation;
+
+/// The kinds of problem, each with its slug and status (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    InvalidRequest,
+    InvalidSignature,
+    UnknownProvider,
+    UnknownRoute,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    StoreUnavailable,
+}
+
+impl Problem {
+    pub fn slug(self) -> &'static str {
+        match self {
+            Problem::InvalidRequest => "invalid-request",
+            Problem::InvalidSignature => "invalid-signature",
+            Problem::UnknownProvider => "unknown-provider",
+            Problem::UnknownRoute => "unknown-route",
+            Problem::MethodNotAllowed => "method-not-allowed",
+            Problem::PayloadTooLarge => "payload-too-large",
+            Problem::StoreUnavailable => "store-unavailable",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Problem::InvalidRequest => StatusCode::BAD_REQUEST,
+            Problem::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Problem::UnknownProvider | Problem::UnknownRoute => StatusCode::NOT_FOUND,
+            Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Problem::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Problem::InvalidRequest => "The request is invalid",
+            Problem::InvalidSignature => "The webhook signature does not verify",
+            Problem::UnknownProvider => "No such provider",
+            Problem::UnknownRoute => "No such route",
+            Problem::MethodNotAllowed => "Method not allowed on this route",
+            Problem::PayloadTooLarge => "The request body is too large",
+            Problem::StoreUnavailable => "The store cannot commit right now",
+        }
+    }
+}
+
+/// A failure answered as `application/problem+json`.
+#[derive(Debug)]
+pub struct ApiError {
+    problem: Problem,
+    detail: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(problem: Problem, detail: impl Into<String>) -> Self {
+        Self {
+            problem,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Adds `Retry-After` (seconds), as 429 and 503 answers carry.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn problem(&self) -> Problem {
+        self.problem
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    correlation_id: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.problem.status();
+        let body = Body {
+            kind: format!("urn:gatehouse:problem:{}", self.problem.slug()),
+            title: self.problem.title(),
+            status: status.as_u16(),
+            detail: &self.detail,
+            correlation_id: correlation::current(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

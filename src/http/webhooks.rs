@@ -1,0 +1,132 @@
+//! `POST /webhooks/{provider}`: raw bytes → verify (the provider's scheme, any of its secrets) → the adapter reads
+//! id, type, subject and domain data → inbox + outbox in one durable transaction → 200. Nothing is stored unless
+//! every step passes, and nothing is acknowledged before the commit returns.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gatehouse_kit::signature::VerifyContext;
+use gatehouse_kit::{InboundEvent, WebhookOutcome};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::AppState;
+use super::correlation::CorrelationId;
+use super::problem::{ApiError, Problem};
+use crate::envelope::Envelope;
+use crate::providers::Provider;
+use crate::store::NewEvent;
+
+pub async fn receive(
+    State(state): State<AppState>,
+    provider: Result<Path<String>, PathRejection>,
+    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path(name) = provider.map_err(|_| ApiError::new(Problem::UnknownProvider, "no such provider"))?;
+    let provider = state
+        .providers
+        .get(&name)
+        .filter(|p| p.webhook.is_some())
+        .ok_or_else(|| {
+            ApiError::new(
+                Problem::UnknownProvider,
+                format!("no provider {name:?} receives webhooks"),
+            )
+        })?;
+    let Some(verifier) = &provider.webhook else {
+        return Err(ApiError::new(Problem::UnknownProvider, "no such provider"));
+    };
+    let body = read_body(&headers, body, state.config.server.max_body_bytes).await?;
+    let verified = verifier
+        .scheme
+        .verify(
+            headers,
+            body.clone(),
+            VerifyContext {
+                keys: &verifier.keys,
+                now: crate::clock::now_secs(),
+                tolerance: verifier.tolerance,
+            },
+        )
+        .map_err(|e| {
+            tracing::info!(provider = %name, reason = %e, "webhook rejected: signature");
+            ApiError::new(Problem::InvalidSignature, e.to_string())
+        })?;
+    let event = match provider.adapter.interpret_webhook(&verified) {
+        Ok(WebhookOutcome::Event(event)) => event,
+        Ok(WebhookOutcome::Reply(reply)) => return Ok(Json(reply).into_response()),
+        Err(e) => {
+            tracing::info!(provider = %name, reason = %e, "webhook rejected: unreadable body");
+            return Err(ApiError::new(Problem::InvalidRequest, e.to_string()));
+        }
+    };
+    let new_event = new_event(provider, event, body, correlation_id)?;
+    let ingested = state.store.ingest(new_event).await.map_err(|e| {
+        tracing::error!(provider = %name, error = %e, "webhook not committed");
+        ApiError::new(Problem::StoreUnavailable, "the event could not be stored; retry later").retry_after(5)
+    })?;
+    tracing::debug!(provider = %name, id = %ingested.id, duplicate = ingested.duplicate, "webhook accepted");
+    Ok(Json(json!({"id": ingested.id, "duplicate": ingested.duplicate})).into_response())
+}
+
+/// Reads the body, refusing more than `limit` bytes (413) whether or not `Content-Length` announced it.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::new(Problem::PayloadTooLarge, format!("the body exceeds {limit} bytes"));
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            too_large()
+        } else {
+            ApiError::new(Problem::InvalidRequest, "the request body could not be read")
+        }
+    })
+}
+
+fn new_event(
+    provider: &Provider,
+    event: InboundEvent,
+    raw_body: Bytes,
+    correlation_id: String,
+) -> Result<NewEvent, ApiError> {
+    let id = Uuid::now_v7();
+    let received_at_ms = crate::clock::now_ms();
+    let event_type = format!("{}.{}", provider.name, event.event_type);
+    let envelope = Envelope {
+        specversion: Envelope::SPEC_VERSION,
+        id,
+        source: format!("gatehouse/{}", provider.name),
+        event_type: &event_type,
+        time: crate::clock::rfc3339_from_ms(received_at_ms),
+        subject: event.subject.as_deref(),
+        datacontenttype: Envelope::CONTENT_TYPE,
+        data: &event.data,
+        providereventid: &event.provider_event_id,
+        correlationid: &correlation_id,
+    };
+    let envelope = serde_json::to_vec(&envelope)
+        .map_err(|e| ApiError::new(Problem::InvalidRequest, format!("the event cannot be encoded: {e}")))?;
+    Ok(NewEvent {
+        id,
+        provider: provider.name.clone(),
+        provider_event_id: event.provider_event_id,
+        event_type,
+        subject: event.subject,
+        correlation_id,
+        received_at_ms,
+        envelope,
+        raw_body,
+    })
+}

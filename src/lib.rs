@@ -1,0 +1,21 @@
+//! Gatehouse: a resilient integration gateway. Map of the crate:
+//!
+//! - [`cli`]: the `gatehouse` commands; [`main`](../gatehouse/index.html) only calls [`cli::run`].
+//! - [`config`]: TOML + environment configuration, validated once; secret references.
+//! - [`telemetry`]: structured logs.
+//! - [`startup`]: builds the application (store, providers, router) and serves it until a shutdown signal.
+//! - [`http`]: the HTTP API, one file per route family, with correlation ids and problem+json errors.
+//! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
+//! - [`envelope`]: the CloudEvents envelope of stored events.
+//! - [`store`]: durable state (inbox + outbox) behind the `Store` trait; SQLite with a group-committing writer.
+//! - [`clock`]: wall-clock helpers.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod envelope;
+pub mod http;
+pub mod providers;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

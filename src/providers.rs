@@ -1,0 +1,204 @@
+//! The provider registry: each `[providers.NAME]` built into its adapter and, for webhooks, its verifier (scheme,
+//! prepared keys, tolerance). The list of adapters is the one exhaustive `match` in [`build_adapter`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_kit::signature::{Encoding, HmacScheme, SigningKey};
+use gatehouse_kit::{Adapter, Scheme};
+
+use crate::config::{Config, ConfigError, ProviderConfig, WebhookConfig};
+
+/// Every adapter name `adapter = "..."` accepts.
+pub const ADAPTERS: &[&str] = &["acme-crm", "stripe", "github", "shopify", "slack", "generic"];
+
+pub struct Provider {
+    pub name: String,
+    pub adapter: Arc<dyn Adapter>,
+    pub webhook: Option<WebhookVerifier>,
+}
+
+/// How a provider's webhooks are verified. Holds prepared keys; no `Debug` derive shows them.
+pub struct WebhookVerifier {
+    pub scheme: Scheme,
+    pub keys: Vec<SigningKey>,
+    pub tolerance: Duration,
+}
+
+#[derive(Default)]
+pub struct Providers(HashMap<String, Arc<Provider>>);
+
+impl Providers {
+    /// Builds every configured provider, resolving secrets; the first problem is returned naming its key.
+    pub fn build(config: &Config) -> Result<Providers, ConfigError> {
+        let mut providers = HashMap::new();
+        for (name, provider) in &config.providers {
+            let key = format!("providers.{name}");
+            let adapter = build_adapter(&key, name, provider)?;
+            let webhook = match &provider.webhook {
+                Some(webhook) => Some(build_verifier(&format!("{key}.webhook"), adapter.as_ref(), webhook)?),
+                None => None,
+            };
+            providers.insert(
+                name.clone(),
+                Arc::new(Provider {
+                    name: name.clone(),
+                    adapter,
+                    webhook,
+                }),
+            );
+        }
+        Ok(Providers(providers))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.0.get(name)
+    }
+}
+
+fn build_adapter(key: &str, name: &str, provider: &ProviderConfig) -> Result<Arc<dyn Adapter>, ConfigError> {
+    let adapter_name = provider.adapter.as_deref().unwrap_or(name);
+    let webhook = provider.webhook.as_ref();
+    let generic_keys = webhook.is_some_and(|w| w.event_id.is_some() || w.event_type.is_some() || w.subject.is_some());
+    if generic_keys && adapter_name != "generic" {
+        return Err(ConfigError::invalid(
+            format!("{key}.webhook"),
+            "event_id, event_type and subject are settings of the generic adapter only",
+        ));
+    }
+    Ok(match adapter_name {
+        "acme-crm" => Arc::new(gatehouse_acme_crm::AcmeCrm::new()),
+        "stripe" => Arc::new(gatehouse_stripe::Stripe::new()),
+        "github" => Arc::new(gatehouse_github::Github::new()),
+        "shopify" => Arc::new(gatehouse_shopify::Shopify::new()),
+        "slack" => Arc::new(gatehouse_slack::Slack::new()),
+        "generic" => Arc::new(build_generic(&format!("{key}.webhook"), webhook)?),
+        other => {
+            let which = if provider.adapter.is_some() {
+                format!("{key}.adapter")
+            } else {
+                key.to_owned()
+            };
+            return Err(ConfigError::invalid(
+                which,
+                format!(
+                    "unknown adapter {other:?}; set `adapter` to one of: {}",
+                    ADAPTERS.join(", ")
+                ),
+            ));
+        }
+    })
+}
+
+fn build_generic(key: &str, webhook: Option<&WebhookConfig>) -> Result<gatehouse_generic::Generic, ConfigError> {
+    use gatehouse_generic::Locator;
+    let Some(webhook) = webhook else {
+        return Err(ConfigError::invalid(key, "the generic adapter needs a [webhook] table"));
+    };
+    let locate = |field: &str, value: Option<&String>| -> Result<Option<Locator>, ConfigError> {
+        value
+            .map(|v| Locator::parse(v).map_err(|e| ConfigError::invalid(format!("{key}.{field}"), e)))
+            .transpose()
+    };
+    let required = |field: &str, value: Option<&String>| -> Result<Locator, ConfigError> {
+        locate(field, value)?.ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{key}.{field}"),
+                "required by the generic adapter (\"header:NAME\" or a JSON pointer like \"/id\")",
+            )
+        })
+    };
+    Ok(gatehouse_generic::Generic::new(
+        required("event_id", webhook.event_id.as_ref())?,
+        required("event_type", webhook.event_type.as_ref())?,
+        locate("subject", webhook.subject.as_ref())?,
+    ))
+}
+
+fn build_verifier(key: &str, adapter: &dyn Adapter, webhook: &WebhookConfig) -> Result<WebhookVerifier, ConfigError> {
+    let scheme = build_scheme(key, adapter, webhook)?;
+    if webhook.secrets.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{key}.secrets"),
+            "at least one secret is required",
+        ));
+    }
+    let mut keys = Vec::with_capacity(webhook.secrets.len());
+    for (i, secret) in webhook.secrets.iter().enumerate() {
+        let secret_key = format!("{key}.secrets[{i}]");
+        let secret = secret.resolve(&secret_key)?;
+        let prepared = scheme
+            .signing_key(&secret)
+            .map_err(|e| ConfigError::invalid(&secret_key, e.to_string()))?;
+        keys.push(prepared);
+    }
+    if scheme.signs_timestamp() && webhook.tolerance.is_zero() {
+        return Err(ConfigError::invalid(
+            format!("{key}.tolerance"),
+            "must be more than zero",
+        ));
+    }
+    Ok(WebhookVerifier {
+        scheme,
+        keys,
+        tolerance: webhook.tolerance,
+    })
+}
+
+fn build_scheme(key: &str, adapter: &dyn Adapter, webhook: &WebhookConfig) -> Result<Scheme, ConfigError> {
+    let hmac_keys = [
+        webhook.header.is_some(),
+        webhook.prefix.is_some(),
+        webhook.encoding.is_some(),
+        webhook.signed_content.is_some(),
+        webhook.timestamp_header.is_some(),
+    ];
+    let scheme = match webhook.scheme.as_deref() {
+        Some("hmac") => {
+            let header = webhook.header.as_deref().ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.header"),
+                    "the hmac scheme needs the signature header's name",
+                )
+            })?;
+            let encoding = match webhook.encoding.as_deref() {
+                None => Encoding::Hex,
+                Some(name) => Encoding::from_name(name)
+                    .ok_or_else(|| ConfigError::invalid(format!("{key}.encoding"), "expected \"hex\" or \"base64\""))?,
+            };
+            let hmac = HmacScheme::new(
+                header,
+                webhook.prefix.clone().unwrap_or_default(),
+                encoding,
+                webhook.signed_content.as_deref().unwrap_or("{body}"),
+                webhook.timestamp_header.clone(),
+            )
+            .map_err(|e| ConfigError::invalid(key, e))?;
+            return Ok(Scheme::Hmac(hmac));
+        }
+        Some(name) => Scheme::from_name(name).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{key}.scheme"),
+                format!("unknown scheme {name:?}; expected one of: {}", Scheme::NAMES.join(", ")),
+            )
+        })?,
+        None => adapter.default_scheme().ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{key}.scheme"),
+                format!(
+                    "the {} adapter has no default scheme; choose one of: {}",
+                    adapter.name(),
+                    Scheme::NAMES.join(", ")
+                ),
+            )
+        })?,
+    };
+    if hmac_keys.contains(&true) {
+        return Err(ConfigError::invalid(
+            key,
+            "header, prefix, encoding, signed_content and timestamp_header apply to scheme = \"hmac\" only",
+        ));
+    }
+    Ok(scheme)
+}

@@ -1,0 +1,106 @@
+//! Building and running the application: config → store (migrated) → providers → router, served on an injected
+//! listener (tests bind port 0) until a shutdown signal, then drained within the configured grace.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::providers::Providers;
+use crate::store::{self, Store};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens and migrates the store and builds every provider. `listener` overrides `server.listen`.
+    pub async fn build(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Self> {
+        let providers = Providers::build(&config).context("invalid configuration")?;
+        let store = store::open(&config.store.url, config.store.max_batch)
+            .await
+            .context("cannot open the store")?;
+        store.migrate().await.context("cannot migrate the store")?;
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?,
+        };
+        Ok(Self {
+            listener,
+            state: AppState {
+                config: Arc::new(config),
+                providers: Arc::new(providers),
+                store,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.state.store)
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, gives in-flight requests `server.shutdown_grace`,
+    /// and lets the store finish every queued commit before returning.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let grace = self.state.config.server.shutdown_grace;
+        let store = Arc::clone(&self.state.store);
+        let addr = self.local_addr()?;
+        let stopping = CancellationToken::new();
+        let trigger = stopping.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        tracing::info!(%addr, "gatehouse listening");
+        let app = router(self.state);
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
+        let deadline = async {
+            stopping.cancelled().await;
+            tracing::info!(?grace, "shutting down: draining in-flight requests");
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve => served.context("server error")?,
+            () = deadline => tracing::warn!("shutdown grace expired with requests still in flight"),
+        }
+        store.shutdown().await;
+        tracing::info!("gatehouse stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

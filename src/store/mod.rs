@@ -1,0 +1,186 @@
+//! Durable state behind one [`Store`] trait: the inbox (deduplication by the provider's event id) and the outbox
+//! (events waiting for delivery), written together in one transaction.
+//!
+//! SQL dialects stay inside the backends; today that is [`sqlite`] (the embedded default).
+
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use sqlite::SqliteStore;
+
+/// An event ready to commit: the inbox key and the outbox row.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub provider: String,
+    pub provider_event_id: String,
+    /// The full type, provider prefix included (`stripe.payment_intent.succeeded`).
+    pub event_type: String,
+    pub subject: Option<String>,
+    pub correlation_id: String,
+    /// Unix milliseconds.
+    pub received_at_ms: i64,
+    /// The CloudEvents envelope as JSON.
+    pub envelope: Vec<u8>,
+    /// The body exactly as the vendor sent it.
+    pub raw_body: Bytes,
+}
+
+/// The result of ingesting: the event's id and whether the provider had sent it before (then `id` is the first
+/// delivery's id and nothing new was stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    pub id: Uuid,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Pending => "pending",
+            EventStatus::Delivered => "delivered",
+            EventStatus::Dead => "dead",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => EventStatus::Pending,
+            "delivered" => EventStatus::Delivered,
+            "dead" => EventStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// One outbox event, as listed by `gatehouse events list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub id: Uuid,
+    pub provider: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub subject: Option<String>,
+    pub providereventid: String,
+    pub status: EventStatus,
+    /// RFC 3339.
+    pub received_at: String,
+    pub correlationid: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub status: Option<EventStatus>,
+    pub provider: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not do what was asked (I/O, locked, full, constraint). Retrying later may help.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store is shutting down and takes no more writes.
+    #[error("store is closed")]
+    Closed,
+    /// The schema is missing or newer than this binary.
+    #[error("{0}")]
+    Schema(String),
+    #[error("invalid store url: {0}")]
+    Url(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending schema migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Records `(provider, provider_event_id)` in the inbox and, if new, the event in the outbox, atomically and
+    /// durably: when this returns `Ok`, the event survives a crash.
+    async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError>;
+
+    /// Outbox events, oldest first.
+    async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError>;
+
+    /// Answers when the store is usable (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Finishes queued writes and stops taking new ones.
+    async fn shutdown(&self);
+}
+
+/// A parsed `store.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
+        let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+            return Err(StoreError::Url(format!(
+                "unsupported scheme in {url:?}; supported: sqlite://PATH"
+            )));
+        };
+        if path.is_empty() || path.contains('?') || path == ":memory:" {
+            return Err(StoreError::Url(
+                "expected sqlite://PATH to a database file (no query options, no :memory:)".into(),
+            ));
+        }
+        Ok(StoreUrl::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// Opens the store `url` names (without migrating it).
+pub async fn open(url: &str, max_batch: usize) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path, max_batch).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            StoreUrl::parse("sqlite://data/g.db").unwrap(),
+            StoreUrl::Sqlite("data/g.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite:///var/lib/g.db").unwrap(),
+            StoreUrl::Sqlite("/var/lib/g.db".into())
+        );
+        for bad in [
+            "postgres://x",
+            "sqlite://",
+            "sqlite::memory:",
+            "sqlite://a.db?mode=ro",
+            "",
+        ] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

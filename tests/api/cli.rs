@@ -1,0 +1,196 @@
+//! The `gatehouse` binary's commands: check-config, hash-key, sign (round-tripped through a live server),
+//! migrate and events list.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::helpers::*;
+
+pub fn gatehouse(config: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("GATEHOUSE_LOG", "warn");
+    command
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_accepts_the_shipped_default_and_redacts_its_secret() {
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gatehouse.toml");
+    let output = gatehouse(default.as_ref(), &["check-config"]).output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("[providers.acme-crm.webhook]"), "{stdout}");
+    assert!(
+        !stdout.contains("Z2F0ZWhvdXNl"),
+        "the literal secret is redacted: {stdout}"
+    );
+    assert!(stderr.contains("literal secret"), "{stderr}");
+}
+
+#[test]
+fn check_config_names_the_bad_key_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[server]\nmax_body_bytes = -1\n", "server.max_body_bytes"),
+        ("[providers.x]\nadapter = \"nope\"\n", "providers.x.adapter"),
+        (
+            "[providers.stripe.webhook]\nsecrets = [\"env:GATEHOUSE_TEST_UNSET_VAR\"]\n",
+            "GATEHOUSE_TEST_UNSET_VAR",
+        ),
+        (
+            "[providers.stripe.webhook]\nsecrets = []\n",
+            "providers.stripe.webhook.secrets",
+        ),
+        (
+            "[providers.stripe.webhook]\nscheme = \"rot13\"\nsecrets = [\"env:HOME\"]\n",
+            "providers.stripe.webhook.scheme",
+        ),
+        (
+            "[providers.acme-crm.webhook]\nsecrets = [\"whsec_%%%\"]\n",
+            "providers.acme-crm.webhook.secrets[0]",
+        ),
+        (
+            "[providers.g]\nadapter = \"generic\"\n[providers.g.webhook]\nscheme = \"github\"\nsecrets = [\"env:HOME\"]\nevent_type = \"/t\"\n",
+            "providers.g.webhook.event_id",
+        ),
+    ];
+    for (toml, key) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, toml).unwrap();
+        let output = gatehouse(&path, &["check-config"]).output().unwrap();
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{toml}");
+        assert!(stderr.contains(key), "expected {key} in: {stderr}");
+    }
+}
+
+#[test]
+fn environment_overrides_config_keys() {
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gatehouse.toml");
+    let output = gatehouse(default.as_ref(), &["check-config"])
+        .env("GATEHOUSE__SERVER__MAX_BODY_BYTES", "4096")
+        .env("GATEHOUSE__STORE__URL", "sqlite:///tmp/elsewhere.db")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("max_body_bytes = 4096"), "{stdout}");
+    assert!(stdout.contains("sqlite:///tmp/elsewhere.db"), "{stdout}");
+}
+
+#[test]
+fn hash_key_prints_the_sha256_of_stdin() {
+    let mut child = gatehouse("unused.toml".as_ref(), &["hash-key"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[tokio::test]
+async fn signed_headers_are_accepted_and_events_list_shows_the_event() {
+    let app = spawn_app().await;
+    let body_path = app.config_path.with_file_name("event.json");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme-customer-updated.json"),
+        &body_path,
+    )
+    .unwrap();
+    let output = gatehouse(&app.config_path, &["sign", "--provider", "acme-crm", "--body"])
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let headers: Vec<(String, String)> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    assert!(headers.iter().any(|(n, _)| n == "webhook-signature"), "{stdout}");
+    let body = std::fs::read(&body_path).unwrap();
+    let response = app.post_webhook("acme-crm", &headers, &body).await;
+    assert_eq!(response.status(), 200);
+    let reply: serde_json::Value = response.json().await.unwrap();
+
+    let output = gatehouse(
+        &app.config_path,
+        &[
+            "events",
+            "list",
+            "--json",
+            "--status",
+            "pending",
+            "--provider",
+            "acme-crm",
+        ],
+    )
+    .output()
+    .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let events: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let event = &events[0];
+    assert_eq!(event["id"], reply["id"]);
+    for field in [
+        "provider",
+        "type",
+        "subject",
+        "providereventid",
+        "status",
+        "received_at",
+    ] {
+        assert!(event[field].is_string(), "{field} in {event}");
+    }
+    assert_eq!(event["type"], "acme-crm.customer.updated");
+    assert_eq!(event["status"], "pending");
+
+    let output = gatehouse(&app.config_path, &["events", "list", "--provider", "stripe", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    let output = gatehouse(&app.config_path, &["events", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("acme-crm.customer.updated"));
+    app.stop().await;
+}
+
+#[test]
+fn migrate_creates_the_database_and_events_list_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = \"sqlite://{}/nested/g.db\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let output = gatehouse(&config, &["events", "list"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "an unmigrated store is an error");
+    assert!(text(&output).1.contains("gatehouse migrate"), "{}", text(&output).1);
+    assert!(gatehouse(&config, &["migrate"]).status().unwrap().success());
+    assert!(
+        gatehouse(&config, &["migrate"]).status().unwrap().success(),
+        "migrate is idempotent"
+    );
+    let output = gatehouse(&config, &["events", "list", "--json"]).output().unwrap();
+    assert!(output.status.success());
+}

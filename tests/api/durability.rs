@@ -1,0 +1,136 @@
+//! Crash durability and signals, on the real binary: SIGKILL during a burst loses no acknowledged webhook, and
+//! SIGTERM stops the server cleanly with exit status 0.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use gatehouse_kit::Scheme;
+
+use crate::cli::gatehouse;
+use crate::helpers::*;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+async fn start(config: &std::path::Path) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = gatehouse(config, &["serve"])
+        .env("GATEHOUSE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child,
+        addr: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let ready = client.get(format!("{}/readyz", server.addr)).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    panic!("gatehouse did not become ready");
+}
+
+fn stripe_event(i: usize) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = format!(r#"{{"id":"evt_burst_{i}","type":"charge.succeeded","data":{{"object":{{"id":"ch_{i}"}}}}}}"#);
+    (
+        sign(&Scheme::Stripe, PLAIN_SECRET, body.as_bytes(), now(), ""),
+        body.into_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_loses_no_acknowledged_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    std::fs::write(&config, test_config_toml(&dir.path().join("g.db"))).unwrap();
+    let mut server = start(&config).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/stripe", server.addr);
+
+    // 16 senders post distinct events until the server dies; the process is killed once 300 are acknowledged.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut senders = Vec::new();
+    for worker in 0..16 {
+        let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for n in 0..10_000 {
+                let (headers, body) = stripe_event(worker * 10_000 + n);
+                let mut request = client.post(&url).body(body);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                let Ok(response) = request.send().await else {
+                    return;
+                };
+                if response.status() == 200 {
+                    let Ok(reply) = response.json::<serde_json::Value>().await else {
+                        return;
+                    };
+                    acked.lock().unwrap().push(reply["id"].as_str().unwrap().to_owned());
+                }
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 300);
+
+    // After a restart, every acknowledged event is in the outbox.
+    let output = gatehouse(&config, &["events", "list", "--json", "--limit", "1000000"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let stored: std::collections::HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).collect();
+    assert!(lost.is_empty(), "{} acknowledged webhooks lost: {lost:?}", lost.len());
+
+    // And the restarted gateway still recognises them as duplicates.
+    let mut server = start(&config).await;
+    let (headers, body) = stripe_event(0);
+    let mut request = client.post(format!("{}/webhooks/stripe", server.addr)).body(body);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let reply: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+    assert_eq!(reply["duplicate"], true);
+    terminate(&mut server);
+}
+
+fn terminate(server: &mut Server) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    std::fs::write(&config, test_config_toml(&dir.path().join("g.db"))).unwrap();
+    let mut server = start(&config).await;
+    terminate(&mut server);
+}

@@ -1,0 +1,194 @@
+//! `spawn_app()`: the gateway on port 0 with a temp SQLite store and one provider per shipped adapter, plus
+//! signing and store-inspection helpers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gatehouse::config::Config;
+use gatehouse::startup::Application;
+use gatehouse_kit::Scheme;
+use gatehouse_kit::signature::SignRequest;
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+
+/// Test-only secrets, one per provider (literal secrets are fine in a throwaway config).
+pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const PLAIN_SECRET: &str = "test-secret-for-gatehouse";
+pub const GENERIC_SECRET: &str = "generic-vendor-secret";
+
+pub fn test_config_toml(db: &Path) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+shutdown_grace = "5s"
+
+[store]
+url = "sqlite://{db}"
+
+[providers.acme-crm.webhook]
+secrets = ["whsec_Z2F0ZWhvdXNlLWRldmVsb3BtZW50LW9ubHkta2V5ISE=", "{SW_SECRET}"]
+
+[providers.stripe.webhook]
+secrets = ["{PLAIN_SECRET}"]
+
+[providers.github.webhook]
+secrets = ["{PLAIN_SECRET}"]
+
+[providers.shopify.webhook]
+secrets = ["{PLAIN_SECRET}"]
+
+[providers.slack.webhook]
+secrets = ["{PLAIN_SECRET}"]
+
+[providers.billing]
+adapter = "generic"
+[providers.billing.webhook]
+scheme = "hmac"
+header = "X-Billing-Signature"
+prefix = "sha256="
+signed_content = "{{timestamp}}.{{body}}"
+timestamp_header = "X-Billing-Timestamp"
+secrets = ["{GENERIC_SECRET}"]
+event_id = "/id"
+event_type = "/event"
+subject = "header:X-Billing-Account"
+
+[providers.outbound-only]
+adapter = "stripe"
+"#,
+        db = db.display()
+    )
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub db: PathBuf,
+    pub config_path: PathBuf,
+    pub client: reqwest::Client,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    server: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gatehouse.db");
+    let config_path = dir.path().join("gatehouse.toml");
+    std::fs::write(&config_path, test_config_toml(&db)).unwrap();
+    let config = Config::load(&config_path).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = Application::build(config, Some(listener)).await.unwrap();
+    let addr = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        db,
+        config_path,
+        client: reqwest::Client::new(),
+        stop: Mutex::new(Some(stop)),
+        server: Mutex::new(Some(server)),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub async fn post_webhook(&self, provider: &str, headers: &[(String, String)], body: &[u8]) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/{provider}", self.addr))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Stops the server gracefully and waits for it (and its store writer) to finish.
+    pub async fn stop(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
+        let server = self.server.lock().unwrap().take();
+        if let Some(server) = server {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("server stops within its grace")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    pub fn outbox_count(&self) -> i64 {
+        count(&self.db, "SELECT COUNT(*) FROM outbox")
+    }
+
+    pub fn inbox_count(&self) -> i64 {
+        count(&self.db, "SELECT COUNT(*) FROM inbox")
+    }
+
+    /// The stored envelope of event `id`, parsed.
+    pub fn envelope(&self, id: &str) -> serde_json::Value {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let bytes: Vec<u8> = conn
+            .query_row("SELECT envelope FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    pub fn raw_body(&self, id: &str) -> Vec<u8> {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        conn.query_row("SELECT raw_body FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Runs SQL against the live database (to inject store faults).
+    pub fn execute(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Signs `body` as `scheme` would, with `secret`, at `timestamp`.
+pub fn sign(scheme: &Scheme, secret: &str, body: &[u8], timestamp: u64, message_id: &str) -> Vec<(String, String)> {
+    let key = scheme.signing_key(&SecretString::from(secret)).unwrap();
+    scheme.sign(
+        &key,
+        SignRequest {
+            body,
+            timestamp,
+            message_id,
+        },
+    )
+}
+
+pub async fn problem(response: reqwest::Response, status: u16, slug: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    assert!(response.headers().contains_key("x-correlation-id"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["type"], format!("urn:gatehouse:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["correlation_id"].is_string(), "{body}");
+    body
+}

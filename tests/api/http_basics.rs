@@ -1,0 +1,99 @@
+//! Health, readiness, routing errors, correlation ids and graceful shutdown.
+
+use gatehouse_kit::Scheme;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.client.get(format!("{}{path}", app.addr)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.headers().contains_key("x-correlation-id"));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = spawn_app().await;
+    let response = app.client.get(format!("{}/nowhere", app.addr)).send().await.unwrap();
+    problem(response, 404, "unknown-route").await;
+    let response = app
+        .client
+        .get(format!("{}/webhooks/acme-crm", app.addr))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 405, "method-not-allowed").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn correlation_ids_are_kept_when_valid_and_replaced_otherwise() {
+    let app = spawn_app().await;
+    let url = format!("{}/nowhere", app.addr);
+    let response = app
+        .client
+        .get(&url)
+        .header("X-Correlation-Id", "req-42:abc.DEF_9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-correlation-id"], "req-42:abc.DEF_9");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["correlation_id"], "req-42:abc.DEF_9");
+    for bad in ["has spaces", &"x".repeat(129), "semi;colon"] {
+        let response = app
+            .client
+            .get(&url)
+            .header("X-Correlation-Id", bad)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-correlation-id"].to_str().unwrap().to_owned();
+        assert_ne!(id, bad);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "a fresh UUIDv7 replaces {bad:?}");
+    }
+    // The id is recorded on the event.
+    let body = br#"{"id":"evt_c","type":"charge.captured","data":{"object":{"id":"ch_c"}}}"#;
+    let mut headers = sign(&Scheme::Stripe, PLAIN_SECRET, body, now(), "");
+    headers.push(("X-Correlation-Id".into(), "trace-me-1".into()));
+    let reply: serde_json::Value = app.post_webhook("stripe", &headers, body).await.json().await.unwrap();
+    assert_eq!(
+        app.envelope(reply["id"].as_str().unwrap())["correlationid"],
+        "trace-me-1"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_webhooks_commit() {
+    let app = spawn_app().await;
+    let mut sends = Vec::new();
+    for i in 0..200 {
+        let body = format!(r#"{{"id":"evt_s{i}","type":"charge.captured","data":{{"object":{{"id":"ch_{i}"}}}}}}"#);
+        let headers = sign(&Scheme::Stripe, PLAIN_SECRET, body.as_bytes(), now(), "");
+        let (client, url) = (app.client.clone(), format!("{}/webhooks/stripe", app.addr));
+        sends.push(tokio::spawn(async move {
+            let mut request = client.post(url).body(body);
+            for (name, value) in &headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.ok()?;
+            let reply: serde_json::Value = response.json().await.ok()?;
+            reply["id"].as_str().map(str::to_owned)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    app.stop().await; // stops accepting, drains in-flight requests and the writer queue
+    let mut acked = Vec::new();
+    for send in sends {
+        acked.extend(send.await.unwrap());
+    }
+    for id in &acked {
+        assert_eq!(app.envelope(id)["id"], id.as_str(), "an acknowledged webhook is stored");
+    }
+    assert_eq!(app.outbox_count(), acked.len() as i64);
+}
