@@ -33,11 +33,16 @@ fn error_of(event: &str, body: &Value) -> String {
     }
 }
 
+/// `Default` builds the same adapter as `new()` (a generic call: clippy refuses `Unit::default()`).
+fn assert_default_is<T: Default + PartialEq + std::fmt::Debug>(adapter: T) {
+    assert_eq!(T::default(), adapter);
+}
+
 #[test]
 fn names_itself_and_its_scheme() {
     assert_eq!(Github::new().name(), "github");
     assert_eq!(Github.default_scheme(), Some(Scheme::Github));
-    assert_eq!(Github::default(), Github::new());
+    assert_default_is(Github::new());
 }
 
 #[test]
@@ -150,4 +155,63 @@ fn rejects_bodies_that_are_not_json_objects() {
         let err = deliver(&Github::new(), body, &headers).unwrap_err();
         assert!(err.to_string().contains("application/json"), "{err}");
     }
+}
+
+#[test]
+fn never_panics_on_mutated_bodies() {
+    let headers = [("X-GitHub-Delivery", DELIVERY), ("X-GitHub-Event", "pull_request")];
+    for body in mutations(&pull_request_opened()) {
+        let _ = deliver(&Github, &body, &headers);
+    }
+}
+
+/// Every JSON pointer into `value`, the root included.
+fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                pointers(
+                    child,
+                    format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                pointers(child, format!("{at}/{index}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// Bodies derived from `sample`: every truncation, and every value replaced by values of other types and sizes.
+fn mutations(sample: &Value) -> Vec<Vec<u8>> {
+    let text = sample.to_string();
+    let mut bodies: Vec<Vec<u8>> = (0..text.len()).map(|end| text.as_bytes()[..end].to_vec()).collect();
+    let mut all = Vec::new();
+    pointers(sample, String::new(), &mut all);
+    let replacements = [
+        json!(null),
+        json!(""),
+        json!(" "),
+        json!(-1),
+        json!(1.5),
+        json!(u64::MAX),
+        json!(true),
+        json!([]),
+        json!({}),
+        json!("x".repeat(300)),
+        json!("\u{0}\n"),
+    ];
+    for pointer in all {
+        for replacement in &replacements {
+            let mut body = sample.clone();
+            *body.pointer_mut(&pointer).unwrap() = replacement.clone();
+            bodies.push(body.to_string().into_bytes());
+        }
+    }
+    bodies
 }

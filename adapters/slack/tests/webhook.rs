@@ -41,11 +41,16 @@ fn error_of(body: &Value) -> String {
     }
 }
 
+/// `Default` builds the same adapter as `new()` (a generic call: clippy refuses `Unit::default()`).
+fn assert_default_is<T: Default + PartialEq + std::fmt::Debug>(adapter: T) {
+    assert_eq!(T::default(), adapter);
+}
+
 #[test]
 fn names_itself_and_its_scheme() {
     assert_eq!(Slack::new().name(), "slack");
     assert_eq!(Slack.default_scheme(), Some(Scheme::Slack));
-    assert_eq!(Slack::default(), Slack::new());
+    assert_default_is(Slack::new());
 }
 
 #[test]
@@ -143,4 +148,64 @@ fn rejects_bodies_that_are_not_json_objects() {
             String::from_utf8_lossy(body)
         );
     }
+}
+
+#[test]
+fn never_panics_on_mutated_bodies() {
+    for sample in [app_mention(), json!({"type": "url_verification", "challenge": "c"})] {
+        for body in mutations(&sample) {
+            let _ = deliver(&Slack, &body, &[]);
+        }
+    }
+}
+
+/// Every JSON pointer into `value`, the root included.
+fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                pointers(
+                    child,
+                    format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                pointers(child, format!("{at}/{index}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// Bodies derived from `sample`: every truncation, and every value replaced by values of other types and sizes.
+fn mutations(sample: &Value) -> Vec<Vec<u8>> {
+    let text = sample.to_string();
+    let mut bodies: Vec<Vec<u8>> = (0..text.len()).map(|end| text.as_bytes()[..end].to_vec()).collect();
+    let mut all = Vec::new();
+    pointers(sample, String::new(), &mut all);
+    let replacements = [
+        json!(null),
+        json!(""),
+        json!(" "),
+        json!(-1),
+        json!(1.5),
+        json!(u64::MAX),
+        json!(true),
+        json!([]),
+        json!({}),
+        json!("x".repeat(300)),
+        json!("\u{0}\n"),
+    ];
+    for pointer in all {
+        for replacement in &replacements {
+            let mut body = sample.clone();
+            *body.pointer_mut(&pointer).unwrap() = replacement.clone();
+            bodies.push(body.to_string().into_bytes());
+        }
+    }
+    bodies
 }

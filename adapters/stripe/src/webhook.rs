@@ -69,8 +69,8 @@ fn payment(object: &Value, event_type: &str) -> Result<Value, WebhookError> {
     serde_json::to_value(&payment).map_err(|e| WebhookError::new(format!("cannot encode the payment: {e}")))
 }
 
-/// A serde error as a message naming the field at fault (`field `data.amount`: invalid type ...`). `prefix` is the
-/// path of the value that was deserialized, "" for the body.
+/// A serde error as a message naming the field at fault, e.g. ``field `data.amount`: invalid type ...``.
+/// `prefix` is the path of the value that was deserialized, `""` for the body.
 fn shape_error(what: &str, prefix: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> WebhookError {
     let path = e.path().to_string();
     let field = match (prefix, path.as_str()) {
