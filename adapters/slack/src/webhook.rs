@@ -1,6 +1,6 @@
 //! Reads Slack's Events API requests: `url_verification` becomes a reply carrying the challenge; an event callback
 //! becomes an event with the body's `event_id`, `event.type` as type, `team_id` as subject and the JSON payload
-//! as data.
+//! as data. Slack's `app_rate_limited` notice is acknowledged and not stored.
 
 use gatehouse_kit::{InboundEvent, VerifiedWebhook, WebhookError, WebhookOutcome};
 use serde_json::{Value, json};
@@ -16,6 +16,11 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<WebhookOutcome, Web
     if body.get("type").and_then(Value::as_str) == Some("url_verification") {
         let challenge = required_str(&body, "/challenge", "challenge")?;
         return Ok(WebhookOutcome::Reply(json!({ "challenge": challenge })));
+    }
+    // Slack's notice that it dropped events for a minute: acknowledge it (a failing answer counts against the app's
+    // subscription) and store nothing, as it is about the delivery channel, not a domain event.
+    if body.get("type").and_then(Value::as_str) == Some("app_rate_limited") {
+        return Ok(WebhookOutcome::Reply(json!({ "ok": true })));
     }
     let provider_event_id = checked("event_id", required_str(&body, "/event_id", "event_id")?)?;
     let event_type = event_type(required_str(&body, "/event/type", "event.type")?)?;
