@@ -8,6 +8,7 @@
 //! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
 //! - [`envelope`]: the CloudEvents envelope of stored events.
 //! - [`store`]: durable state (inbox + outbox) behind the `Store` trait; SQLite with a group-committing writer.
+//! - [`metrics`]: the Prometheus recorder and the names of every exported metric.
 //! - [`clock`]: wall-clock helpers.
 
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod envelope;
 pub mod http;
+pub mod metrics;
 pub mod providers;
 pub mod startup;
 pub mod store;

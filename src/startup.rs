@@ -23,6 +23,7 @@ impl Application {
     /// Opens and migrates the store and builds every provider. `listener` overrides `server.listen`.
     pub async fn build(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Self> {
         let providers = Providers::build(&config).context("invalid configuration")?;
+        crate::metrics::install();
         let store = store::open(&config.store.url, config.store.max_batch)
             .await
             .context("cannot open the store")?;

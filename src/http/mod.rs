@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::render))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -2,6 +2,8 @@
 //! id, type, subject and domain data → inbox + outbox in one durable transaction → 200. Nothing is stored unless
 //! every step passes, and nothing is acknowledged before the commit returns.
 
+use std::time::Instant;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -11,15 +13,16 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gatehouse_kit::signature::VerifyContext;
 use gatehouse_kit::{InboundEvent, WebhookOutcome};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::AppState;
 use super::correlation::CorrelationId;
 use super::problem::{ApiError, Problem};
 use crate::envelope::Envelope;
-use crate::providers::Provider;
-use crate::store::NewEvent;
+use crate::metrics::{WEBHOOK_SECONDS, WEBHOOKS};
+use crate::providers::{Provider, WebhookVerifier};
+use crate::store::{Ingested, NewEvent};
 
 pub async fn receive(
     State(state): State<AppState>,
@@ -28,20 +31,49 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Path(name) = provider.map_err(|_| ApiError::new(Problem::UnknownProvider, "no such provider"))?;
-    let provider = state
+    let started = Instant::now();
+    let name = provider.map(|Path(name)| name).unwrap_or_default();
+    let Some((provider, verifier)) = state
         .providers
         .get(&name)
-        .filter(|p| p.webhook.is_some())
-        .ok_or_else(|| {
-            ApiError::new(
-                Problem::UnknownProvider,
-                format!("no provider {name:?} receives webhooks"),
-            )
-        })?;
-    let Some(verifier) = &provider.webhook else {
-        return Err(ApiError::new(Problem::UnknownProvider, "no such provider"));
+        .and_then(|p| p.webhook.as_ref().map(|verifier| (p, verifier)))
+    else {
+        // Not labelled with the path: callers must not be able to mint metric series.
+        metrics::counter!(WEBHOOKS, "provider" => "", "outcome" => Problem::UnknownProvider.slug()).increment(1);
+        return Err(ApiError::new(
+            Problem::UnknownProvider,
+            format!("no provider {name:?} receives webhooks"),
+        ));
     };
+    let result = accept(&state, provider, verifier, headers, body, correlation_id).await;
+    let outcome = match &result {
+        Ok(Accepted::Stored(ingested)) if ingested.duplicate => "duplicate",
+        Ok(Accepted::Stored(_)) => "accepted",
+        Ok(Accepted::Reply(_)) => "reply",
+        Err(e) => e.problem().slug(),
+    };
+    metrics::counter!(WEBHOOKS, "provider" => provider.name.clone(), "outcome" => outcome).increment(1);
+    metrics::histogram!(WEBHOOK_SECONDS, "provider" => provider.name.clone()).record(started.elapsed().as_secs_f64());
+    Ok(match result? {
+        Accepted::Stored(ingested) => Json(json!({"id": ingested.id, "duplicate": ingested.duplicate})).into_response(),
+        Accepted::Reply(reply) => Json(reply).into_response(),
+    })
+}
+
+enum Accepted {
+    Stored(Ingested),
+    Reply(Value),
+}
+
+async fn accept(
+    state: &AppState,
+    provider: &Provider,
+    verifier: &WebhookVerifier,
+    headers: HeaderMap,
+    body: Body,
+    correlation_id: String,
+) -> Result<Accepted, ApiError> {
+    let name = &provider.name;
     let body = read_body(&headers, body, state.config.server.max_body_bytes).await?;
     let verified = verifier
         .scheme
@@ -60,7 +92,7 @@ pub async fn receive(
         })?;
     let event = match provider.adapter.interpret_webhook(&verified) {
         Ok(WebhookOutcome::Event(event)) => event,
-        Ok(WebhookOutcome::Reply(reply)) => return Ok(Json(reply).into_response()),
+        Ok(WebhookOutcome::Reply(reply)) => return Ok(Accepted::Reply(reply)),
         Err(e) => {
             tracing::info!(provider = %name, reason = %e, "webhook rejected: unreadable body");
             return Err(ApiError::new(Problem::InvalidRequest, e.to_string()));
@@ -72,7 +104,7 @@ pub async fn receive(
         ApiError::new(Problem::StoreUnavailable, "the event could not be stored; retry later").retry_after(5)
     })?;
     tracing::debug!(provider = %name, id = %ingested.id, duplicate = ingested.duplicate, "webhook accepted");
-    Ok(Json(json!({"id": ingested.id, "duplicate": ingested.duplicate})).into_response())
+    Ok(Accepted::Stored(ingested))
 }
 
 /// Reads the body, refusing more than `limit` bytes (413) whether or not `Content-Length` announced it.

@@ -97,3 +97,27 @@ async fn shutdown_lets_in_flight_webhooks_commit() {
     }
     assert_eq!(app.outbox_count(), acked.len() as i64);
 }
+
+#[tokio::test]
+async fn metrics_count_webhooks_by_outcome() {
+    let app = spawn_app().await;
+    let body = br#"{"id":"evt_m","type":"charge.captured","data":{"object":{"id":"ch_m"}}}"#;
+    let headers = sign(&Scheme::Stripe, PLAIN_SECRET, body, now(), "");
+    assert_eq!(app.post_webhook("stripe", &headers, body).await.status(), 200);
+    assert_eq!(app.post_webhook("stripe", &[], body).await.status(), 401);
+    assert_eq!(app.post_webhook("no-such-vendor", &[], body).await.status(), 404);
+    let response = app.client.get(format!("{}/metrics", app.addr)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for series in [
+        r#"gatehouse_webhooks_total{provider="stripe",outcome="accepted"}"#,
+        r#"gatehouse_webhooks_total{provider="stripe",outcome="invalid-signature"}"#,
+        r#"gatehouse_webhooks_total{provider="",outcome="unknown-provider"}"#,
+        "gatehouse_webhook_duration_seconds_bucket",
+        "gatehouse_store_commit_batch_size_bucket",
+    ] {
+        assert!(text.contains(series), "{series} missing from:\n{text}");
+    }
+    assert!(!text.contains("no-such-vendor"), "unknown paths mint no series");
+    app.stop().await;
+}

@@ -50,9 +50,12 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_bat
 /// Commits the batch in one transaction. If that fails, each event is retried in a transaction of its own, so one
 /// bad event cannot fail its neighbours.
 fn commit(conn: &mut Connection, batch: &mut Vec<(Box<NewEvent>, Reply)>) {
-    tracing::trace!(size = batch.len(), "group commit");
+    let started = std::time::Instant::now();
+    metrics::histogram!(crate::metrics::COMMIT_BATCH).record(batch.len() as f64);
     let events: Vec<&NewEvent> = batch.iter().map(|(e, _)| e.as_ref()).collect();
-    match write(conn, &events) {
+    let written = write(conn, &events);
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    match written {
         Ok(results) => {
             for ((_, reply), result) in batch.drain(..).zip(results) {
                 let _ = reply.send(Ok(result));

@@ -1,0 +1,334 @@
+//! Load benchmark of `POST /webhooks/{provider}` against the release binary: distinct `acme-crm`
+//! `customer.updated` events, each signed with Standard Webhooks, so every request is verified, interpreted and
+//! committed durably (SQLite WAL, `synchronous=FULL`, group commit) before its 200.
+//!
+//! Run: `cargo bench --bench webhook_ingest` (env `BENCH_REQUESTS`, default 150000; `BENCH_CONNECTIONS`, default
+//! 64; any `GATEHOUSE__…` variable reaches the server, e.g. `GATEHOUSE__STORE__MAX_BATCH=2048`).
+//!
+//! The server runs as a child process (`gatehouse serve`); the load generator is a single-threaded tokio runtime
+//! (one core) driving keep-alive HTTP/1.1 connections, each sending its requests one after another. Latency is
+//! send → full response body read. After a SIGTERM shutdown, the outbox row count must equal the requests sent.
+
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gatehouse_kit::Scheme;
+use gatehouse_kit::signature::SignRequest;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use secrecy::SecretString;
+
+/// A throwaway test secret (the same one `tests/api/helpers.rs` uses).
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const WARMUP: usize = 5_000;
+
+type Req = Request<Full<Bytes>>;
+
+/// Kills the server if the bench panics before its orderly SIGTERM shutdown.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// What one phase (warm-up or measured run) produced.
+struct Phase {
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+    errors: usize,
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(text) => match text.parse() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("{name} must be a positive integer, not {text:?}"),
+        },
+        Err(_) => default,
+    }
+}
+
+fn config_toml(db: &Path) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+shutdown_grace = "5s"
+
+[store]
+url = "sqlite://{db}"
+
+[providers.acme-crm]
+adapter = "acme-crm"
+
+[providers.acme-crm.webhook]
+scheme = "standard-webhooks"
+secrets = ["{SECRET}"]
+# Requests are signed before the run starts; a slow machine must not push the last ones out of tolerance.
+tolerance = "1h"
+"#,
+        db = db.display()
+    )
+}
+
+/// `count` distinct signed `customer.updated` requests, `first` numbering the first event.
+fn generate(first: usize, count: usize, host: &str) -> Vec<Req> {
+    let scheme = Scheme::StandardWebhooks;
+    let key = scheme
+        .signing_key(&SecretString::from(SECRET))
+        .expect("the bench secret is a valid Standard Webhooks secret");
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs();
+    (first..first + count)
+        .map(|n| {
+            let body = format!(
+                r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n:08}","full_name":"Ada Lovelace-King {n}","email_address":"ada.lovelace.{n}@analytical-engines.example.com","lifetime_value":"{}.{:02}","created":"2026-01-02 10:{:02}:{:02}"}}}}"#,
+                1000 + n % 90_000,
+                n % 100,
+                n / 60 % 60,
+                n % 60
+            );
+            let message_id = format!("msg_bench_{n:010}");
+            let headers = scheme.sign(
+                &key,
+                SignRequest {
+                    body: body.as_bytes(),
+                    timestamp,
+                    message_id: &message_id,
+                },
+            );
+            let mut request = Request::post("/webhooks/acme-crm")
+                .header("host", host)
+                .header("content-type", "application/json");
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            request
+                .body(Full::new(Bytes::from(body)))
+                .expect("a well-formed request")
+        })
+        .collect()
+}
+
+/// Sends every request over `senders`, each connection taking the next index until none are left.
+async fn run_phase(senders: &mut Vec<SendRequest<Full<Bytes>>>, requests: Vec<Req>) -> Phase {
+    let total = requests.len();
+    let queue: Rc<Vec<RefCell<Option<Req>>>> = Rc::new(requests.into_iter().map(|r| RefCell::new(Some(r))).collect());
+    let next = Rc::new(Cell::new(0usize));
+    let started = Instant::now();
+    let workers: Vec<_> = senders
+        .drain(..)
+        .map(|mut sender| {
+            let (queue, next) = (Rc::clone(&queue), Rc::clone(&next));
+            tokio::task::spawn_local(async move {
+                let mut latencies = Vec::with_capacity(total / 32);
+                let mut errors = 0usize;
+                loop {
+                    let index = next.get();
+                    if index >= queue.len() {
+                        break;
+                    }
+                    next.set(index + 1);
+                    let request = queue[index].borrow_mut().take().expect("each request is sent once");
+                    sender.ready().await.expect("the connection stays open");
+                    let sent = Instant::now();
+                    let response = sender.send_request(request).await.expect("the server answers");
+                    let status = response.status();
+                    let body = response
+                        .into_body()
+                        .collect()
+                        .await
+                        .expect("the response body is readable");
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                    if status != hyper::StatusCode::OK {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("non-200: {status} {}", String::from_utf8_lossy(&body.to_bytes()));
+                        }
+                    }
+                }
+                (sender, latencies, errors)
+            })
+        })
+        .collect();
+    let mut phase = Phase {
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::with_capacity(total),
+        errors: 0,
+    };
+    for worker in workers {
+        let (sender, latencies, errors) = worker.await.expect("a load worker panicked");
+        senders.push(sender);
+        phase.latencies_us.extend(latencies);
+        phase.errors += errors;
+    }
+    phase.elapsed = started.elapsed();
+    phase
+}
+
+/// Opens `connections` keep-alive HTTP/1.1 connections, their drivers spawned on the local set.
+async fn connect(addr: SocketAddr, connections: usize) -> Vec<SendRequest<Full<Bytes>>> {
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the server");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("HTTP/1.1 handshake");
+        tokio::task::spawn_local(async move {
+            if let Err(e) = connection.await {
+                eprintln!("connection error: {e}");
+            }
+        });
+        senders.push(sender);
+    }
+    senders
+}
+
+fn wait_ready(server: &mut Server, addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("gatehouse serve exited before it was ready: {status}");
+        }
+        let ready = TcpStream::connect(addr).is_ok_and(|mut s| {
+            let mut answer = String::new();
+            s.write_all(b"GET /readyz HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+                .is_ok()
+                && s.read_to_string(&mut answer).is_ok()
+                && answer.starts_with("HTTP/1.1 200")
+        });
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gatehouse was not ready on {addr} within 30s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    let rank = ((p * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
+    sorted_us[rank - 1] as f64 / 1000.0
+}
+
+fn main() {
+    let requests = env_usize("BENCH_REQUESTS", 150_000);
+    let connections = env_usize("BENCH_CONNECTIONS", 64);
+    let dir = tempfile::tempdir().expect("create a temp dir");
+    let db = dir.path().join("gatehouse.db");
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(&config, config_toml(&db)).expect("write the bench config");
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port");
+
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("GATEHOUSE_LOG", "warn")
+            .env("GATEHOUSE__SERVER__LISTEN", addr.to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start `gatehouse serve`"),
+    );
+    wait_ready(&mut server, addr);
+
+    let host = addr.to_string();
+    let warmup = generate(0, WARMUP, &host);
+    let measured = generate(WARMUP, requests, &host);
+    eprintln!(
+        "server pid {}; {WARMUP} warm-up + {requests} measured requests over {connections} connections",
+        server.0.id()
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build the load generator's runtime");
+    let local = tokio::task::LocalSet::new();
+    let (warm, mut run) = local.block_on(&runtime, async {
+        let mut senders = connect(addr, connections).await;
+        let warm = run_phase(&mut senders, warmup).await;
+        let run = run_phase(&mut senders, measured).await;
+        (warm, run)
+    });
+    drop(local);
+    drop(runtime);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed: {status}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().expect("wait for the server") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop within 30s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    let conn = rusqlite::Connection::open(&db).expect("open the bench database");
+    let outbox: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))
+        .expect("count the outbox");
+    let expected = (WARMUP + requests) as i64;
+
+    run.latencies_us.sort_unstable();
+    let lat = &run.latencies_us;
+    let seconds = run.elapsed.as_secs_f64();
+    let rate = requests as f64 / seconds;
+    let (p50, p90, p99, max) = (
+        percentile_ms(lat, 0.50),
+        percentile_ms(lat, 0.90),
+        percentile_ms(lat, 0.99),
+        percentile_ms(lat, 1.0),
+    );
+    println!();
+    println!("webhook ingest: {requests} requests, {connections} connections, {seconds:.2} s");
+    println!(
+        "  throughput: {rate:.0} req/s (warm-up: {:.0} req/s)",
+        WARMUP as f64 / warm.elapsed.as_secs_f64()
+    );
+    println!("  latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
+    println!("  errors (non-200): {} (warm-up: {})", run.errors, warm.errors);
+    println!("  outbox rows: {outbox} (expected {expected}); server exit: {exit}");
+    println!();
+    println!("| requests | connections | seconds | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {requests} | {connections} | {seconds:.2} | {rate:.0} | {p50:.2} | {p90:.2} | {p99:.2} | {max:.2} | {} |",
+        run.errors
+    );
+
+    assert_eq!(run.errors + warm.errors, 0, "every webhook must be accepted");
+    assert_eq!(outbox, expected, "every acknowledged webhook must be in the outbox");
+    assert!(exit.success(), "the server must exit 0 after SIGTERM, got {exit}");
+}

@@ -1,0 +1,66 @@
+//! Prometheus metrics: the process-wide recorder, `GET /metrics`, and the name of every metric Gatehouse exports
+//! (kept here so dashboards have one place to look).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Webhooks received, by `provider` and `outcome` (`accepted`, `duplicate`, `reply`, or a problem slug).
+pub const WEBHOOKS: &str = "gatehouse_webhooks_total";
+/// Time from a webhook's arrival to its answer, by `provider`.
+pub const WEBHOOK_SECONDS: &str = "gatehouse_webhook_duration_seconds";
+/// Webhooks per group commit.
+pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
+/// Time one group commit takes, fsync included.
+pub const COMMIT_SECONDS: &str = "gatehouse_store_commit_duration_seconds";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder once per process (later calls reuse it) and keeps its histograms trimmed.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), BATCH_BUCKETS))
+                .map(|b| b.build_recorder());
+            let recorder = match recorder {
+                Ok(recorder) => recorder,
+                Err(e) => {
+                    tracing::error!(error = %e, "metrics disabled: cannot build the Prometheus recorder");
+                    return None;
+                }
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("metrics disabled: another recorder is installed");
+                return None;
+            }
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("gatehouse-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .ok()?;
+            Some(handle)
+        })
+        .clone()
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn render() -> impl IntoResponse {
+    let body = install().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
