@@ -24,6 +24,9 @@ impl Application {
     pub async fn build(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Self> {
         let providers = Providers::build(&config).context("invalid configuration")?;
         crate::metrics::install();
+        for key in config.literal_secrets() {
+            tracing::warn!(%key, "literal secret in the config; use \"env:NAME\" or \"file:PATH\" outside development");
+        }
         let store = store::open(&config.store.url, config.store.max_batch)
             .await
             .context("cannot open the store")?;
