@@ -52,13 +52,11 @@ struct Phase {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(text) => match text.parse() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("{name} must be a positive integer, not {text:?}"),
-        },
-        Err(_) => default,
-    }
+    let Ok(text) = std::env::var(name) else {
+        return default;
+    };
+    let n = text.parse().ok().filter(|&n| n > 0);
+    n.unwrap_or_else(|| panic!("{name} must be a positive integer, not {text:?}"))
 }
 
 fn config_toml(db: &Path) -> String {
@@ -71,9 +69,6 @@ shutdown_grace = "5s"
 
 [store]
 url = "sqlite://{db}"
-
-[providers.acme-crm]
-adapter = "acme-crm"
 
 [providers.acme-crm.webhook]
 scheme = "standard-webhooks"
@@ -98,7 +93,7 @@ fn generate(first: usize, count: usize, host: &str) -> Vec<Req> {
     (first..first + count)
         .map(|n| {
             let body = format!(
-                r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n:08}","full_name":"Ada Lovelace-King {n}","email_address":"ada.lovelace.{n}@analytical-engines.example.com","lifetime_value":"{}.{:02}","created":"2026-01-02 10:{:02}:{:02}"}}}}"#,
+                r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n:08}","full_name":"Augusta Ada Lovelace-King {n}","email_address":"augusta.ada.lovelace.{n}@analytical-engines.example.com","lifetime_value":"{}.{:02}","created":"2026-01-02 10:{:02}:{:02}"}}}}"#,
                 1000 + n % 90_000,
                 n % 100,
                 n / 60 % 60,
@@ -167,19 +162,19 @@ async fn run_phase(senders: &mut Vec<SendRequest<Full<Bytes>>>, requests: Vec<Re
             })
         })
         .collect();
-    let mut phase = Phase {
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::with_capacity(total),
-        errors: 0,
-    };
+    let (mut latencies_us, mut errors) = (Vec::with_capacity(total), 0);
     for worker in workers {
-        let (sender, latencies, errors) = worker.await.expect("a load worker panicked");
+        let (sender, latencies, failed) = worker.await.expect("a load worker panicked");
         senders.push(sender);
-        phase.latencies_us.extend(latencies);
-        phase.errors += errors;
+        latencies_us.extend(latencies);
+        errors += failed;
     }
-    phase.elapsed = started.elapsed();
-    phase
+    let elapsed = started.elapsed();
+    Phase {
+        elapsed,
+        latencies_us,
+        errors,
+    }
 }
 
 /// Opens `connections` keep-alive HTTP/1.1 connections, their drivers spawned on the local set.
@@ -203,20 +198,39 @@ async fn connect(addr: SocketAddr, connections: usize) -> Vec<SendRequest<Full<B
     senders
 }
 
+/// The body of a 200 answer to `GET path`, over a fresh blocking connection.
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    let mut answer = String::new();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+/// Group commits and their mean size, from the server's Prometheus metrics (if it exports them).
+fn commit_stats(addr: SocketAddr) -> Option<(f64, f64)> {
+    let metrics = get(addr, "/metrics")?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    let count = value("gatehouse_store_commit_batch_size_count")?;
+    Some((count, value("gatehouse_store_commit_batch_size_sum")? / count))
+}
+
 fn wait_ready(server: &mut Server, addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(status)) = server.0.try_wait() {
             panic!("gatehouse serve exited before it was ready: {status}");
         }
-        let ready = TcpStream::connect(addr).is_ok_and(|mut s| {
-            let mut answer = String::new();
-            s.write_all(b"GET /readyz HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
-                .is_ok()
-                && s.read_to_string(&mut answer).is_ok()
-                && answer.starts_with("HTTP/1.1 200")
-        });
-        if ready {
+        if get(addr, "/readyz").is_some() {
             return;
         }
         assert!(
@@ -278,22 +292,18 @@ fn main() {
     drop(local);
     drop(runtime);
 
+    let commits = commit_stats(addr);
     let status = Command::new("kill")
         .args(["-TERM", &server.0.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -TERM failed: {status}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = server.0.try_wait().expect("wait for the server") {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop within 30s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = (0..1500)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            server.0.try_wait().expect("wait for the server")
+        })
+        .expect("the server stops within 30s of SIGTERM");
 
     let conn = rusqlite::Connection::open(&db).expect("open the bench database");
     let outbox: i64 = conn
@@ -305,22 +315,15 @@ fn main() {
     let lat = &run.latencies_us;
     let seconds = run.elapsed.as_secs_f64();
     let rate = requests as f64 / seconds;
-    let (p50, p90, p99, max) = (
-        percentile_ms(lat, 0.50),
-        percentile_ms(lat, 0.90),
-        percentile_ms(lat, 0.99),
-        percentile_ms(lat, 1.0),
-    );
-    println!();
-    println!("webhook ingest: {requests} requests, {connections} connections, {seconds:.2} s");
+    let [p50, p90, p99, max] = [0.50, 0.90, 0.99, 1.0].map(|p| percentile_ms(lat, p));
+    let warm_rate = WARMUP as f64 / warm.elapsed.as_secs_f64();
+    let commits = commits.map_or("n/a".into(), |(n, mean)| format!("{n:.0}, mean batch {mean:.1}"));
+    println!("\nwebhook ingest: {requests} requests over {connections} connections in {seconds:.2} s");
+    println!("  warm-up {warm_rate:.0} req/s; group commits (warm-up included) {commits}");
     println!(
-        "  throughput: {rate:.0} req/s (warm-up: {:.0} req/s)",
-        WARMUP as f64 / warm.elapsed.as_secs_f64()
+        "  errors {} (warm-up {}); outbox rows {outbox} of {expected}; server {exit}\n",
+        run.errors, warm.errors
     );
-    println!("  latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
-    println!("  errors (non-200): {} (warm-up: {})", run.errors, warm.errors);
-    println!("  outbox rows: {outbox} (expected {expected}); server exit: {exit}");
-    println!();
     println!("| requests | connections | seconds | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
