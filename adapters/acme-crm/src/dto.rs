@@ -1,10 +1,9 @@
 //! Acme CRM's customer as its API and webhooks send it, and its translation to our [`Customer`]: the
 //! anti-corruption layer. Vendor field names stop here.
 
-use std::fmt;
-
 use chrono::NaiveDateTime;
 use gatehouse_kit::domain::Customer;
+use gatehouse_kit::webhook::InvalidField;
 use serde::Deserialize;
 
 /// A customer in Acme's words: money as a decimal string, a naive UTC timestamp with a space.
@@ -19,22 +18,6 @@ pub(crate) struct VendorCustomer {
     pub created: String,
 }
 
-/// A vendor field whose value cannot be translated. Names the field, never echoes the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InvalidField {
-    pub field: &'static str,
-    pub reason: &'static str,
-}
-
-impl fmt::Display for InvalidField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "field `{}` {}", self.field, self.reason)
-    }
-}
-
-/// The longest customer id we accept (it becomes an event subject).
-const MAX_ID_CHARS: usize = 255;
-
 impl TryFrom<VendorCustomer> for Customer {
     type Error = InvalidField;
 
@@ -48,29 +31,13 @@ impl TryFrom<VendorCustomer> for Customer {
             reason: "is not a valid \"YYYY-MM-DD HH:MM:SS\" timestamp",
         })?;
         Ok(Customer {
-            id: checked_id(vendor.cust_id)?,
+            id: InvalidField::check_text("cust_id", vendor.cust_id)?,
             name: vendor.full_name,
             email: vendor.email_address,
             lifetime_value,
             created_at,
         })
     }
-}
-
-fn checked_id(id: String) -> Result<String, InvalidField> {
-    let reason = if id.trim().is_empty() {
-        "is empty"
-    } else if id.chars().count() > MAX_ID_CHARS {
-        "is longer than 255 characters"
-    } else if id.chars().any(char::is_control) {
-        "contains control characters"
-    } else {
-        return Ok(id);
-    };
-    Err(InvalidField {
-        field: "cust_id",
-        reason,
-    })
 }
 
 /// A plain decimal: optional `-`, digits, optionally `.` and more digits. No exponent, sign `+`, spaces, `NaN` or

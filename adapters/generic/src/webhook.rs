@@ -1,13 +1,11 @@
 //! Reads a webhook with the configured locators: the event id, the event type and the optional subject from
 //! headers or JSON pointers; the JSON body as data.
 
+use gatehouse_kit::webhook::{checked_event_type, checked_text};
 use gatehouse_kit::{InboundEvent, VerifiedWebhook, WebhookError};
 use serde_json::Value;
 
 use crate::locator::Locator;
-
-/// The longest id, subject or event type we store.
-const MAX_CHARS: usize = 255;
 
 pub(crate) fn interpret(
     webhook: &VerifiedWebhook,
@@ -21,47 +19,45 @@ pub(crate) fn interpret(
             "{e} (the generic adapter stores the JSON body as the event's data)"
         ))
     })?;
-    let provider_event_id = locate(webhook, &body, "event id", event_id)?;
-    let found_type = locate(webhook, &body, "event type", event_type)?;
-    if !found_type.chars().all(|c| !c.is_whitespace() && !c.is_control()) {
-        return Err(WebhookError::new(format!(
-            "the event type at {event_type} contains spaces or control characters"
-        )));
-    }
+    let provider_event_id = locate(webhook, &body, "event id", event_id, checked_text)?;
+    let event_type = locate(webhook, &body, "event type", event_type, checked_event_type)?;
     let subject = match subject {
-        Some(locator) => Some(locate(webhook, &body, "subject", locator)?),
+        Some(locator) => Some(locate(webhook, &body, "subject", locator, checked_text)?),
         None => None,
     };
     Ok(InboundEvent {
         provider_event_id,
-        event_type: found_type,
+        event_type,
         subject,
         data: body,
     })
 }
 
-/// The text at `locator`: a header's value, or a string or integer in the body. `what` and the locator name the
-/// value in errors.
-fn locate(webhook: &VerifiedWebhook, body: &Value, what: &str, locator: &Locator) -> Result<String, WebhookError> {
-    let fail = |reason: &str| WebhookError::new(format!("the {what} at {locator} {reason}"));
+/// The text at `locator`: a header's value, or a string or integer in the body, passed through `check` (the kit's
+/// [`checked_text`] or [`checked_event_type`]). `what` and the locator name the value in errors.
+fn locate(
+    webhook: &VerifiedWebhook,
+    body: &Value,
+    what: &str,
+    locator: &Locator,
+    check: fn(&str, &str) -> Result<String, WebhookError>,
+) -> Result<String, WebhookError> {
+    let name = format!("the {what} at {locator}");
+    let fail = |reason: &str| WebhookError::new(format!("{name} {reason}"));
+    let number;
     let text = match locator {
-        Locator::Header(name) => webhook.header(name)?.ok_or_else(|| fail("is missing"))?.to_owned(),
+        Locator::Header(header) => webhook.header(header)?.ok_or_else(|| fail("is missing"))?,
         Locator::Pointer(pointer) => match body.pointer(pointer) {
             None | Some(Value::Null) => return Err(fail("is missing")),
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            Some(Value::String(text)) => text,
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                number = n.to_string();
+                &number
+            }
             // serde_json reads integers beyond u64 as floats: such an id would be rounded.
             Some(Value::Number(_)) => return Err(fail("is a number that is not an exact integer")),
             Some(_) => return Err(fail("is neither a string nor a number")),
         },
     };
-    if text.trim().is_empty() {
-        Err(fail("is empty"))
-    } else if text.chars().count() > MAX_CHARS {
-        Err(fail("is longer than 255 characters"))
-    } else if text.chars().any(char::is_control) {
-        Err(fail("contains control characters"))
-    } else {
-        Ok(text)
-    }
+    check(&name, text)
 }

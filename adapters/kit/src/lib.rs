@@ -2,11 +2,14 @@
 //!
 //! - [`domain`]: our stable domain model (`Customer`, `Payment`, `Page`), the only shapes internal callers see.
 //! - [`webhook`]: what an adapter receives (a [`webhook::VerifiedWebhook`], which only signature verification can
-//!   produce) and what it returns (an [`webhook::InboundEvent`] or an immediate reply).
+//!   produce) and what it returns (an [`webhook::InboundEvent`] or an immediate reply), with the checks every
+//!   adapter applies to the id, type and subject it reads ([`webhook::checked_text`],
+//!   [`webhook::checked_event_type`]) and vendor DTO deserialization ([`webhook::deserialize_at`]).
 //! - [`signature`]: the webhook signature schemes (Standard Webhooks, Svix, Stripe, GitHub, Shopify, Slack, Paddle,
 //!   generic HMAC), verified on raw bytes in constant time, and their signers for tests and `gatehouse sign`.
 //! - [`adapter`]: the [`Adapter`] trait every vendor crate implements.
-//! - [`testing`] (feature `testing`): conformance helpers every adapter's tests run.
+//! - `testing` (feature `testing`): conformance helpers every adapter's tests run, above all
+//!   `testing::assert_conformance`.
 
 pub mod adapter;
 pub mod domain;

@@ -1,5 +1,13 @@
 //! Conformance helpers every adapter's tests use: sign a body with the adapter's scheme, verify it as the gateway
-//! would, and interpret it.
+//! would, and interpret it ([`deliver`], [`deliver_with`]).
+//!
+//! Every adapter's `tests/webhook.rs` also calls [`assert_conformance`] (or [`assert_conformance_with`] when the
+//! adapter has no default scheme) with its sample bodies: every [`mutations`] of each sample and a few bodies that
+//! are not JSON objects must never panic, and must give an error, a reply, or an event whose id, type and subject
+//! the gateway can store (non-blank, at most 255 characters, no control characters; no whitespace in the type).
+//! A new adapter calls it too.
+
+mod conformance;
 
 use std::time::Duration;
 
@@ -9,6 +17,8 @@ use secrecy::SecretString;
 use crate::adapter::Adapter;
 use crate::signature::{Scheme, SignRequest, VerifyContext};
 use crate::webhook::{WebhookError, WebhookOutcome};
+
+pub use conformance::{assert_conformance, assert_conformance_with, mutations};
 
 /// The development secret adapters' tests sign with (valid for every scheme, including Standard Webhooks).
 pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -1,8 +1,16 @@
-//! Inbound webhook types: the verified request an adapter reads and the event it makes of it.
+//! Inbound webhook types: the verified request an adapter reads and the event it makes of it; and (from `fields`)
+//! the checks every adapter applies to the event id, type and subject it reads, and vendor DTO deserialization
+//! with errors naming the field at fault.
+
+mod fields;
 
 use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::Value;
+
+pub use fields::{
+    InvalidField, MAX_ID_CHARS, checked_event_type, checked_text, deserialize_at, event_type_problem, text_problem,
+};
 
 /// A webhook whose signature has been checked. Only [`crate::Scheme::verify`] constructs one (outside tests), so an
 /// adapter can never be handed bytes nobody verified.

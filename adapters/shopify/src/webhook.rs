@@ -1,6 +1,7 @@
 //! Reads Shopify webhooks: the event id from `X-Shopify-Webhook-Id` (or `X-Shopify-Event-Id`), the type from
 //! `X-Shopify-Topic` with `/` as `.` (`orders.create`), the body's `id` as subject and the JSON payload as data.
 
+use gatehouse_kit::webhook::{checked_text, event_type_problem};
 use gatehouse_kit::{InboundEvent, VerifiedWebhook, WebhookError};
 use serde_json::Value;
 
@@ -9,14 +10,12 @@ const WEBHOOK_ID_HEADER: &str = "X-Shopify-Webhook-Id";
 /// The event's id: the fallback when the webhook id is absent.
 const EVENT_ID_HEADER: &str = "X-Shopify-Event-Id";
 const TOPIC_HEADER: &str = "X-Shopify-Topic";
-/// The longest id, subject or event type we store.
-const MAX_CHARS: usize = 255;
 
 pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, WebhookError> {
     let provider_event_id = match webhook.header(WEBHOOK_ID_HEADER)? {
-        Some(id) => checked(WEBHOOK_ID_HEADER, id)?,
+        Some(id) => checked_text(WEBHOOK_ID_HEADER, id)?,
         None => match webhook.header(EVENT_ID_HEADER)? {
-            Some(id) => checked(EVENT_ID_HEADER, id)?,
+            Some(id) => checked_text(EVENT_ID_HEADER, id)?,
             None => {
                 return Err(WebhookError::new(format!(
                     "header {WEBHOOK_ID_HEADER} is missing (and so is {EVENT_ID_HEADER})"
@@ -32,7 +31,7 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, Webho
     let subject = match body.get("id") {
         // Some topics (`shop/redact`, `customers/data_request`) carry no `id`.
         None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(checked("field `id`", id)?),
+        Some(Value::String(id)) => Some(checked_text("field `id`", id)?),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         // A float would be a rounded id (serde_json reads integers beyond u64 as floats).
         Some(_) => {
@@ -47,24 +46,10 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, Webho
     })
 }
 
-fn checked(what: &str, value: &str) -> Result<String, WebhookError> {
-    let reason = if value.trim().is_empty() {
-        "is empty"
-    } else if value.chars().count() > MAX_CHARS {
-        "is longer than 255 characters"
-    } else if value.chars().any(char::is_control) {
-        "contains control characters"
-    } else {
-        return Ok(value.to_owned());
-    };
-    Err(WebhookError::new(format!("{what} {reason}")))
-}
-
-/// `orders/create` → `orders.create`.
+/// `orders/create` → `orders.create`, without whitespace or a leading or trailing `.`.
 fn event_type(topic: &str) -> Result<String, WebhookError> {
-    let visible = |c: char| !c.is_whitespace() && !c.is_control();
-    let event_type = checked(TOPIC_HEADER, &topic.replace('/', "."))?;
-    if !event_type.chars().all(visible) || event_type.starts_with('.') || event_type.ends_with('.') {
+    let event_type = checked_text(TOPIC_HEADER, &topic.replace('/', "."))?;
+    if event_type_problem(&event_type).is_some() || event_type.starts_with('.') || event_type.ends_with('.') {
         return Err(WebhookError::new(format!(
             "header {TOPIC_HEADER} is not a topic such as orders/create"
         )));

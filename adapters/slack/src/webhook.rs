@@ -2,11 +2,9 @@
 //! becomes an event with the body's `event_id`, `event.type` as type, `team_id` as subject and the JSON payload
 //! as data. Slack's `app_rate_limited` notice is acknowledged and not stored.
 
+use gatehouse_kit::webhook::{checked_event_type, checked_text};
 use gatehouse_kit::{InboundEvent, VerifiedWebhook, WebhookError, WebhookOutcome};
 use serde_json::{Value, json};
-
-/// The longest id, subject or event type we store.
-const MAX_CHARS: usize = 255;
 
 pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
     let body = webhook.json()?;
@@ -22,9 +20,9 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<WebhookOutcome, Web
     if body.get("type").and_then(Value::as_str) == Some("app_rate_limited") {
         return Ok(WebhookOutcome::Reply(json!({ "ok": true })));
     }
-    let provider_event_id = checked("event_id", required_str(&body, "/event_id", "event_id")?)?;
-    let event_type = event_type(required_str(&body, "/event/type", "event.type")?)?;
-    let subject = checked("team_id", required_str(&body, "/team_id", "team_id")?)?;
+    let provider_event_id = checked_text("field `event_id`", required_str(&body, "/event_id", "event_id")?)?;
+    let event_type = checked_event_type("field `event.type`", required_str(&body, "/event/type", "event.type")?)?;
+    let subject = checked_text("field `team_id`", required_str(&body, "/team_id", "team_id")?)?;
     Ok(WebhookOutcome::Event(InboundEvent {
         provider_event_id,
         event_type,
@@ -41,28 +39,4 @@ fn required_str<'a>(body: &'a Value, pointer: &str, field: &str) -> Result<&'a s
         Some(_) => Err(WebhookError::new(format!("field `{field}` is not a string"))),
         None => Err(WebhookError::new(format!("field `{field}` is missing"))),
     }
-}
-
-fn checked(field: &str, value: &str) -> Result<String, WebhookError> {
-    let reason = if value.trim().is_empty() {
-        "is empty"
-    } else if value.chars().count() > MAX_CHARS {
-        "is longer than 255 characters"
-    } else if value.chars().any(char::is_control) {
-        "contains control characters"
-    } else {
-        return Ok(value.to_owned());
-    };
-    Err(WebhookError::new(format!("field `{field}` {reason}")))
-}
-
-fn event_type(event_type: &str) -> Result<String, WebhookError> {
-    let visible = |c: char| !c.is_whitespace() && !c.is_control();
-    let event_type = checked("event.type", event_type)?;
-    if !event_type.chars().all(visible) {
-        return Err(WebhookError::new(
-            "field `event.type` contains spaces or control characters",
-        ));
-    }
-    Ok(event_type)
 }

@@ -1,9 +1,8 @@
 //! Stripe's PaymentIntent as its API and webhooks send it, and its translation to our [`Payment`]: the
 //! anti-corruption layer. Stripe's field names and statuses stop here.
 
-use std::fmt;
-
 use gatehouse_kit::domain::{Money, Payment, PaymentStatus};
+use gatehouse_kit::webhook::InvalidField;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -32,22 +31,6 @@ pub(crate) enum CustomerRef {
     Expanded { id: String },
 }
 
-/// A vendor field whose value cannot be translated. Names the field, never echoes the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InvalidField {
-    pub field: &'static str,
-    pub reason: &'static str,
-}
-
-impl fmt::Display for InvalidField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "field `{}` {}", self.field, self.reason)
-    }
-}
-
-/// The longest id we accept.
-const MAX_ID_CHARS: usize = 255;
-
 impl TryFrom<PaymentIntent> for Payment {
     type Error = InvalidField;
 
@@ -61,10 +44,10 @@ impl TryFrom<PaymentIntent> for Payment {
         }
         let customer_id = match intent.customer {
             None => None,
-            Some(CustomerRef::Id(id) | CustomerRef::Expanded { id }) => Some(checked_id("customer", id)?),
+            Some(CustomerRef::Id(id) | CustomerRef::Expanded { id }) => Some(InvalidField::check_text("customer", id)?),
         };
         Ok(Payment {
-            id: checked_id("id", intent.id)?,
+            id: InvalidField::check_text("id", intent.id)?,
             amount: Money {
                 value: intent.amount,
                 currency: currency(&intent.currency)?,
@@ -109,19 +92,6 @@ fn currency(code: &str) -> Result<String, InvalidField> {
             reason: "is not a three-letter ISO 4217 code",
         })
     }
-}
-
-fn checked_id(field: &'static str, id: String) -> Result<String, InvalidField> {
-    let reason = if id.trim().is_empty() {
-        "is empty"
-    } else if id.chars().count() > MAX_ID_CHARS {
-        "is longer than 255 characters"
-    } else if id.chars().any(char::is_control) {
-        "contains control characters"
-    } else {
-        return Ok(id);
-    };
-    Err(InvalidField { field, reason })
 }
 
 #[cfg(test)]
