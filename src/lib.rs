@@ -6,6 +6,7 @@
 //! - [`startup`]: builds the application (store, providers, router) and serves it until a shutdown signal.
 //! - [`http`]: the HTTP API, one file per route family, with correlation ids and problem+json errors.
 //! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
+//! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
 //! - [`envelope`]: the CloudEvents envelope of stored events.
 //! - [`store`]: durable state (inbox + outbox) behind the `Store` trait; SQLite with a group-committing writer.
 //! - [`metrics`]: the Prometheus recorder and the names of every exported metric.
@@ -21,3 +22,4 @@ pub mod providers;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;

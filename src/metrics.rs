@@ -12,6 +12,18 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const WEBHOOKS: &str = "gatehouse_webhooks_total";
 /// Time from a webhook's arrival to its answer, by `provider`.
 pub const WEBHOOK_SECONDS: &str = "gatehouse_webhook_duration_seconds";
+/// Outbound calls, by `provider`, `route` (the adapter's route pattern, or `proxy`) and `outcome` (the status
+/// answered, or a problem slug).
+pub const UPSTREAM_REQUESTS: &str = "gatehouse_upstream_requests_total";
+/// Outbound call latency, by `provider` and `route`.
+pub const UPSTREAM_SECONDS: &str = "gatehouse_upstream_duration_seconds";
+/// Retries sent to vendors, by `provider`.
+pub const UPSTREAM_RETRIES: &str = "gatehouse_upstream_retries_total";
+/// Requests refused by a rate limit, by `scope` (`caller` or `provider`) and `name`.
+pub const RATE_LIMITED: &str = "gatehouse_rate_limited_total";
+/// Breaker transitions (`provider`, `from`, `to`), state (0 closed, 1 open, 2 half-open) and rejections: see
+/// `upstream::breaker`.
+pub const BREAKER_TRANSITIONS: &str = "gatehouse_breaker_transitions_total";
 /// Webhooks per group commit.
 pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
 /// Time one group commit takes, fsync included.

@@ -1,5 +1,6 @@
 //! The provider registry: each `[providers.NAME]` built into its adapter and, for webhooks, its verifier (scheme,
-//! prepared keys, tolerance). The list of adapters is the one exhaustive `match` in [`build_adapter`].
+//! prepared keys, tolerance) and, with a `base_url`, its outbound policy stack and route table. The list of
+//! adapters is the one exhaustive `match` in [`build_adapter`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use gatehouse_kit::signature::{Encoding, HmacScheme, SigningKey};
 use gatehouse_kit::{Adapter, Scheme};
 
 use crate::config::{Config, ConfigError, ProviderConfig, WebhookConfig};
+use crate::upstream::ProviderClient;
 
 /// Every adapter name `adapter = "..."` accepts.
 pub const ADAPTERS: &[&str] = &["acme-crm", "stripe", "github", "shopify", "slack", "generic"];
@@ -17,6 +19,10 @@ pub struct Provider {
     pub name: String,
     pub adapter: Arc<dyn Adapter>,
     pub webhook: Option<WebhookVerifier>,
+    /// The vendor API behind its policy stack; `None` without a `base_url`.
+    pub outbound: Option<ProviderClient>,
+    /// The adapter's domain routes: path pattern → indexes into `adapter.routes()` (one per method).
+    pub routes: matchit::Router<Vec<usize>>,
 }
 
 /// How a provider's webhooks are verified. Holds prepared keys; no `Debug` derive shows them.
@@ -40,12 +46,16 @@ impl Providers {
                 Some(webhook) => Some(build_verifier(&format!("{key}.webhook"), adapter.as_ref(), webhook)?),
                 None => None,
             };
+            let outbound = ProviderClient::build(name, provider)?;
+            let routes = route_table(&key, adapter.as_ref())?;
             providers.insert(
                 name.clone(),
                 Arc::new(Provider {
                     name: name.clone(),
                     adapter,
                     webhook,
+                    outbound,
+                    routes,
                 }),
             );
         }
@@ -55,6 +65,27 @@ impl Providers {
     pub fn get(&self, name: &str) -> Option<&Arc<Provider>> {
         self.0.get(name)
     }
+
+    /// Every provider, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
+        let mut all: Vec<_> = self.0.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all.into_iter()
+    }
+}
+
+fn route_table(key: &str, adapter: &dyn Adapter) -> Result<matchit::Router<Vec<usize>>, ConfigError> {
+    let mut by_path: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, route) in adapter.routes().iter().enumerate() {
+        by_path.entry(route.path).or_default().push(index);
+    }
+    let mut router = matchit::Router::new();
+    for (path, indexes) in by_path {
+        router.insert(path, indexes).map_err(|e| {
+            ConfigError::invalid(key, format!("the {} adapter declares a bad route: {e}", adapter.name()))
+        })?;
+    }
+    Ok(router)
 }
 
 fn build_adapter(key: &str, name: &str, provider: &ProviderConfig) -> Result<Arc<dyn Adapter>, ConfigError> {

@@ -10,9 +10,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::http::auth::{AdminToken, Callers};
 use crate::http::{AppState, router};
 use crate::providers::Providers;
 use crate::store::{self, Store};
+use crate::upstream::rate_limit::CallerLimits;
 
 pub struct Application {
     listener: TcpListener,
@@ -40,6 +42,9 @@ impl Application {
         Ok(Self {
             listener,
             state: AppState {
+                callers: Arc::new(Callers::from_config(&config.callers)),
+                caller_limits: Arc::new(CallerLimits::new(&config.callers)),
+                admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
                 config: Arc::new(config),
                 providers: Arc::new(providers),
                 store,
@@ -68,6 +73,14 @@ impl Application {
             trigger.cancel();
         });
         tracing::info!(%addr, "gatehouse listening");
+        let limits = Arc::clone(&self.state.caller_limits);
+        let trim = stopping.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            while trim.run_until_cancelled(every.tick()).await.is_some() {
+                limits.trim();
+            }
+        });
         let app = router(self.state);
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
         let deadline = async {

@@ -4,6 +4,7 @@
 //! Secrets are [`SecretRef`]s (`env:`/`file:`/literal) and are resolved by whoever builds the component that needs
 //! them ([`crate::providers`]), so errors name the config key and never the secret.
 
+mod outbound;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use outbound::{
+    AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
+};
 pub use secret::SecretRef;
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -44,6 +48,9 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    pub admin: Option<AdminConfig>,
+    #[serde(default)]
+    pub callers: Vec<CallerConfig>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -86,12 +93,42 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The adapter crate serving this provider; defaults to the provider's own name.
     pub adapter: Option<String>,
+    /// The vendor API's root; outbound routes (`/v1/NAME/...`, `/proxy/NAME/...`) need it.
+    pub base_url: Option<String>,
+    pub credentials: Option<Credentials>,
+    /// The deadline of one outbound call, retries included, until the vendor's response headers.
+    #[serde(with = "humantime_serde", default = "outbound::default_timeout")]
+    pub timeout: Duration,
+    /// Bulkhead: the most calls in flight to this vendor; more are refused at once.
+    #[serde(default = "outbound::default_concurrency")]
+    pub concurrency: usize,
+    pub rate_limit: Option<RateLimitConfig>,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub circuit_breaker: BreakerSettings,
     pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            adapter: None,
+            base_url: None,
+            credentials: None,
+            timeout: outbound::default_timeout(),
+            concurrency: outbound::default_concurrency(),
+            rate_limit: None,
+            retry: RetryConfig::default(),
+            circuit_breaker: BreakerSettings::default(),
+            webhook: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +187,26 @@ impl Config {
             return Err(ConfigError::invalid("store.max_batch", "must be between 1 and 10000"));
         }
         crate::store::StoreUrl::parse(&self.store.url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
+        self.validate_callers()?;
+        if let Some(admin) = &self.admin {
+            outbound::check_sha256_hex("admin.token_sha256", &admin.token_sha256)?;
+        }
+        for (name, provider) in &self.providers {
+            let key = format!("providers.{name}");
+            if let Some(limit) = &provider.rate_limit {
+                outbound::check_rate_limit(&format!("{key}.rate_limit"), limit)?;
+            }
+            outbound::check_retry(&format!("{key}.retry"), &provider.retry)?;
+            if provider.timeout.is_zero() {
+                return Err(ConfigError::invalid(format!("{key}.timeout"), "must be more than zero"));
+            }
+            if !(1..=100_000).contains(&provider.concurrency) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.concurrency"),
+                    "must be between 1 and 100000",
+                ));
+            }
+        }
         for name in self.providers.keys() {
             let valid = !name.is_empty()
                 && name.len() <= 64
@@ -166,10 +223,52 @@ impl Config {
         Ok(())
     }
 
+    fn validate_callers(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        let mut keys = std::collections::HashSet::new();
+        for (i, caller) in self.callers.iter().enumerate() {
+            let key = format!("callers[{i}]");
+            if caller.name.is_empty() || !names.insert(caller.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    "must be non-empty and unique",
+                ));
+            }
+            outbound::check_sha256_hex(&format!("{key}.key_sha256"), &caller.key_sha256)?;
+            if !keys.insert(caller.key_sha256.to_ascii_lowercase()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.key_sha256"),
+                    "two callers share this key",
+                ));
+            }
+            for provider in &caller.providers {
+                if provider != "*" && !self.providers.contains_key(provider) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.providers"),
+                        format!("no provider {provider:?} is configured"),
+                    ));
+                }
+            }
+            if let Some(limit) = &caller.rate_limit {
+                outbound::check_rate_limit(&format!("{key}.rate_limit"), limit)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Every literal secret, by key, for `check-config`'s warnings.
     pub fn literal_secrets(&self) -> Vec<String> {
         let mut keys = Vec::new();
         for (name, provider) in &self.providers {
+            let literal = match &provider.credentials {
+                Some(Credentials::Bearer { bearer }) => bearer.is_literal(),
+                Some(Credentials::Header { value, .. }) => value.is_literal(),
+                Some(Credentials::Basic { basic }) => basic.password.is_literal(),
+                None => false,
+            };
+            if literal {
+                keys.push(format!("providers.{name}.credentials"));
+            }
             if let Some(webhook) = &provider.webhook {
                 for (i, secret) in webhook.secrets.iter().enumerate() {
                     if secret.is_literal() {

@@ -1,19 +1,25 @@
-//! The HTTP API: one file per route family, plus the middleware every route shares (correlation ids, problem
-//! errors).
+//! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health), plus what they
+//! share: correlation ids, problem errors, bearer auth, body limits.
 
+mod admin;
+pub mod auth;
+mod body;
 pub mod correlation;
 mod health;
+mod outbound;
 pub mod problem;
+mod proxy;
 mod webhooks;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::config::Config;
 use crate::providers::Providers;
 use crate::store::Store;
+use crate::upstream::rate_limit::CallerLimits;
 use problem::{ApiError, Problem};
 
 /// What every handler shares.
@@ -22,6 +28,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub providers: Arc<Providers>,
     pub store: Arc<dyn Store>,
+    pub callers: Arc<auth::Callers>,
+    pub caller_limits: Arc<CallerLimits>,
+    pub admin: Arc<auth::AdminToken>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -30,6 +39,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
         .route("/webhooks/{provider}", post(webhooks::receive))
+        .route("/v1/{provider}/{*rest}", any(outbound::domain))
+        .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
+        .route("/admin/providers", get(admin::providers))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(correlation::layer))

@@ -12,47 +12,75 @@ use super::correlation;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     InvalidRequest,
+    Unauthorized,
     InvalidSignature,
+    Forbidden,
     UnknownProvider,
     UnknownRoute,
+    NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    RateLimited,
+    UpstreamError,
+    CircuitOpen,
+    BulkheadFull,
     StoreUnavailable,
+    UpstreamTimeout,
 }
 
 impl Problem {
     pub fn slug(self) -> &'static str {
         match self {
             Problem::InvalidRequest => "invalid-request",
+            Problem::Unauthorized => "unauthorized",
             Problem::InvalidSignature => "invalid-signature",
+            Problem::Forbidden => "forbidden",
             Problem::UnknownProvider => "unknown-provider",
             Problem::UnknownRoute => "unknown-route",
+            Problem::NotFound => "not-found",
             Problem::MethodNotAllowed => "method-not-allowed",
             Problem::PayloadTooLarge => "payload-too-large",
+            Problem::RateLimited => "rate-limited",
+            Problem::UpstreamError => "upstream-error",
+            Problem::CircuitOpen => "circuit-open",
+            Problem::BulkheadFull => "bulkhead-full",
             Problem::StoreUnavailable => "store-unavailable",
+            Problem::UpstreamTimeout => "upstream-timeout",
         }
     }
 
     pub fn status(self) -> StatusCode {
         match self {
             Problem::InvalidRequest => StatusCode::BAD_REQUEST,
-            Problem::InvalidSignature => StatusCode::UNAUTHORIZED,
-            Problem::UnknownProvider | Problem::UnknownRoute => StatusCode::NOT_FOUND,
+            Problem::Unauthorized | Problem::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Problem::Forbidden => StatusCode::FORBIDDEN,
+            Problem::UnknownProvider | Problem::UnknownRoute | Problem::NotFound => StatusCode::NOT_FOUND,
             Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Problem::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Problem::UpstreamError => StatusCode::BAD_GATEWAY,
+            Problem::CircuitOpen | Problem::BulkheadFull | Problem::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
     fn title(self) -> &'static str {
         match self {
             Problem::InvalidRequest => "The request is invalid",
+            Problem::Unauthorized => "Authentication required",
             Problem::InvalidSignature => "The webhook signature does not verify",
+            Problem::Forbidden => "This caller may not call this provider",
             Problem::UnknownProvider => "No such provider",
             Problem::UnknownRoute => "No such route",
+            Problem::NotFound => "The vendor has no such resource",
             Problem::MethodNotAllowed => "Method not allowed on this route",
             Problem::PayloadTooLarge => "The request body is too large",
+            Problem::RateLimited => "Rate limit exceeded",
+            Problem::UpstreamError => "The vendor failed or answered something unreadable",
+            Problem::CircuitOpen => "The vendor's circuit breaker is open",
+            Problem::BulkheadFull => "Too many calls in flight to this vendor",
             Problem::StoreUnavailable => "The store cannot commit right now",
+            Problem::UpstreamTimeout => "The vendor did not answer in time",
         }
     }
 }

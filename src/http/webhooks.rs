@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gatehouse_kit::signature::VerifyContext;
@@ -74,7 +74,7 @@ async fn accept(
     correlation_id: String,
 ) -> Result<Accepted, ApiError> {
     let name = &provider.name;
-    let body = read_body(&headers, body, state.config.server.max_body_bytes).await?;
+    let body = super::body::read_limited(&headers, body, state.config.server.max_body_bytes).await?;
     let verified = verifier
         .scheme
         .verify(
@@ -105,26 +105,6 @@ async fn accept(
     })?;
     tracing::debug!(provider = %name, id = %ingested.id, duplicate = ingested.duplicate, "webhook accepted");
     Ok(Accepted::Stored(ingested))
-}
-
-/// Reads the body, refusing more than `limit` bytes (413) whether or not `Content-Length` announced it.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::new(Problem::PayloadTooLarge, format!("the body exceeds {limit} bytes"));
-    let announced = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let over_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if over_limit {
-            too_large()
-        } else {
-            ApiError::new(Problem::InvalidRequest, "the request body could not be read")
-        }
-    })
 }
 
 fn new_event(

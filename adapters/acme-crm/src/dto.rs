@@ -1,10 +1,11 @@
-//! Acme CRM's customer as its API and webhooks send it, and its translation to our [`Customer`]: the
-//! anti-corruption layer. Vendor field names stop here.
+//! Acme CRM's customer as its API and webhooks send it, and its translation to our [`Customer`]; the page of
+//! customers its list endpoint answers; and the request bodies we send it: the anti-corruption layer. Vendor field
+//! names stop here.
 
 use chrono::NaiveDateTime;
 use gatehouse_kit::domain::Customer;
 use gatehouse_kit::webhook::InvalidField;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A customer in Acme's words: money as a decimal string, a naive UTC timestamp with a space.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -16,6 +17,30 @@ pub(crate) struct VendorCustomer {
     pub lifetime_value: String,
     /// `YYYY-MM-DD HH:MM:SS`, UTC.
     pub created: String,
+}
+
+/// One page of `GET /customers?page=N&per_page=M`: page-numbered, starting at 1.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VendorCustomerPage {
+    pub results: Vec<VendorCustomer>,
+    pub page: u32,
+    pub total_pages: u32,
+}
+
+/// The body of `POST /customers`.
+#[derive(Debug, Serialize)]
+pub(crate) struct VendorNewCustomer<'a> {
+    pub full_name: &'a str,
+    pub email_address: &'a str,
+}
+
+/// The body of `PATCH /customers/{cust_id}`: only the fields that change.
+#[derive(Debug, Serialize)]
+pub(crate) struct VendorCustomerChanges<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_address: Option<&'a str>,
 }
 
 impl TryFrom<VendorCustomer> for Customer {

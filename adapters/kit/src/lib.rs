@@ -7,12 +7,15 @@
 //!   [`webhook::checked_event_type`]) and vendor DTO deserialization ([`webhook::deserialize_at`]).
 //! - [`signature`]: the webhook signature schemes (Standard Webhooks, Svix, Stripe, GitHub, Shopify, Slack, Paddle,
 //!   generic HMAC), verified on raw bytes in constant time, and their signers for tests and `gatehouse sign`.
+//! - [`outbound`]: the domain routes an adapter serves, the [`outbound::Upstream`] it calls its vendor through, and
+//!   the errors it answers with.
 //! - [`adapter`]: the [`Adapter`] trait every vendor crate implements.
 //! - `testing` (feature `testing`): conformance helpers every adapter's tests run, above all
 //!   `testing::assert_conformance`.
 
 pub mod adapter;
 pub mod domain;
+pub mod outbound;
 pub mod signature;
 pub mod webhook;
 

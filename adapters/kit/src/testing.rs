@@ -8,6 +8,7 @@
 //! A new adapter calls it too.
 
 mod conformance;
+mod upstream;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::signature::{Scheme, SignRequest, VerifyContext};
 use crate::webhook::{WebhookError, WebhookOutcome};
 
 pub use conformance::{assert_conformance, assert_conformance_with, mutations};
+pub use upstream::{FakeUpstream, ReplyBody};
 
 /// The development secret adapters' tests sign with (valid for every scheme, including Standard Webhooks).
 pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

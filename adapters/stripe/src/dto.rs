@@ -1,10 +1,10 @@
-//! Stripe's PaymentIntent as its API and webhooks send it, and its translation to our [`Payment`]: the
-//! anti-corruption layer. Stripe's field names and statuses stop here.
+//! Stripe's PaymentIntent as its API and webhooks send it, and its translation to our [`Payment`]; the form we
+//! create one with; and Stripe's error body: the anti-corruption layer. Stripe's field names and statuses stop here.
 
 use gatehouse_kit::domain::{Money, Payment, PaymentStatus};
 use gatehouse_kit::webhook::InvalidField;
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 /// A PaymentIntent in Stripe's words (only the fields we translate).
 #[derive(Debug, Deserialize)]
@@ -21,6 +21,33 @@ pub(crate) struct PaymentIntent {
     /// Set when the last payment attempt failed; null otherwise.
     #[serde(default)]
     pub last_payment_error: Option<IgnoredAny>,
+}
+
+/// The form of `POST /v1/payment_intents` (sent `application/x-www-form-urlencoded`).
+#[derive(Debug, Serialize)]
+pub(crate) struct NewPaymentIntent<'a> {
+    /// Minor units, positive.
+    pub amount: i64,
+    /// Lowercase ISO 4217.
+    pub currency: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<&'a str>,
+}
+
+/// Stripe's error body, `{"error":{"type","code","message",...}}` (only the fields we read).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ErrorDetail {
+    /// A short machine-readable code such as `card_declined`; absent for some error types.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// A human-readable message, meant to be shown.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// Stripe's expandable field: the id, or the object with its id when the request expanded it.

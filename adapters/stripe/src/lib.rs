@@ -1,13 +1,18 @@
 //! The `stripe` adapter: Stripe's webhook Events (`Stripe-Signature`) read as our events, with our
-//! [`Payment`](gatehouse_kit::domain::Payment) as data for `payment_intent.*` events.
+//! [`Payment`](gatehouse_kit::domain::Payment) as data for `payment_intent.*` events, and the payment routes under
+//! `/v1/stripe`.
 //!
 //! - `webhook`: reads a verified Stripe Event into an [`InboundEvent`](gatehouse_kit::InboundEvent).
+//! - `routes`: `POST /payments` and `GET /payments/{id}`, translated into Stripe's PaymentIntent API and back.
 //! - `dto`: Stripe's PaymentIntent as the vendor sends it and its translation to our domain (the anti-corruption
 //!   layer, shared with the outbound routes).
 
 mod dto;
+mod routes;
 mod webhook;
 
+use async_trait::async_trait;
+use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
 use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// The Stripe adapter, configured as `adapter = "stripe"`.
@@ -23,6 +28,7 @@ impl Stripe {
     }
 }
 
+#[async_trait]
 impl Adapter for Stripe {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -34,5 +40,13 @@ impl Adapter for Stripe {
 
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
         webhook::interpret(webhook).map(WebhookOutcome::Event)
+    }
+
+    fn routes(&self) -> &'static [RouteSpec] {
+        &routes::ROUTES
+    }
+
+    async fn call(&self, request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+        routes::call(request, upstream).await
     }
 }

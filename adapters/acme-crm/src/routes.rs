@@ -1,0 +1,501 @@
+//! The outbound routes under `/v1/acme-crm`: our customer requests translated into Acme CRM's API calls, and its
+//! answers back into [`Customer`]s, [`Page`]s of them, or [`OutboundError`]s.
+//!
+//! | Route                   | Vendor call                          | Answer                  |
+//! |-------------------------|--------------------------------------|-------------------------|
+//! | `GET /customers/{id}`   | `GET /customers/{cust_id}`           | 200 `Customer`          |
+//! | `GET /customers`        | `GET /customers?page=N&per_page=M`   | 200 `Page<Customer>`    |
+//! | `POST /customers`       | `POST /customers`                    | 201 `Customer`          |
+//! | `PATCH /customers/{id}` | `PATCH /customers/{cust_id}`         | 200 `Customer`          |
+//!
+//! The list hides Acme's page numbers behind an opaque cursor (see [`Cursor`]). Vendor answers map as: 404 on a
+//! customer → `NotFound`; 429 → `UpstreamError::RateLimited` with the vendor's `Retry-After`; 401/403 →
+//! `VendorFailed` (gatehouse's credentials, not the caller's fault); other 4xx → `VendorRejected` with the
+//! vendor's message; anything else that is not 2xx, or a 2xx body that is not the expected shape → `VendorFailed`.
+//! Error messages never carry the vendor's body, only its `error`/`message` text, cleaned and shortened.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use gatehouse_kit::domain::{Customer, Page};
+use gatehouse_kit::outbound::{
+    DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, UpstreamError, VendorRequest, VendorResponse,
+};
+use gatehouse_kit::webhook::{deserialize_at, text_problem};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::dto::{VendorCustomer, VendorCustomerChanges, VendorCustomerPage, VendorNewCustomer};
+
+/// Our name for the vendor in error messages.
+const VENDOR: &str = "acme-crm";
+const CUSTOMER: &str = "/customers/{id}";
+const CUSTOMERS: &str = "/customers";
+
+/// The routes [`crate::AcmeCrm`] serves.
+pub(crate) static ROUTES: [RouteSpec; 4] = [
+    RouteSpec::new(Method::GET, CUSTOMER),
+    RouteSpec::new(Method::GET, CUSTOMERS),
+    RouteSpec::new(Method::POST, CUSTOMERS),
+    RouteSpec::new(Method::PATCH, CUSTOMER),
+];
+
+/// The page size when the caller gives no `limit`.
+const DEFAULT_LIMIT: u32 = 20;
+/// The largest `limit` (and the largest page size a cursor may carry).
+const MAX_LIMIT: u32 = 100;
+/// Longer than any cursor [`Cursor::encode`] makes (`v1:4294967295:100` is 36 characters encoded).
+const MAX_CURSOR_CHARS: usize = 64;
+/// How long to wait when the vendor answers 429 without a readable `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The most characters of a vendor's error message we pass on.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// Everything but RFC 3986's unreserved characters is encoded, `/` above all, so a path parameter stays one
+/// segment. `.` stays as it is: the only dangerous values, `.` and `..` as a whole, are refused by [`path_param`].
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Serves one of [`ROUTES`].
+pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+    match (request.method.as_str(), request.route) {
+        ("GET", CUSTOMER) => get_customer(&request, upstream).await,
+        ("GET", CUSTOMERS) => list_customers(&request, upstream).await,
+        ("POST", CUSTOMERS) => create_customer(&request, upstream).await,
+        ("PATCH", CUSTOMER) => update_customer(&request, upstream).await,
+        (method, route) => Err(invalid(format!("{VENDOR} has no route {method} {route}"))),
+    }
+}
+
+/// `GET /customers/{id}` → `GET /customers/{cust_id}` → 200 `Customer`.
+async fn get_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+    let id = path_param(request, "id")?;
+    let response = upstream
+        .send(vendor_request(Method::GET, customer_path(id), None))
+        .await?;
+    check_status(&response, Some(id))?;
+    Ok(DomainResponse::ok(to_json(&customer(&response)?)?))
+}
+
+/// `GET /customers?limit=&cursor=` → `GET /customers?page=N&per_page=M` → 200 `Page<Customer>`.
+///
+/// Without a `cursor`, answers the first page of `limit` customers (default 20, 1 to 100). With one, answers the
+/// page it points to; a cursor carries its page size, so `limit` is then ignored (not even validated): a caller
+/// pages through a list at the size it started with. `next_cursor` is present iff Acme has more pages.
+async fn list_customers(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+    let position = match request.query("cursor") {
+        Some(cursor) => Cursor::decode(cursor)?,
+        None => Cursor {
+            page: 1,
+            per_page: limit(request.query("limit"))?,
+        },
+    };
+    let path = format!("{CUSTOMERS}?page={}&per_page={}", position.page, position.per_page);
+    let response = upstream.send(vendor_request(Method::GET, path, None)).await?;
+    check_status(&response, None)?;
+    let list: VendorCustomerPage = vendor_json(&response, "a customer page")?;
+    if list.page != position.page {
+        return Err(OutboundError::VendorFailed(format!(
+            "{VENDOR} answered page {} when asked for page {}",
+            list.page, position.page
+        )));
+    }
+    let data = list
+        .results
+        .into_iter()
+        .enumerate()
+        .map(|(index, vendor)| {
+            Customer::try_from(vendor).map_err(|e| {
+                OutboundError::VendorFailed(format!(
+                    "{VENDOR} answered a customer page whose `results.{index}` is not a valid customer: {e}"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // `page < total_pages` leaves room for `page + 1` in a u32.
+    let next_cursor = (position.page < list.total_pages).then(|| {
+        Cursor {
+            page: position.page + 1,
+            per_page: position.per_page,
+        }
+        .encode()
+    });
+    Ok(DomainResponse::ok(to_json(&Page { data, next_cursor })?))
+}
+
+/// `POST /customers` `{"name","email"}` → `POST /customers` `{"full_name","email_address"}` → 201 `Customer`.
+async fn create_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+    let new: NewCustomer = caller_body(request, "`name` and `email`")?;
+    let body = VendorNewCustomer {
+        full_name: non_empty("name", &new.name)?,
+        email_address: non_empty("email", &new.email)?,
+    };
+    let response = upstream
+        .send(vendor_request(
+            Method::POST,
+            CUSTOMERS.to_owned(),
+            Some(encode_body(&body)?),
+        ))
+        .await?;
+    check_status(&response, None)?;
+    Ok(DomainResponse::created(to_json(&customer(&response)?)?))
+}
+
+/// `PATCH /customers/{id}` with any of `name`, `email` → `PATCH /customers/{cust_id}` with only those vendor
+/// fields → 200 `Customer`.
+async fn update_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+    let id = path_param(request, "id")?;
+    let changes: CustomerChanges = caller_body(request, "at least one of `name`, `email`")?;
+    let body = VendorCustomerChanges {
+        full_name: changes
+            .name
+            .as_deref()
+            .map(|name| non_empty("name", name))
+            .transpose()?,
+        email_address: changes
+            .email
+            .as_deref()
+            .map(|email| non_empty("email", email))
+            .transpose()?,
+    };
+    if body.full_name.is_none() && body.email_address.is_none() {
+        return Err(invalid("body must set at least one of `name`, `email`"));
+    }
+    let response = upstream
+        .send(vendor_request(
+            Method::PATCH,
+            customer_path(id),
+            Some(encode_body(&body)?),
+        ))
+        .await?;
+    check_status(&response, Some(id))?;
+    Ok(DomainResponse::ok(to_json(&customer(&response)?)?))
+}
+
+/// The body of `POST /customers`, in our words.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCustomer {
+    name: String,
+    email: String,
+}
+
+/// The body of `PATCH /customers/{id}`, in our words.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomerChanges {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// Where a list is: Acme's page number and page size, behind an opaque cursor.
+///
+/// The cursor is the unpadded base64url encoding of `v1:<page>:<per_page>` (so `djE6MjoyMA` for page 2 of 20).
+/// Callers must treat it as opaque; only the canonical encoding of a page ≥ 1 and a size from 1 to 100 is
+/// accepted, so the version prefix lets the format change without misreading old cursors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    page: u32,
+    per_page: u32,
+}
+
+impl Cursor {
+    fn encode(self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", self.page, self.per_page))
+    }
+
+    fn decode(text: &str) -> Result<Self, OutboundError> {
+        Self::parse(text)
+            .filter(|cursor| cursor.encode() == text)
+            .ok_or_else(|| invalid("query parameter `cursor` is not a cursor this API issued"))
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        if text.len() > MAX_CURSOR_CHARS {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let (page, per_page) = std::str::from_utf8(&bytes).ok()?.strip_prefix("v1:")?.split_once(':')?;
+        let cursor = Self {
+            page: page.parse().ok()?,
+            per_page: per_page.parse().ok()?,
+        };
+        (cursor.page >= 1 && (1..=MAX_LIMIT).contains(&cursor.per_page)).then_some(cursor)
+    }
+}
+
+/// The `limit` query parameter: absent → the default; else an integer from 1 to 100.
+fn limit(text: Option<&str>) -> Result<u32, OutboundError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    text.parse()
+        .ok()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or_else(|| {
+            invalid(format!(
+                "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}"
+            ))
+        })
+}
+
+/// The path parameter `name`, fit to become one vendor path segment.
+fn path_param<'a>(request: &'a DomainRequest, name: &str) -> Result<&'a str, OutboundError> {
+    let value = request
+        .param(name)
+        .ok_or_else(|| invalid(format!("path parameter `{name}` is missing")))?;
+    if let Some(problem) = text_problem(value) {
+        return Err(invalid(format!("path parameter `{name}` {problem}")));
+    }
+    if value == "." || value == ".." {
+        return Err(invalid(format!("path parameter `{name}` cannot be `.` or `..`")));
+    }
+    Ok(value)
+}
+
+fn customer_path(id: &str) -> String {
+    format!("{CUSTOMERS}/{}", utf8_percent_encode(id, SEGMENT))
+}
+
+/// The caller's JSON object body as `T`; errors name the field at fault. `expected` says what the object holds.
+fn caller_body<T: DeserializeOwned>(request: &DomainRequest, expected: &str) -> Result<T, OutboundError> {
+    if request.body.is_empty() {
+        return Err(invalid(format!(
+            "body is empty; expected a JSON object with {expected}"
+        )));
+    }
+    let value: Value =
+        serde_json::from_slice(&request.body).map_err(|e| invalid(format!("body is not valid JSON: {e}")))?;
+    let Value::Object(fields) = &value else {
+        return Err(invalid(format!(
+            "body is not a JSON object; expected one with {expected}"
+        )));
+    };
+    let parsed = deserialize_at(&value, "", "body").map_err(|e| invalid(e.to_string()))?;
+    // Only known fields are left; an explicit null would otherwise read as "unchanged".
+    if let Some((name, _)) = fields.iter().find(|(_, value)| value.is_null()) {
+        return Err(invalid(format!("field `{name}` is null")));
+    }
+    Ok(parsed)
+}
+
+fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, OutboundError> {
+    if value.trim().is_empty() {
+        Err(invalid(format!("field `{field}` is empty")))
+    } else {
+        Ok(value)
+    }
+}
+
+fn encode_body<T: Serialize>(body: &T) -> Result<Bytes, OutboundError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| OutboundError::VendorFailed(format!("cannot encode the request to {VENDOR}: {e}")))
+}
+
+/// A request to Acme; JSON bodies are labelled as such.
+fn vendor_request(method: Method, path_and_query: String, json: Option<Bytes>) -> VendorRequest {
+    let mut headers = HeaderMap::new();
+    if json.is_some() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    VendorRequest {
+        method,
+        path_and_query,
+        headers,
+        body: json.unwrap_or_default(),
+    }
+}
+
+/// `Ok` for a 2xx; otherwise the error the status means. `customer_id` is the customer a 404 is about; without one
+/// (the collection endpoints) a 404 means a misconfigured `base_url`.
+fn check_status(response: &VendorResponse, customer_id: Option<&str>) -> Result<(), OutboundError> {
+    let status = response.status;
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(match status {
+        StatusCode::NOT_FOUND => match customer_id {
+            Some(id) => OutboundError::NotFound(format!("no customer {id}")),
+            None => OutboundError::VendorFailed(format!("{VENDOR} answered 404")),
+        },
+        StatusCode::TOO_MANY_REQUESTS => OutboundError::Upstream(UpstreamError::RateLimited {
+            retry_after: retry_after(&response.headers),
+        }),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            OutboundError::VendorFailed(format!("{VENDOR} refused gatehouse's credentials"))
+        }
+        status if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT => {
+            OutboundError::VendorRejected(match vendor_message(&response.body) {
+                Some(message) => format!("{VENDOR} rejected the request: {message}"),
+                None => format!("{VENDOR} rejected the request (status {})", status.as_u16()),
+            })
+        }
+        status => OutboundError::VendorFailed(format!("{VENDOR} answered {}", status.as_u16())),
+    })
+}
+
+/// `Retry-After` in seconds; an HTTP date, garbage or nothing counts as one second.
+fn retry_after(headers: &HeaderMap) -> Duration {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse().ok())
+        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
+}
+
+/// The vendor's `{"message": ...}` or `{"error": ...}` text, without control characters and shortened.
+fn vendor_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let text = ["message", "error"].iter().find_map(|key| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|text| !text.trim().is_empty())
+    })?;
+    let mut cleaned: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    if text.trim().chars().nth(MAX_MESSAGE_CHARS).is_some() {
+        cleaned.push('…');
+    }
+    Some(cleaned)
+}
+
+/// A 2xx body as the vendor DTO `T`; `what` names it in errors ("a customer").
+fn vendor_json<T: DeserializeOwned>(response: &VendorResponse, what: &str) -> Result<T, OutboundError> {
+    let value: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| OutboundError::VendorFailed(format!("{VENDOR} answered {what} that is not valid JSON: {e}")))?;
+    // serde would also read a struct from an array of its fields.
+    if !value.is_object() {
+        return Err(OutboundError::VendorFailed(format!(
+            "{VENDOR} answered {what} that is not a JSON object"
+        )));
+    }
+    deserialize_at(&value, "", &format!("{VENDOR} answered {what} of the wrong shape"))
+        .map_err(|e| OutboundError::VendorFailed(e.to_string()))
+}
+
+/// A 2xx body as our `Customer`.
+fn customer(response: &VendorResponse) -> Result<Customer, OutboundError> {
+    let vendor: VendorCustomer = vendor_json(response, "a customer")?;
+    Customer::try_from(vendor)
+        .map_err(|e| OutboundError::VendorFailed(format!("{VENDOR} answered a customer that is not valid: {e}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value, OutboundError> {
+    serde_json::to_value(value)
+        .map_err(|e| OutboundError::VendorFailed(format!("cannot encode {VENDOR}'s answer: {e}")))
+}
+
+fn invalid(message: impl Into<String>) -> OutboundError {
+    OutboundError::InvalidRequest(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        for (page, per_page) in [(1, 1), (2, 20), (17, 100), (u32::MAX, 100)] {
+            let cursor = Cursor { page, per_page };
+            let text = cursor.encode();
+            assert!(text.len() <= MAX_CURSOR_CHARS, "{text}");
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{text}"
+            );
+            assert_eq!(Cursor::decode(&text), Ok(cursor));
+        }
+        assert_eq!(Cursor { page: 2, per_page: 20 }.encode(), "djE6MjoyMA");
+    }
+
+    #[test]
+    fn refuses_cursors_it_did_not_issue() {
+        let forged = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let too_long = "A".repeat(MAX_CURSOR_CHARS + 4);
+        for text in [
+            String::new(),
+            "%%%".into(),
+            "djE6MjoyMA==".into(),
+            "djE6MjoyMA=".into(),
+            too_long,
+            forged("v2:2:20"),
+            forged("v1:2"),
+            forged("v1:0:20"),
+            forged("v1:2:0"),
+            forged("v1:2:101"),
+            forged("v1:02:20"),
+            forged("v1:+2:20"),
+            forged("v1:2:20:"),
+            forged("v1:-1:20"),
+            forged("v1:4294967296:20"),
+            URL_SAFE_NO_PAD.encode([b'v', b'1', b':', 0xff, b':', b'2']),
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode("v1:2:20>?"),
+        ] {
+            let err = Cursor::decode(&text).unwrap_err();
+            assert!(err.to_string().contains("`cursor`"), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn limits_are_integers_from_1_to_100() {
+        assert_eq!(limit(None), Ok(20));
+        assert_eq!(limit(Some("1")), Ok(1));
+        assert_eq!(limit(Some("100")), Ok(100));
+        for bad in ["", "0", "101", "-1", "ten", "1.5", " 5", "99999999999"] {
+            assert!(limit(Some(bad)).unwrap_err().to_string().contains("`limit`"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_defaults_to_one_second() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(with("7"), Duration::from_secs(7));
+        assert_eq!(with(" 0 "), Duration::ZERO);
+        assert_eq!(with("Wed, 21 Oct 2026 07:28:00 GMT"), DEFAULT_RETRY_AFTER);
+        assert_eq!(with("-3"), DEFAULT_RETRY_AFTER);
+        assert_eq!(retry_after(&HeaderMap::new()), DEFAULT_RETRY_AFTER);
+    }
+
+    #[test]
+    fn vendor_messages_are_cleaned_and_shortened() {
+        assert_eq!(
+            vendor_message(br#"{"message":" bad\nemail "}"#).as_deref(),
+            Some("bad email")
+        );
+        assert_eq!(
+            vendor_message(br#"{"error":"taken","message":"email taken"}"#).as_deref(),
+            Some("email taken")
+        );
+        assert_eq!(
+            vendor_message(br#"{"error":"taken","message":""}"#).as_deref(),
+            Some("taken")
+        );
+        let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(500));
+        let message = vendor_message(long.as_bytes()).unwrap();
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        for none in [
+            &b""[..],
+            b"oops",
+            b"[]",
+            br#"{"error":{"code":1}}"#,
+            br#"{"detail":"x"}"#,
+        ] {
+            assert_eq!(vendor_message(none), None);
+        }
+    }
+}

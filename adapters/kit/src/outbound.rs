@@ -1,0 +1,141 @@
+//! Outbound calls: the domain routes an adapter serves under `/v1/{provider}/…`, the request and response it
+//! handles, the [`Upstream`] it reaches the vendor through, and the errors it answers with.
+//!
+//! The gateway owns everything generic (caller auth, rate limits, circuit breaker, bulkhead, timeouts, retries,
+//! credentials, correlation and trace headers); an adapter only translates our domain request into vendor
+//! requests on [`Upstream::send`] and the vendor's answers back into domain types or [`OutboundError`]s.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::Value;
+
+/// A route an adapter serves, relative to `/v1/{provider}`: `path` uses `{name}` for a path segment, e.g.
+/// `/customers/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+}
+
+impl RouteSpec {
+    pub const fn new(method: Method, path: &'static str) -> Self {
+        Self { method, path }
+    }
+}
+
+/// A caller's request to one of the adapter's routes, already authenticated and size-limited by the gateway.
+#[derive(Debug, Clone)]
+pub struct DomainRequest {
+    /// The matched route's `path` pattern, e.g. `/customers/{id}`.
+    pub route: &'static str,
+    pub method: Method,
+    /// Path parameters by name, percent-decoded.
+    pub params: Vec<(String, String)>,
+    /// Query parameters, decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// The raw request body (JSON for domain routes; empty when none was sent).
+    pub body: Bytes,
+    /// The caller's `Idempotency-Key`, for adapters whose vendor deduplicates with one.
+    pub idempotency_key: Option<String>,
+}
+
+impl DomainRequest {
+    /// The path parameter `name` (always present for a matched route that declares it).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The domain answer: a status and our JSON (never the vendor's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainResponse {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl DomainResponse {
+    pub fn ok(body: Value) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+
+    pub fn created(body: Value) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            body,
+        }
+    }
+}
+
+/// A request to the vendor, relative to the provider's `base_url`. The gateway adds credentials, correlation and
+/// trace headers; a request is retried only when its method is idempotent or it carries an `Idempotency-Key`.
+#[derive(Debug, Clone)]
+pub struct VendorRequest {
+    pub method: Method,
+    /// Path (starting with `/`) and query string, already percent-encoded.
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// The vendor's complete answer.
+#[derive(Debug, Clone)]
+pub struct VendorResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Failures the gateway's policy stack produces before or instead of a vendor answer. Adapters pass them through
+/// unchanged (`?` converts them into [`OutboundError::Upstream`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("rate limited; retry in {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    #[error("circuit open; retry in {retry_after:?}")]
+    CircuitOpen { retry_after: Duration },
+    #[error("too many calls in flight to this provider")]
+    BulkheadFull,
+    #[error("the vendor did not answer in time")]
+    Timeout,
+    #[error("cannot reach the vendor: {0}")]
+    Connect(String),
+    #[error("the vendor's answer could not be read: {0}")]
+    Response(String),
+}
+
+/// How an adapter's route fails, in our terms. The gateway turns each into a problem response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundError {
+    /// The caller's request is invalid (400 `invalid-request`); the detail names the field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The vendor has no such resource (404 `not-found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The vendor refused the request as invalid (400 `invalid-request` with the vendor's message).
+    #[error("{0}")]
+    VendorRejected(String),
+    /// The vendor failed or answered something unreadable (502 `upstream-error`).
+    #[error("{0}")]
+    VendorFailed(String),
+    /// The gateway's own policies stopped or lost the call.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// The vendor, as an adapter reaches it: through the gateway's policy stack, with credentials added.
+#[async_trait]
+pub trait Upstream: Send + Sync {
+    async fn send(&self, request: VendorRequest) -> Result<VendorResponse, UpstreamError>;
+}

@@ -1,0 +1,207 @@
+//! `/v1/{provider}/…`: a caller's domain request, admitted (caller auth, provider allowed, caller rate limit) and
+//! handed to the provider's adapter, which reaches the vendor through the provider's policy stack. Also the
+//! admission and error mapping `/proxy` shares.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_kit::outbound::{DomainRequest, OutboundError, UpstreamError};
+
+use super::AppState;
+use super::correlation::CorrelationId;
+use super::problem::{ApiError, Problem};
+use crate::providers::Provider;
+use crate::upstream::rate_limit::{Decision, retry_after_secs};
+use crate::upstream::{ProviderClient, RequestUpstream};
+
+/// A request that passed admission: who may call what, and the caller's rate-limit state for its headers.
+pub struct Admitted<'a> {
+    pub provider: &'a Provider,
+    pub client: &'a ProviderClient,
+    pub limit: Option<Decision>,
+}
+
+/// Caller auth (401) → provider known with a `base_url` (404) → caller allowed (403) → caller rate limit (429).
+pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result<Admitted<'a>, Box<Response>> {
+    let caller = state
+        .callers
+        .authenticate(headers)
+        .map_err(|e| Box::new(e.into_response()))?;
+    let found = state
+        .providers
+        .get(name)
+        .and_then(|p| p.outbound.as_ref().map(|c| (p.as_ref(), c)));
+    let Some((provider, client)) = found else {
+        let error = ApiError::new(
+            Problem::UnknownProvider,
+            format!("no provider {name:?} takes outbound calls"),
+        );
+        return Err(Box::new(error.into_response()));
+    };
+    if !caller.may_call(name) {
+        let error = ApiError::new(
+            Problem::Forbidden,
+            format!("caller {} may not call {name}", caller.name),
+        );
+        return Err(Box::new(error.into_response()));
+    }
+    let limit = state.caller_limits.check(&caller.name);
+    if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
+        metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "caller", "name" => caller.name.clone())
+            .increment(1);
+        let refusal = ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
+            .retry_after(decision.retry_after)
+            .into_response();
+        return Err(Box::new(with_limit_headers(refusal, limit.as_ref())));
+    }
+    Ok(Admitted {
+        provider,
+        client,
+        limit,
+    })
+}
+
+/// Adds `RateLimit-Policy` and `RateLimit` for the caller's limit.
+pub fn with_limit_headers(mut response: Response, limit: Option<&Decision>) -> Response {
+    if let Some(decision) = limit {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-policy", decision.policy.clone());
+        headers.insert("ratelimit", decision.state.clone());
+    }
+    response
+}
+
+/// A valid W3C `traceparent` to pass on (`00-<32 hex>-<16 hex>-<2 hex>`).
+pub fn traceparent(headers: &HeaderMap) -> Option<HeaderValue> {
+    let value = headers.get("traceparent")?;
+    let text = value.to_str().ok()?;
+    let parts: Vec<&str> = text.split('-').collect();
+    let valid = parts.len() == 4
+        && [2, 32, 16, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    valid.then(|| value.clone())
+}
+
+/// The problem for a gateway-side failure of a vendor call.
+pub fn upstream_problem(error: &UpstreamError) -> ApiError {
+    match error {
+        UpstreamError::RateLimited { retry_after } => {
+            ApiError::new(Problem::RateLimited, "the provider's rate limit is exhausted")
+                .retry_after(retry_after_secs(*retry_after))
+        }
+        UpstreamError::CircuitOpen { retry_after } => {
+            ApiError::new(Problem::CircuitOpen, "the vendor is failing; calls are paused")
+                .retry_after(retry_after_secs(*retry_after))
+        }
+        UpstreamError::BulkheadFull => {
+            ApiError::new(Problem::BulkheadFull, "too many calls in flight to this vendor").retry_after(1)
+        }
+        UpstreamError::Timeout => ApiError::new(Problem::UpstreamTimeout, "the vendor did not answer in time"),
+        UpstreamError::Connect(_) | UpstreamError::Response(_) => {
+            ApiError::new(Problem::UpstreamError, error.to_string())
+        }
+    }
+}
+
+fn outbound_problem(error: OutboundError) -> ApiError {
+    match error {
+        OutboundError::InvalidRequest(detail) | OutboundError::VendorRejected(detail) => {
+            ApiError::new(Problem::InvalidRequest, detail)
+        }
+        OutboundError::NotFound(detail) => ApiError::new(Problem::NotFound, detail),
+        OutboundError::VendorFailed(detail) => ApiError::new(Problem::UpstreamError, detail),
+        OutboundError::Upstream(error) => upstream_problem(&error),
+    }
+}
+
+/// Counts an outbound request by provider, route and outcome, and times it.
+pub fn record(provider: &str, route: &'static str, outcome: &str, started: Instant) {
+    let labels = [("provider", provider.to_owned()), ("route", route.to_owned())];
+    metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => provider.to_owned(), "route" => route,
+        "outcome" => outcome.to_owned())
+    .increment(1);
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn domain(
+    State(state): State<AppState>,
+    Path((name, rest)): Path<(String, String)>,
+    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let admitted = match admit(&state, &name, &headers) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
+    };
+    let route = format!("/{rest}");
+    let Ok(matched) = admitted.provider.routes.at(&route) else {
+        let error = ApiError::new(Problem::UnknownRoute, format!("{name} has no route {route}"));
+        return with_limit_headers(error.into_response(), admitted.limit.as_ref());
+    };
+    let routes = admitted.provider.adapter.routes();
+    let Some(spec) = matched
+        .value
+        .iter()
+        .filter_map(|i| routes.get(*i))
+        .find(|r| r.method == method)
+    else {
+        let error = ApiError::new(Problem::MethodNotAllowed, format!("{route} does not accept {method}"));
+        return with_limit_headers(error.into_response(), admitted.limit.as_ref());
+    };
+    let params = matched
+        .params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let result = async {
+        let query = serde_urlencoded::from_str(uri.query().unwrap_or(""))
+            .map_err(|e| ApiError::new(Problem::InvalidRequest, format!("the query string is invalid: {e}")))?;
+        let body = super::body::read_limited(&headers, body, state.config.server.max_body_bytes).await?;
+        let request = DomainRequest {
+            route: spec.path,
+            method: method.clone(),
+            params,
+            query,
+            body,
+            idempotency_key: headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        };
+        let upstream = RequestUpstream {
+            client: admitted.client,
+            correlation_id: &correlation_id,
+            traceparent: traceparent(&headers),
+            max_body_bytes: state.config.server.max_body_bytes,
+        };
+        admitted
+            .provider
+            .adapter
+            .call(request, &upstream)
+            .await
+            .map_err(outbound_problem)
+    }
+    .await;
+    let (outcome, response) = match result {
+        Ok(answer) => (
+            answer.status.as_str().to_owned(),
+            (answer.status, Json(answer.body)).into_response(),
+        ),
+        Err(error) => (error.problem().slug().to_owned(), error.into_response()),
+    };
+    record(&name, spec.path, &outcome, started);
+    let mut response = with_limit_headers(response, admitted.limit.as_ref());
+    response.headers_mut().remove(header::SERVER);
+    response
+}

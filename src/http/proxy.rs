@@ -1,0 +1,192 @@
+//! `/proxy/{provider}/{path…}`: passthrough to the provider's `base_url` + path with the query string, through the
+//! same admission and policy stack as domain routes. The provider's credentials replace the caller's
+//! `Authorization`; hop-by-hop headers are stripped both ways; the vendor's status, headers and body come back as
+//! they are, the body streamed. A path that could leave `base_url` is refused before anything is sent.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::correlation::CorrelationId;
+use super::outbound::{admit, record, traceparent, upstream_problem, with_limit_headers};
+use super::problem::{ApiError, Problem};
+use crate::upstream::Call;
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Refuses a raw (still percent-encoded) path that could escape `base_url` or be read differently by the vendor:
+/// dot segments, empty segments (`//host`), backslashes, encoded `.`, `/`, `\` or `%` (double encoding), control
+/// characters, and anything that is not a plain absolute path.
+pub fn check_path(raw: &str) -> Result<(), &'static str> {
+    if !raw.starts_with('/') {
+        return Err("the path must start with /");
+    }
+    if raw.bytes().any(|b| b.is_ascii_control() || b == b'\\' || b == b' ') {
+        return Err("the path contains control characters, spaces or backslashes");
+    }
+    let lower = raw.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%25", "%00"].iter().any(|p| lower.contains(p)) {
+        return Err("the path contains encoded dots, slashes, backslashes or percent signs");
+    }
+    let segments: Vec<&str> = raw[1..].split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate() {
+        if *segment == "." || *segment == ".." {
+            return Err("the path contains . or .. segments");
+        }
+        if segment.is_empty() && i != last {
+            return Err("the path contains an empty segment (//)");
+        }
+        if i == 0 && segment.contains(':') {
+            return Err("the path looks like an absolute URL");
+        }
+    }
+    Ok(())
+}
+
+fn forwardable(headers: &HeaderMap) -> HeaderMap {
+    let named_in_connection: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name_str = name.as_str();
+        let dropped = HOP_BY_HOP.contains(&name_str)
+            || named_in_connection.contains(name)
+            || matches!(name_str, "host" | "authorization" | "content-length" | "traceparent")
+            || name_str == crate::http::correlation::HEADER;
+        if !dropped {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+pub async fn proxy(
+    State(state): State<AppState>,
+    Path((name, _rest)): Path<(String, String)>,
+    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let admitted = match admit(&state, &name, &headers) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
+    };
+    let limit = admitted.limit.as_ref();
+    let prefix = format!("/proxy/{name}");
+    let raw = uri.path().strip_prefix(prefix.as_str()).unwrap_or("");
+    if let Err(reason) = check_path(raw) {
+        record(&name, "proxy", Problem::InvalidRequest.slug(), started);
+        return with_limit_headers(ApiError::new(Problem::InvalidRequest, reason).into_response(), limit);
+    }
+    let body = match super::body::read_limited(&headers, body, state.config.server.max_body_bytes).await {
+        Ok(body) => body,
+        Err(error) => return with_limit_headers(error.into_response(), limit),
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{raw}?{query}"),
+        None => raw.to_owned(),
+    };
+    let call = Call {
+        retryable: Call::is_retryable(&method, &headers),
+        method,
+        path_and_query,
+        headers: forwardable(&headers),
+        body,
+        correlation_id,
+        traceparent: traceparent(&headers),
+    };
+    let response = match admitted.client.call(call).await {
+        Ok(upstream) => {
+            record(&name, "proxy", upstream.status().as_str(), started);
+            let mut response = Response::builder().status(upstream.status());
+            if let Some(out) = response.headers_mut() {
+                *out = forwardable_response(upstream.headers());
+            }
+            response
+                .body(Body::from_stream(upstream.bytes_stream()))
+                .unwrap_or_else(|_| ApiError::new(Problem::UpstreamError, "unusable vendor response").into_response())
+        }
+        Err(error) => {
+            let problem = upstream_problem(&error);
+            record(&name, "proxy", problem.problem().slug(), started);
+            problem.into_response()
+        }
+    };
+    with_limit_headers(response, limit)
+}
+
+fn forwardable_response(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_path;
+
+    #[test]
+    fn refuses_paths_that_could_leave_base_url() {
+        for bad in [
+            "",
+            "x",
+            "/..",
+            "/a/../b",
+            "/./a",
+            "//evil.com/x",
+            "/a//b",
+            "/%2e%2e/x",
+            "/%2E%2E/x",
+            "/.%2e/x",
+            "/a%2fb",
+            "/a%5cb",
+            "/a\\b",
+            "/%252e%252e/x",
+            "/http://evil.com",
+            "/https:/evil",
+            "/a%00",
+            "/a b",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad:?} must be refused");
+        }
+        for good in [
+            "/",
+            "/v1/charges",
+            "/a/b/",
+            "/customers/c_1",
+            "/a%20b",
+            "/a:b/c:d/x",
+            "/path/with:colon",
+        ] {
+            let first_has_colon = good[1..].split('/').next().is_some_and(|s| s.contains(':'));
+            assert_eq!(check_path(good).is_ok(), !first_has_colon, "{good:?}");
+        }
+    }
+}

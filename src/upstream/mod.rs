@@ -1,0 +1,186 @@
+//! The outbound policy stack, one per provider, as tower services in the order SPEC §3 gives (caller auth and
+//! caller limits happen before, in `http::outbound`):
+//!
+//! ```text
+//! provider rate limit ─▶ circuit breaker ─▶ bulkhead ─▶ deadline + retries ─▶ reqwest client ─▶ vendor
+//! ```
+//!
+//! [`ProviderClient`] owns a provider's stack; [`RequestUpstream`] is the per-request view adapters call through.
+
+pub mod breaker;
+mod bulkhead;
+mod client;
+pub mod rate_limit;
+mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use gatehouse_kit::outbound::{Upstream, UpstreamError, VendorRequest, VendorResponse};
+use http::{HeaderMap, HeaderValue, Method};
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+
+use crate::config::{BreakerSettings, ConfigError, ProviderConfig};
+use breaker::{BreakerConfig, CircuitBreaker, Outcome};
+
+/// One call to a vendor, relative to the provider's `base_url`.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    /// Path (starting with `/`) and query, percent-encoded.
+    pub path_and_query: String,
+    /// Headers to send; credentials, correlation id and `traceparent` are added by the client.
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Whether retrying cannot repeat a side effect (idempotent method or an `Idempotency-Key`).
+    pub retryable: bool,
+    pub correlation_id: String,
+    pub traceparent: Option<HeaderValue>,
+}
+
+impl Call {
+    /// Whether `method` with `headers` is safe to retry.
+    pub fn is_retryable(method: &Method, headers: &HeaderMap) -> bool {
+        method.is_idempotent() || headers.contains_key("idempotency-key")
+    }
+}
+
+pub type CallService = BoxCloneSyncService<Call, reqwest::Response, UpstreamError>;
+
+impl From<breaker::Rejected> for UpstreamError {
+    fn from(rejected: breaker::Rejected) -> Self {
+        UpstreamError::CircuitOpen {
+            retry_after: rejected.retry_after,
+        }
+    }
+}
+
+/// What the breaker learns from a finished call: connect errors, timeouts, 5xx and 429 are failures; other answers
+/// (4xx caller mistakes included) show the vendor is up; the gateway's own refusals say nothing about the vendor.
+fn classify(result: &Result<reqwest::Response, UpstreamError>) -> Outcome {
+    match result {
+        Ok(response) if response.status().is_server_error() || response.status().as_u16() == 429 => Outcome::Failure,
+        Ok(_) => Outcome::Success,
+        Err(UpstreamError::Timeout | UpstreamError::Connect(_) | UpstreamError::Response(_)) => Outcome::Failure,
+        Err(UpstreamError::BulkheadFull | UpstreamError::RateLimited { .. } | UpstreamError::CircuitOpen { .. }) => {
+            Outcome::Ignored
+        }
+    }
+}
+
+/// A provider's outbound stack and the state `/admin/providers` reports.
+pub struct ProviderClient {
+    service: CallService,
+    pub breaker: Arc<CircuitBreaker>,
+    pub in_flight: bulkhead::InFlight,
+    pub rate_limit: Option<crate::config::RateLimitConfig>,
+}
+
+impl ProviderClient {
+    /// Builds the stack for `[providers.NAME]`; `None` when it has no `base_url` (webhook-only).
+    pub fn build(name: &str, config: &ProviderConfig) -> Result<Option<Self>, ConfigError> {
+        let key = format!("providers.{name}");
+        let Some(base_url) = &config.base_url else {
+            if config.credentials.is_some() {
+                return Err(ConfigError::invalid(format!("{key}.credentials"), "needs a base_url"));
+            }
+            return Ok(None);
+        };
+        let breaker_config = breaker_config(&config.circuit_breaker);
+        breaker_config
+            .validate()
+            .map_err(|e| ConfigError::invalid(format!("{key}.circuit_breaker"), e))?;
+        let client = client::ClientService::build(
+            &key,
+            base_url,
+            config.credentials.as_ref(),
+            config.timeout,
+            config.concurrency,
+        )?;
+        let policy = retry::RetryPolicy::new(name, &config.retry, config.timeout);
+        let service = CallService::new(retry::Retry::new(CallService::new(client), policy));
+        let bulkhead = bulkhead::Bulkhead::new(service, config.concurrency);
+        let in_flight = bulkhead.gauge();
+        let breaker = Arc::new(CircuitBreaker::new(name, breaker_config));
+        let service = CallService::new(tower::Layer::layer(
+            &breaker::BreakerLayer::new(Arc::clone(&breaker), classify),
+            CallService::new(bulkhead),
+        ));
+        let service = match &config.rate_limit {
+            Some(limit) => CallService::new(rate_limit::ProviderRateLimit::new(service, name, limit)),
+            None => service,
+        };
+        Ok(Some(Self {
+            service,
+            breaker,
+            in_flight,
+            rate_limit: config.rate_limit,
+        }))
+    }
+
+    pub async fn call(&self, call: Call) -> Result<reqwest::Response, UpstreamError> {
+        self.service.clone().oneshot(call).await
+    }
+}
+
+fn breaker_config(settings: &BreakerSettings) -> BreakerConfig {
+    BreakerConfig {
+        window: settings.window,
+        min_calls: settings.min_calls,
+        failure_rate: settings.failure_rate,
+        slow_call: settings.slow_call,
+        slow_call_rate: settings.slow_call_rate,
+        open_for: settings.open_for,
+        max_open_for: settings.max_open_for.unwrap_or(settings.open_for.saturating_mul(10)),
+        half_open_calls: settings.half_open_calls,
+    }
+}
+
+/// The vendor as one request's adapter sees it: the provider's stack plus this request's correlation id and trace
+/// context, with the vendor's body read whole (up to `max_body_bytes`).
+pub struct RequestUpstream<'a> {
+    pub client: &'a ProviderClient,
+    pub correlation_id: &'a str,
+    pub traceparent: Option<HeaderValue>,
+    pub max_body_bytes: usize,
+}
+
+#[async_trait]
+impl Upstream for RequestUpstream<'_> {
+    async fn send(&self, request: VendorRequest) -> Result<VendorResponse, UpstreamError> {
+        let call = Call {
+            retryable: Call::is_retryable(&request.method, &request.headers),
+            method: request.method,
+            path_and_query: request.path_and_query,
+            headers: request.headers,
+            body: request.body,
+            correlation_id: self.correlation_id.to_owned(),
+            traceparent: self.traceparent.clone(),
+        };
+        let response = self.client.call(call).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_limited(response, self.max_body_bytes).await?;
+        Ok(VendorResponse { status, headers, body })
+    }
+}
+
+/// Reads a vendor's body, refusing more than `limit` bytes.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Bytes, UpstreamError> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| UpstreamError::Response(format!("body interrupted: {e}")))?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > limit {
+            return Err(UpstreamError::Response(format!("body larger than {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

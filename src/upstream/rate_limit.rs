@@ -1,0 +1,149 @@
+//! Rate limits with `governor` (GCRA): a direct limiter per provider (a policy layer) and a keyed limiter for
+//! callers, whose state also yields the IETF `RateLimit-Policy` / `RateLimit` headers and `Retry-After`.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use gatehouse_kit::outbound::UpstreamError;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http::HeaderValue;
+use tower::ServiceExt;
+
+use super::{Call, CallService};
+use crate::config::RateLimitConfig;
+
+pub fn quota(limit: &RateLimitConfig) -> Quota {
+    let per_second = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_second).allow_burst(burst)
+}
+
+/// Seconds to announce in `Retry-After`: the wait rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+}
+
+/// The provider's own limit, refusing (not queueing) calls over it.
+#[derive(Clone)]
+pub struct ProviderRateLimit {
+    inner: CallService,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    provider: String,
+}
+
+impl ProviderRateLimit {
+    pub fn new(inner: CallService, provider: &str, limit: &RateLimitConfig) -> Self {
+        Self {
+            inner,
+            limiter: Arc::new(RateLimiter::direct(quota(limit))),
+            provider: provider.to_owned(),
+        }
+    }
+}
+
+impl tower::Service<Call> for ProviderRateLimit {
+    type Response = reqwest::Response;
+    type Error = UpstreamError;
+    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, UpstreamError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let checked = self.limiter.check();
+        let inner = self.inner.clone();
+        let provider = self.provider.clone();
+        Box::pin(async move {
+            if let Err(not_until) = checked {
+                metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "provider", "name" => provider).increment(1);
+                let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+                return Err(UpstreamError::RateLimited { retry_after });
+            }
+            inner.oneshot(call).await
+        })
+    }
+}
+
+type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// Per-caller limits. Callers come from config, so the keys are bounded; `retain_recent` still trims idle state.
+pub struct CallerLimits {
+    limiters: std::collections::HashMap<String, (Arc<KeyedLimiter>, RateLimitConfig)>,
+}
+
+/// What a caller's limit says of one request.
+pub struct Decision {
+    pub allowed: bool,
+    /// `RateLimit-Policy` and `RateLimit` header values.
+    pub policy: HeaderValue,
+    pub state: HeaderValue,
+    pub retry_after: u64,
+}
+
+impl CallerLimits {
+    pub fn new(callers: &[crate::config::CallerConfig]) -> Self {
+        let limiters = callers
+            .iter()
+            .filter_map(|c| {
+                let limit = c.rate_limit?;
+                Some((
+                    c.name.clone(),
+                    (Arc::new(RateLimiter::keyed(quota(&limit)).with_middleware()), limit),
+                ))
+            })
+            .collect();
+        Self { limiters }
+    }
+
+    /// Checks one request of `caller`; `None` when the caller has no limit.
+    pub fn check(&self, caller: &str) -> Option<Decision> {
+        let (limiter, limit) = self.limiters.get(caller)?;
+        let window = limit.burst.div_ceil(limit.per_second).max(1);
+        let policy = format!("\"caller\";q={};w={window}", limit.burst);
+        let (allowed, remaining, retry_after) = match limiter.check_key(&caller.to_owned()) {
+            Ok(snapshot) => (true, snapshot.remaining_burst_capacity(), 0),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                (false, 0, retry_after_secs(wait))
+            }
+        };
+        let used = limit.burst.saturating_sub(remaining);
+        let reset = used.div_ceil(limit.per_second);
+        let state = format!("\"caller\";r={remaining};t={reset}");
+        Some(Decision {
+            allowed,
+            policy: HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("\"caller\"")),
+            state: HeaderValue::from_str(&state).unwrap_or(HeaderValue::from_static("\"caller\"")),
+            retry_after,
+        })
+    }
+
+    /// Drops state of callers idle long enough to be back at full burst.
+    pub fn trim(&self) {
+        for (limiter, _) in self.limiters.values() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+    }
+}

@@ -1,0 +1,144 @@
+//! Deadline and retries, in one place: the whole call (every attempt and every wait) must reach the vendor's
+//! response headers within the provider's `timeout`. Only calls marked retryable (idempotent method or an
+//! `Idempotency-Key`) are retried, on connect errors and on 408, 429, 502, 503 and 504, with full-jitter
+//! exponential backoff that waits at least the vendor's `Retry-After`; a retry that could not finish before the
+//! deadline is not attempted, and a shared [`TpsBudget`] keeps retries to a fraction of recent traffic.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use gatehouse_kit::outbound::UpstreamError;
+use http::{StatusCode, header};
+use rand::Rng;
+use tokio::time::Instant;
+use tower::ServiceExt;
+use tower::retry::budget::{Budget, TpsBudget};
+
+use super::{Call, CallService};
+use crate::config::RetryConfig;
+
+pub struct RetryPolicy {
+    provider: String,
+    max_attempts: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+    timeout: Duration,
+    budget: TpsBudget,
+}
+
+impl RetryPolicy {
+    pub fn new(provider: &str, config: &RetryConfig, timeout: Duration) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            max_attempts: config.max_attempts,
+            base_delay: config.base_delay,
+            max_delay: config.max_delay,
+            timeout,
+            budget: TpsBudget::new(Duration::from_secs(10), 10, config.budget_ratio),
+        }
+    }
+
+    /// Full jitter: a random delay up to `base * 2^(attempt-1)`, capped at `max_delay`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
+            .min(self.max_delay);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+    }
+}
+
+#[derive(Clone)]
+pub struct Retry {
+    inner: CallService,
+    policy: Arc<RetryPolicy>,
+}
+
+impl Retry {
+    pub fn new(inner: CallService, policy: RetryPolicy) -> Self {
+        Self {
+            inner,
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+fn retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+impl tower::Service<Call> for Retry {
+    type Response = reqwest::Response;
+    type Error = UpstreamError;
+    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, UpstreamError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let inner = self.inner.clone();
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            let deadline = Instant::now() + policy.timeout;
+            policy.budget.deposit();
+            let mut attempt = 1;
+            loop {
+                let result = tokio::time::timeout_at(deadline, inner.clone().oneshot(call.clone()))
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout));
+                let wait = match &result {
+                    Ok(response) if !retryable_status(response.status()) => return result,
+                    Ok(response) => retry_after(response).unwrap_or_default(),
+                    Err(UpstreamError::Connect(_)) => Duration::ZERO,
+                    Err(_) => return result,
+                };
+                if !call.retryable || attempt >= policy.max_attempts {
+                    return result;
+                }
+                let delay = policy.backoff(attempt).max(wait);
+                if Instant::now() + delay >= deadline || !policy.budget.withdraw() {
+                    return result;
+                }
+                metrics::counter!(crate::metrics::UPSTREAM_RETRIES, "provider" => policy.provider.clone()).increment(1);
+                drop(result);
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_jittered_and_capped() {
+        let config = RetryConfig {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+            budget_ratio: 0.2,
+        };
+        let policy = RetryPolicy::new("p", &config, Duration::from_secs(1));
+        for attempt in 1..40 {
+            let ceiling = Duration::from_millis(100 * 2u64.pow(attempt.min(10) - 1)).min(Duration::from_millis(300));
+            assert!(policy.backoff(attempt) <= ceiling, "attempt {attempt}");
+        }
+    }
+}
