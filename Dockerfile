@@ -7,12 +7,10 @@ RUN cargo build --release --locked --bin gatehouse
 FROM debian:bookworm-slim
 RUN useradd --system --home /var/lib/gatehouse --create-home gatehouse
 COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse
-COPY config/gatehouse.toml /etc/gatehouse/gatehouse.toml
+COPY config/container.toml /etc/gatehouse/gatehouse.toml
 USER gatehouse
 WORKDIR /var/lib/gatehouse
-ENV GATEHOUSE_CONFIG=/etc/gatehouse/gatehouse.toml \
-    GATEHOUSE__SERVER__LISTEN=0.0.0.0:8080 \
-    GATEHOUSE__STORE__URL=sqlite:///var/lib/gatehouse/data/gatehouse.db
+ENV GATEHOUSE_CONFIG=/etc/gatehouse/gatehouse.toml
 VOLUME ["/var/lib/gatehouse/data"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM

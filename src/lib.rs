@@ -4,6 +4,7 @@
 //! - [`config`]: TOML + environment configuration, validated once; secret references.
 //! - [`telemetry`]: structured logs.
 //! - [`startup`]: builds the application (store, providers, router) and serves it until a shutdown signal.
+//! - [`serve`]: the accept loop (header-read timeout, connection cap, graceful drain).
 //! - [`http`]: the HTTP API, one file per route family, with correlation ids and problem+json errors.
 //! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
 //! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod http;
 pub mod metrics;
 pub mod providers;
+pub mod serve;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -81,15 +81,16 @@ impl Application {
                 limits.trim();
             }
         });
+        let server = self.state.config.server.clone();
         let app = router(self.state);
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
+        let serve = crate::serve::serve(self.listener, app, &server, stopping.clone());
         let deadline = async {
             stopping.cancelled().await;
             tracing::info!(?grace, "shutting down: draining in-flight requests");
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = serve => served.context("server error")?,
+            () = serve => {},
             () = deadline => tracing::warn!("shutdown grace expired with requests still in flight"),
         }
         store.shutdown().await;

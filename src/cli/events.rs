@@ -30,7 +30,7 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
             limit,
             json,
         } => {
-            let store = store::open(&config.store.url, config.store.max_batch).await?;
+            let store = store::open_read_only(&config.store.url).await?;
             let events = store
                 .list_events(EventFilter {
                     status,

@@ -63,6 +63,14 @@ pub struct ServerConfig {
     /// How long in-flight requests may run after SIGTERM/SIGINT before the process stops anyway.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// A client must send a request's headers within this (slow clients cannot hold connections open).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A client must send a request's whole body within this (408 `request-timeout` otherwise).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// The most client connections served at once; further connections wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +79,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
         }
     }
 }
@@ -180,6 +191,15 @@ impl Config {
 
     /// Rules serde cannot express. Secrets, schemes and adapters are checked when [`crate::providers`] builds them.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.header_read_timeout.is_zero() || self.server.body_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "server",
+                "header_read_timeout and body_timeout must be more than zero",
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::invalid("server.max_connections", "must be at least 1"));
+        }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));
         }
@@ -281,11 +301,50 @@ impl Config {
     }
 }
 
-/// Figment's messages name the key as `default.section.key`; drop the profile so the key reads as in the file.
+/// Figment's errors, rebuilt so they name the key as written in the file (`server.listen`) and never quote a value:
+/// a misplaced secret must not end up on a terminal or in a log. TOML syntax errors keep their position and reason
+/// but lose the quoted source line.
 fn figment_message(error: figment::Error) -> String {
+    use figment::error::{Actual, Kind};
+    let redact = |actual: &Actual| match actual {
+        Actual::Str(_) => "a string".to_owned(),
+        Actual::Bytes(_) => "bytes".to_owned(),
+        Actual::Char(_) => "a character".to_owned(),
+        other => other.to_string(),
+    };
     error
         .into_iter()
-        .map(|e| e.to_string().replace("key `default.", "key `"))
+        .map(|e| {
+            let what = match &e.kind {
+                Kind::InvalidType(actual, expected) => {
+                    format!("invalid type: found {}, expected {expected}", redact(actual))
+                }
+                Kind::InvalidValue(actual, expected) => {
+                    format!("invalid value: found {}, expected {expected}", redact(actual))
+                }
+                Kind::Message(message) => message
+                    .lines()
+                    .filter(|line| !line.contains('|'))
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": "),
+                other => other.to_string(),
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(source) => format!(" (in {source})"),
+                    None => format!(" (in {})", m.name),
+                })
+                .unwrap_or_default();
+            if e.path.is_empty() {
+                format!("{what}{source}")
+            } else {
+                format!("{}: {what}{source}", e.path.join("."))
+            }
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

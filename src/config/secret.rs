@@ -10,11 +10,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ConfigError;
 
-/// A secret as written in config.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret as written in config. No `PartialEq`: secrets are never compared with `==`.
+#[derive(Clone)]
 pub struct SecretRef(Source);
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum Source {
     Env(String),
     File(String),

@@ -42,6 +42,23 @@ fn errors_name_the_bad_key() {
 }
 
 #[test]
+fn errors_quote_no_values() {
+    for (text, key) in [
+        (
+            "[providers.x.webhook]\nsecrets = \"whsec_TOPSECRETVALUE\"\n",
+            "providers.x.webhook.secrets",
+        ),
+        ("[server]\nlisten = \"whsec_TOPSECRETVALUE\"\n", "server.listen"),
+        ("[providers.x.webhook]\nsecrets = [whsec_TOPSECRETVALUE]\n", "line 2"),
+    ] {
+        let err = load(text).unwrap_err().to_string();
+        assert!(!err.contains("TOPSECRET"), "{err}");
+        assert!(err.contains(key), "{key} in {err}");
+        assert!(!err.contains("default."), "{err}");
+    }
+}
+
+#[test]
 fn missing_file_is_an_error() {
     let err = Config::load(Path::new("/nonexistent/gatehouse.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Missing(_)));

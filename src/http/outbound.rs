@@ -132,7 +132,7 @@ pub fn record(provider: &str, route: &'static str, outcome: &str, started: Insta
 #[allow(clippy::too_many_arguments)]
 pub async fn domain(
     State(state): State<AppState>,
-    Path((name, rest)): Path<(String, String)>,
+    Path((name, _rest)): Path<(String, String)>,
     axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
     method: Method,
     uri: Uri,
@@ -144,7 +144,12 @@ pub async fn domain(
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
-    let route = format!("/{rest}");
+    // Match on the raw path so an encoded `/` stays inside its segment (`/customers/a%2Fb` is one id).
+    let route = uri
+        .path()
+        .strip_prefix(&format!("/v1/{name}"))
+        .unwrap_or_default()
+        .to_owned();
     let Ok(matched) = admitted.provider.routes.at(&route) else {
         let error = ApiError::new(Problem::UnknownRoute, format!("{name} has no route {route}"));
         return with_limit_headers(error.into_response(), admitted.limit.as_ref());
@@ -167,7 +172,7 @@ pub async fn domain(
     let result = async {
         let query = serde_urlencoded::from_str(uri.query().unwrap_or(""))
             .map_err(|e| ApiError::new(Problem::InvalidRequest, format!("the query string is invalid: {e}")))?;
-        let body = super::body::read_limited(&headers, body, state.config.server.max_body_bytes).await?;
+        let body = super::body::read_limited(&headers, body, &state.config.server).await?;
         let request = DomainRequest {
             route: spec.path,
             method: method.clone(),

@@ -101,7 +101,7 @@ pub async fn proxy(
         record(&name, "proxy", Problem::InvalidRequest.slug(), started);
         return with_limit_headers(ApiError::new(Problem::InvalidRequest, reason).into_response(), limit);
     }
-    let body = match super::body::read_limited(&headers, body, state.config.server.max_body_bytes).await {
+    let body = match super::body::read_limited(&headers, body, &state.config.server).await {
         Ok(body) => body,
         Err(error) => return with_limit_headers(error.into_response(), limit),
     };

@@ -74,7 +74,7 @@ async fn accept(
     correlation_id: String,
 ) -> Result<Accepted, ApiError> {
     let name = &provider.name;
-    let body = super::body::read_limited(&headers, body, state.config.server.max_body_bytes).await?;
+    let body = super::body::read_limited(&headers, body, &state.config.server).await?;
     let verified = verifier
         .scheme
         .verify(

@@ -152,6 +152,13 @@ impl StoreUrl {
     }
 }
 
+/// Opens an existing store read-only (no writer, creates nothing), for inspection commands.
+pub async fn open_read_only(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open_read_only(&path).await?)),
+    }
+}
+
 /// Opens the store `url` names (without migrating it).
 pub async fn open(url: &str, max_batch: usize) -> Result<Arc<dyn Store>, StoreError> {
     match StoreUrl::parse(url)? {

@@ -24,6 +24,8 @@ pub fn test_config_toml(db: &Path) -> String {
 listen = "127.0.0.1:0"
 max_body_bytes = 65536
 shutdown_grace = "5s"
+header_read_timeout = "500ms"
+body_timeout = "500ms"
 
 [store]
 url = "sqlite://{db}"

@@ -5,5 +5,6 @@ mod cli;
 mod durability;
 mod helpers;
 mod http_basics;
+mod server_limits;
 mod webhook_input;
 mod webhooks;

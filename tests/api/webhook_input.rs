@@ -68,6 +68,35 @@ async fn a_failing_store_answers_503_and_keeps_nothing_partial() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_event_in_a_group_commit_fails_alone() {
+    let app = spawn_app().await;
+    app.execute(
+        "CREATE TRIGGER fail_one BEFORE INSERT ON outbox WHEN NEW.provider_event_id = 'evt_g_13' \
+         BEGIN SELECT RAISE(ABORT, 'poison'); END;",
+    );
+    let requests: Vec<_> = (0..40)
+        .map(|i| {
+            let body =
+                format!(r#"{{"id":"evt_g_{i}","type":"charge.captured","data":{{"object":{{"id":"ch_{i}"}}}}}}"#);
+            (sign(&Scheme::Stripe, PLAIN_SECRET, body.as_bytes(), now(), ""), body)
+        })
+        .collect();
+    let responses = futures::future::join_all(
+        requests
+            .iter()
+            .map(|(h, b)| app.post_webhook("stripe", h, b.as_bytes())),
+    )
+    .await;
+    for (i, response) in responses.iter().enumerate() {
+        let expected = if i == 13 { 503 } else { 200 };
+        assert_eq!(response.status().as_u16(), expected, "event {i}");
+    }
+    assert_eq!(app.outbox_count(), 39);
+    assert_eq!(app.inbox_count(), 39);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_signature_headers_are_401() {
     let app = spawn_app().await;

@@ -15,10 +15,13 @@ use super::{EventFilter, EventStatus, EventSummary, Ingested, NewEvent, Store, S
 
 /// How many webhooks may wait for the writer before callers wait for room (backpressure).
 const QUEUE_DEPTH: usize = 16_384;
+/// The longest a webhook waits for its commit before answering 503 (vendors time out after 5-30 s).
+const INGEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: mpsc::Sender<writer::Command>,
+    /// `None` for a read-only store (`gatehouse events list`).
+    writer: Option<mpsc::Sender<writer::Command>>,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -36,8 +39,26 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path,
-            writer: tx,
+            writer: Some(tx),
             reader: Arc::new(Mutex::new(read_conn)),
+        })
+    }
+
+    /// Opens an existing database for reading only: creates nothing, starts no writer.
+    pub async fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        if !path.exists() {
+            return Err(StoreError::Schema(format!(
+                "no database at {}; run `gatehouse migrate` or start `gatehouse serve` first",
+                path.display()
+            )));
+        }
+        let opened = path.clone();
+        let reader = blocking(move || schema::connect_read_only(&opened)).await?;
+        Ok(Self {
+            path,
+            writer: None,
+            reader: Arc::new(Mutex::new(reader)),
         })
     }
 
@@ -72,12 +93,20 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(writer::Command::Ingest(Box::new(event), reply))
+        let commit = async {
+            writer
+                .send(writer::Command::Ingest(Box::new(event), reply))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        };
+        // A webhook not committed by then answers 503: the vendor retries, and if the commit did land after all,
+        // the retry is recognised as a duplicate.
+        tokio::time::timeout(INGEST_DEADLINE, commit)
             .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the commit did not finish in time".into())))
     }
 
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
@@ -132,15 +161,16 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        if self.writer.is_closed() {
+        if self.writer.as_ref().is_some_and(mpsc::Sender::is_closed) {
             return Err(StoreError::Closed);
         }
         self.read(schema::check).await
     }
 
     async fn shutdown(&self) {
+        let Some(writer) = &self.writer else { return };
         let (done, finished) = oneshot::channel();
-        if self.writer.send(writer::Command::Shutdown(done)).await.is_ok() {
+        if writer.send(writer::Command::Shutdown(done)).await.is_ok() {
             let _ = finished.await;
         }
     }

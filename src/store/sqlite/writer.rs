@@ -61,7 +61,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<(Box<NewEvent>, Reply)>) {
                 let _ = reply.send(Ok(result));
             }
         }
-        Err(error) if batch.len() == 1 => {
+        Err(error) if batch.len() == 1 || !is_event_specific(&error) => {
             tracing::error!(%error, "store write failed");
             for (_, reply) in batch.drain(..) {
                 let _ = reply.send(Err(StoreError::Unavailable(error.to_string())));
@@ -78,6 +78,27 @@ fn commit(conn: &mut Connection, batch: &mut Vec<(Box<NewEvent>, Reply)>) {
             }
         }
     }
+}
+
+/// Whether a failed batch may succeed event by event: a constraint or data error belongs to one event; a busy,
+/// locked, full or failing database fails every event alike, so the batch fails at once instead of waiting out
+/// the busy timeout once per event.
+fn is_event_specific(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    !matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::NotADatabase
+                | ErrorCode::OutOfMemory,
+        )
+    )
 }
 
 /// One transaction: for each event, claim its inbox key; if the key is new, add the event to the outbox, otherwise
