@@ -21,9 +21,11 @@ pub const UPSTREAM_SECONDS: &str = "gatehouse_upstream_duration_seconds";
 pub const UPSTREAM_RETRIES: &str = "gatehouse_upstream_retries_total";
 /// Requests refused by a rate limit, by `scope` (`caller` or `provider`) and `name`.
 pub const RATE_LIMITED: &str = "gatehouse_rate_limited_total";
-/// Breaker transitions (`provider`, `from`, `to`), state (0 closed, 1 open, 2 half-open) and rejections: see
-/// `upstream::breaker`.
-pub const BREAKER_TRANSITIONS: &str = "gatehouse_breaker_transitions_total";
+/// Breaker transitions (`provider`, `from`, `to`), state (0 closed, 1 open, 2 half-open) and rejections, named
+/// where the breaker records them.
+pub use crate::upstream::breaker::{
+    REJECTIONS as BREAKER_REJECTIONS, STATE as BREAKER_STATE, TRANSITIONS as BREAKER_TRANSITIONS,
+};
 /// Webhooks per group commit.
 pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
 /// Time one group commit takes, fsync included.
