@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_kit::outbound::{DomainRequest, OutboundError, UpstreamError};
@@ -63,6 +63,14 @@ pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result
         client,
         limit,
     })
+}
+
+/// The `{provider}` segment of `path` after `prefix` (`/v1/`, `/proxy/`) as sent, not decoded, like the rest of the
+/// path both route families match on. (Axum's path extractors decode every segment first and refuse, outside our
+/// problem format, a path that is not UTF-8 once decoded, which a passthrough path may well be.)
+pub fn provider_name(uri: &Uri, prefix: &str) -> String {
+    let rest = uri.path().strip_prefix(prefix).unwrap_or_default();
+    rest.split('/').next().unwrap_or_default().to_owned()
 }
 
 /// Adds `RateLimit-Policy` and `RateLimit` for the caller's limit.
@@ -132,7 +140,6 @@ pub fn record(provider: &str, route: &'static str, outcome: &str, started: Insta
 #[allow(clippy::too_many_arguments)]
 pub async fn domain(
     State(state): State<AppState>,
-    Path((name, _rest)): Path<(String, String)>,
     axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
     method: Method,
     uri: Uri,
@@ -140,6 +147,7 @@ pub async fn domain(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let name = provider_name(&uri, "/v1/");
     let admitted = match admit(&state, &name, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
@@ -164,12 +172,22 @@ pub async fn domain(
         let error = ApiError::new(Problem::MethodNotAllowed, format!("{route} does not accept {method}"));
         return with_limit_headers(error.into_response(), admitted.limit.as_ref());
     };
+    // Matched on the raw path, so each parameter is decoded here, exactly once, as `DomainRequest` promises.
     let params = matched
         .params
         .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        .map(|(k, v)| {
+            let value = percent_encoding::percent_decode_str(v).decode_utf8().map_err(|_| {
+                ApiError::new(
+                    Problem::InvalidRequest,
+                    format!("path parameter `{k}` is not UTF-8 once decoded"),
+                )
+            })?;
+            Ok((k.to_owned(), value.into_owned()))
+        })
+        .collect::<Result<Vec<_>, ApiError>>();
     let result = async {
+        let params = params?;
         let query = serde_urlencoded::from_str(uri.query().unwrap_or(""))
             .map_err(|e| ApiError::new(Problem::InvalidRequest, format!("the query string is invalid: {e}")))?;
         let body = super::body::read_limited(&headers, body, &state.config.server).await?;

@@ -6,13 +6,13 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::correlation::CorrelationId;
-use super::outbound::{admit, record, traceparent, upstream_problem, with_limit_headers};
+use super::outbound::{admit, provider_name, record, traceparent, upstream_problem, with_limit_headers};
 use super::problem::{ApiError, Problem};
 use crate::upstream::Call;
 
@@ -58,21 +58,26 @@ pub fn check_path(raw: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether `name` is hop-by-hop in a message with `headers`: a standard one, or one its `Connection` header names.
+fn hop_by_hop(headers: &HeaderMap, name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
+        || headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|listed| listed.trim().eq_ignore_ascii_case(name.as_str()))
+}
+
 fn forwardable(headers: &HeaderMap) -> HeaderMap {
-    let named_in_connection: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let name_str = name.as_str();
-        let dropped = HOP_BY_HOP.contains(&name_str)
-            || named_in_connection.contains(name)
-            || matches!(name_str, "host" | "authorization" | "content-length" | "traceparent")
-            || name_str == crate::http::correlation::HEADER;
+        let dropped = hop_by_hop(headers, name)
+            || matches!(
+                name.as_str(),
+                "host" | "authorization" | "content-length" | "traceparent"
+            )
+            || name.as_str() == crate::http::correlation::HEADER;
         if !dropped {
             out.append(name.clone(), value.clone());
         }
@@ -82,7 +87,6 @@ fn forwardable(headers: &HeaderMap) -> HeaderMap {
 
 pub async fn proxy(
     State(state): State<AppState>,
-    Path((name, _rest)): Path<(String, String)>,
     axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
     method: Method,
     uri: Uri,
@@ -90,6 +94,7 @@ pub async fn proxy(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let name = provider_name(&uri, "/proxy/");
     let admitted = match admit(&state, &name, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
@@ -141,7 +146,7 @@ pub async fn proxy(
 fn forwardable_response(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
+        if !hop_by_hop(headers, name) {
             out.append(name.clone(), value.clone());
         }
     }

@@ -58,11 +58,14 @@ impl From<breaker::Rejected> for UpstreamError {
     }
 }
 
-/// What the breaker learns from a finished call: connect errors, timeouts, 5xx and 429 are failures; other answers
-/// (4xx caller mistakes included) show the vendor is up; the gateway's own refusals say nothing about the vendor.
+/// What the breaker learns from a finished call: connect errors, timeouts (the vendor's 408 included), 5xx and 429
+/// are failures; other answers (4xx caller mistakes included) show the vendor is up; the gateway's own refusals say
+/// nothing about the vendor.
 fn classify(result: &Result<reqwest::Response, UpstreamError>) -> Outcome {
     match result {
-        Ok(response) if response.status().is_server_error() || response.status().as_u16() == 429 => Outcome::Failure,
+        Ok(response) if response.status().is_server_error() || matches!(response.status().as_u16(), 408 | 429) => {
+            Outcome::Failure
+        }
         Ok(_) => Outcome::Success,
         Err(UpstreamError::Timeout | UpstreamError::Connect(_) | UpstreamError::Response(_)) => Outcome::Failure,
         Err(UpstreamError::BulkheadFull | UpstreamError::RateLimited { .. } | UpstreamError::CircuitOpen { .. }) => {

@@ -1,5 +1,6 @@
 //! `spawn_app()`: the gateway on port 0 with a temp SQLite store and one provider per shipped adapter, plus
-//! signing and store-inspection helpers.
+//! signing and store-inspection helpers. `spawn_app_with(extra)` appends TOML (outbound providers pointing at
+//! `wiremock` servers, callers, the admin token) to that config.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -16,6 +17,66 @@ use tokio::sync::oneshot;
 pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const PLAIN_SECRET: &str = "test-secret-for-gatehouse";
 pub const GENERIC_SECRET: &str = "generic-vendor-secret";
+/// Keys of the callers [`callers_toml`] configures, and the admin token.
+pub const CALLER_KEY: &str = "caller-key-svc-0123456789";
+pub const OTHER_KEY: &str = "caller-key-outsider-0123456789";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
+
+/// The credential providers built by [`provider_toml`] send to their vendor.
+pub const VENDOR_TOKEN: &str = "sk_test_vendor_credential";
+
+/// `[providers.NAME]` served by `adapter`, calling `base_url` with `Authorization: Bearer VENDOR_TOKEN`, plus
+/// `settings` (more keys of the table, one per line).
+pub fn provider_toml(name: &str, adapter: &str, base_url: &str, settings: &str) -> String {
+    format!(
+        r#"
+[providers.{name}]
+adapter = "{adapter}"
+base_url = "{base_url}"
+credentials = {{ bearer = "{VENDOR_TOKEN}" }}
+{settings}
+"#
+    )
+}
+
+/// How many requests the fake vendor has received.
+pub async fn hits(vendor: &wiremock::MockServer) -> usize {
+    vendor.received_requests().await.unwrap_or_default().len()
+}
+
+/// Hex SHA-256 of `key`, as `key_sha256` / `token_sha256` in the config want it.
+pub fn key_sha256(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
+
+/// `[admin]` with [`ADMIN_TOKEN`] and two callers: `svc` ([`CALLER_KEY`]) may call `providers`, optionally with a
+/// rate limit (`"{ per_second = 1, burst = 2 }"`); `outsider` ([`OTHER_KEY`]) may call none.
+pub fn callers_toml(providers: &[&str], rate_limit: Option<&str>) -> String {
+    let providers: Vec<String> = providers.iter().map(|p| format!("{p:?}")).collect();
+    let rate_limit = rate_limit.map(|l| format!("rate_limit = {l}")).unwrap_or_default();
+    format!(
+        r#"
+[admin]
+token_sha256 = "{admin}"
+
+[[callers]]
+name = "svc"
+key_sha256 = "{svc}"
+providers = [{providers}]
+{rate_limit}
+
+[[callers]]
+name = "outsider"
+key_sha256 = "{outsider}"
+providers = []
+"#,
+        admin = key_sha256(ADMIN_TOKEN),
+        svc = key_sha256(CALLER_KEY),
+        outsider = key_sha256(OTHER_KEY),
+        providers = providers.join(", "),
+    )
+}
 
 pub fn test_config_toml(db: &Path) -> String {
     format!(
@@ -76,10 +137,15 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+/// The app with `extra_toml` appended to [`test_config_toml`] (new tables only: TOML cannot redefine one).
+pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gatehouse.db");
     let config_path = dir.path().join("gatehouse.toml");
-    std::fs::write(&config_path, test_config_toml(&db)).unwrap();
+    std::fs::write(&config_path, test_config_toml(&db) + extra_toml).unwrap();
     let config = Config::load(&config_path).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(config, Some(listener)).await.unwrap();
@@ -109,6 +175,59 @@ impl TestApp {
             request = request.header(name.as_str(), value.as_str());
         }
         request.send().await.unwrap()
+    }
+
+    /// `GET {path}` with the caller key `key`.
+    pub async fn get_as(&self, key: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.addr))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `{method} {path}` with [`CALLER_KEY`] and a JSON body.
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .request(method, format!("{}{path}", self.addr))
+            .bearer_auth(CALLER_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `{method} {target}` sent byte for byte (no client normalises `..` or `%2e` away) with the caller key `key`:
+    /// the status and the body.
+    pub async fn raw_request(&self, method: &str, target: &str, key: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: gatehouse\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer within 5s")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// `GET /admin/providers` with the admin token: the entry of `provider`.
+    pub async fn admin_provider(&self, provider: &str) -> serde_json::Value {
+        let body: serde_json::Value = self.get_as(ADMIN_TOKEN, "/admin/providers").await.json().await.unwrap();
+        let all = body["data"].as_array().unwrap();
+        all.iter().find(|p| p["name"] == provider).cloned().unwrap()
     }
 
     /// Stops the server gracefully and waits for it (and its store writer) to finish.

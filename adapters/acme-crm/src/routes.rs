@@ -14,18 +14,16 @@
 //! vendor's message; anything else that is not 2xx, or a 2xx body that is not the expected shape → `VendorFailed`.
 //! Error messages never carry the vendor's body, only its `error`/`message` text, cleaned and shortened.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use gatehouse_kit::domain::{Customer, Page};
 use gatehouse_kit::outbound::{
-    DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, UpstreamError, VendorRequest, VendorResponse,
+    self, DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, VendorError, VendorRequest,
+    VendorResponse, caller_json, clean_message, deserialize_caller, invalid, non_empty, path_param, path_segment,
+    to_json, vendor_domain, vendor_json,
 };
-use gatehouse_kit::webhook::{deserialize_at, text_problem};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use http::{HeaderMap, HeaderValue, Method, header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -51,14 +49,6 @@ const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 /// Longer than any cursor [`Cursor::encode`] makes (`v1:4294967295:100` is 36 characters encoded).
 const MAX_CURSOR_CHARS: usize = 64;
-/// How long to wait when the vendor answers 429 without a readable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// The most characters of a vendor's error message we pass on.
-const MAX_MESSAGE_CHARS: usize = 200;
-
-/// Everything but RFC 3986's unreserved characters is encoded, `/` above all, so a path parameter stays one
-/// segment. `.` stays as it is: the only dangerous values, `.` and `..` as a whole, are refused by [`path_param`].
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Serves one of [`ROUTES`].
 pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
@@ -78,7 +68,7 @@ async fn get_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Resul
         .send(vendor_request(Method::GET, customer_path(id), None))
         .await?;
     check_status(&response, Some(id))?;
-    Ok(DomainResponse::ok(to_json(&customer(&response)?)?))
+    Ok(DomainResponse::ok(to_json(VENDOR, &customer(&response)?)?))
 }
 
 /// `GET /customers?limit=&cursor=` → `GET /customers?page=N&per_page=M` → 200 `Page<Customer>`.
@@ -97,7 +87,7 @@ async fn list_customers(request: &DomainRequest, upstream: &dyn Upstream) -> Res
     let path = format!("{CUSTOMERS}?page={}&per_page={}", position.page, position.per_page);
     let response = upstream.send(vendor_request(Method::GET, path, None)).await?;
     check_status(&response, None)?;
-    let list: VendorCustomerPage = vendor_json(&response, "a customer page")?;
+    let list: VendorCustomerPage = vendor_json(VENDOR, &response, "a customer page")?;
     if list.page != position.page {
         return Err(OutboundError::VendorFailed(format!(
             "{VENDOR} answered page {} when asked for page {}",
@@ -124,7 +114,7 @@ async fn list_customers(request: &DomainRequest, upstream: &dyn Upstream) -> Res
         }
         .encode()
     });
-    Ok(DomainResponse::ok(to_json(&Page { data, next_cursor })?))
+    Ok(DomainResponse::ok(to_json(VENDOR, &Page { data, next_cursor })?))
 }
 
 /// `POST /customers` `{"name","email"}` → `POST /customers` `{"full_name","email_address"}` → 201 `Customer`.
@@ -142,7 +132,7 @@ async fn create_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Re
         ))
         .await?;
     check_status(&response, None)?;
-    Ok(DomainResponse::created(to_json(&customer(&response)?)?))
+    Ok(DomainResponse::created(to_json(VENDOR, &customer(&response)?)?))
 }
 
 /// `PATCH /customers/{id}` with any of `name`, `email` → `PATCH /customers/{cust_id}` with only those vendor
@@ -173,7 +163,7 @@ async fn update_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Re
         ))
         .await?;
     check_status(&response, Some(id))?;
-    Ok(DomainResponse::ok(to_json(&customer(&response)?)?))
+    Ok(DomainResponse::ok(to_json(VENDOR, &customer(&response)?)?))
 }
 
 /// The body of `POST /customers`, in our words.
@@ -243,52 +233,22 @@ fn limit(text: Option<&str>) -> Result<u32, OutboundError> {
         })
 }
 
-/// The path parameter `name`, fit to become one vendor path segment.
-fn path_param<'a>(request: &'a DomainRequest, name: &str) -> Result<&'a str, OutboundError> {
-    let value = request
-        .param(name)
-        .ok_or_else(|| invalid(format!("path parameter `{name}` is missing")))?;
-    if let Some(problem) = text_problem(value) {
-        return Err(invalid(format!("path parameter `{name}` {problem}")));
-    }
-    if value == "." || value == ".." {
-        return Err(invalid(format!("path parameter `{name}` cannot be `.` or `..`")));
-    }
-    Ok(value)
-}
-
 fn customer_path(id: &str) -> String {
-    format!("{CUSTOMERS}/{}", utf8_percent_encode(id, SEGMENT))
+    format!("{CUSTOMERS}/{}", path_segment(id))
 }
 
-/// The caller's JSON object body as `T`; errors name the field at fault. `expected` says what the object holds.
+/// The caller's JSON object body as `T` ([`outbound::caller_body`]), and no field of it null: only known fields are
+/// left after `T` accepted them, and an explicit null would otherwise read as "unchanged".
 fn caller_body<T: DeserializeOwned>(request: &DomainRequest, expected: &str) -> Result<T, OutboundError> {
-    if request.body.is_empty() {
-        return Err(invalid(format!(
-            "body is empty; expected a JSON object with {expected}"
-        )));
-    }
-    let value: Value =
-        serde_json::from_slice(&request.body).map_err(|e| invalid(format!("body is not valid JSON: {e}")))?;
-    let Value::Object(fields) = &value else {
-        return Err(invalid(format!(
-            "body is not a JSON object; expected one with {expected}"
-        )));
-    };
-    let parsed = deserialize_at(&value, "", "body").map_err(|e| invalid(e.to_string()))?;
-    // Only known fields are left; an explicit null would otherwise read as "unchanged".
-    if let Some((name, _)) = fields.iter().find(|(_, value)| value.is_null()) {
+    let body = caller_json(request, expected)?;
+    let parsed = deserialize_caller(&body)?;
+    if let Some((name, _)) = body
+        .as_object()
+        .and_then(|fields| fields.iter().find(|(_, value)| value.is_null()))
+    {
         return Err(invalid(format!("field `{name}` is null")));
     }
     Ok(parsed)
-}
-
-fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, OutboundError> {
-    if value.trim().is_empty() {
-        Err(invalid(format!("field `{field}` is empty")))
-    } else {
-        Ok(value)
-    }
 }
 
 fn encode_body<T: Serialize>(body: &T) -> Result<Bytes, OutboundError> {
@@ -311,92 +271,31 @@ fn vendor_request(method: Method, path_and_query: String, json: Option<Bytes>) -
     }
 }
 
-/// `Ok` for a 2xx; otherwise the error the status means. `customer_id` is the customer a 404 is about; without one
-/// (the collection endpoints) a 404 means a misconfigured `base_url`.
+/// `Ok` for a 2xx; otherwise the error the status means ([`outbound::check_status`]). `customer_id` is the customer
+/// a 404 is about; without one (the collection endpoints) a 404 means a misconfigured `base_url`.
 fn check_status(response: &VendorResponse, customer_id: Option<&str>) -> Result<(), OutboundError> {
-    let status = response.status;
-    if status.is_success() {
-        return Ok(());
-    }
-    Err(match status {
-        StatusCode::NOT_FOUND => match customer_id {
-            Some(id) => OutboundError::NotFound(format!("no customer {id}")),
-            None => OutboundError::VendorFailed(format!("{VENDOR} answered 404")),
-        },
-        StatusCode::TOO_MANY_REQUESTS => OutboundError::Upstream(UpstreamError::RateLimited {
-            retry_after: retry_after(&response.headers),
-        }),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            OutboundError::VendorFailed(format!("{VENDOR} refused gatehouse's credentials"))
-        }
-        status if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT => {
-            OutboundError::VendorRejected(match vendor_message(&response.body) {
-                Some(message) => format!("{VENDOR} rejected the request: {message}"),
-                None => format!("{VENDOR} rejected the request (status {})", status.as_u16()),
-            })
-        }
-        status => OutboundError::VendorFailed(format!("{VENDOR} answered {}", status.as_u16())),
+    let read_error = |body: &[u8]| {
+        vendor_message(body).map(|message| VendorError {
+            code: None,
+            message: Some(message),
+        })
+    };
+    outbound::check_status(VENDOR, response, read_error, |_| {
+        customer_id.map(|id| format!("no customer {id}"))
     })
-}
-
-/// `Retry-After` in seconds; an HTTP date, garbage or nothing counts as one second.
-fn retry_after(headers: &HeaderMap) -> Duration {
-    headers
-        .get(header::RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse().ok())
-        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
 }
 
 /// The vendor's `{"message": ...}` or `{"error": ...}` text, without control characters and shortened.
 fn vendor_message(body: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
-    let text = ["message", "error"].iter().find_map(|key| {
-        value
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|text| !text.trim().is_empty())
-    })?;
-    let mut cleaned: String = text
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_MESSAGE_CHARS)
-        .collect();
-    if text.trim().chars().nth(MAX_MESSAGE_CHARS).is_some() {
-        cleaned.push('…');
-    }
-    Some(cleaned)
-}
-
-/// A 2xx body as the vendor DTO `T`; `what` names it in errors ("a customer").
-fn vendor_json<T: DeserializeOwned>(response: &VendorResponse, what: &str) -> Result<T, OutboundError> {
-    let value: Value = serde_json::from_slice(&response.body)
-        .map_err(|e| OutboundError::VendorFailed(format!("{VENDOR} answered {what} that is not valid JSON: {e}")))?;
-    // serde would also read a struct from an array of its fields.
-    if !value.is_object() {
-        return Err(OutboundError::VendorFailed(format!(
-            "{VENDOR} answered {what} that is not a JSON object"
-        )));
-    }
-    deserialize_at(&value, "", &format!("{VENDOR} answered {what} of the wrong shape"))
-        .map_err(|e| OutboundError::VendorFailed(e.to_string()))
+    ["message", "error"]
+        .iter()
+        .find_map(|key| value.get(key).and_then(Value::as_str).and_then(clean_message))
 }
 
 /// A 2xx body as our `Customer`.
 fn customer(response: &VendorResponse) -> Result<Customer, OutboundError> {
-    let vendor: VendorCustomer = vendor_json(response, "a customer")?;
-    Customer::try_from(vendor)
-        .map_err(|e| OutboundError::VendorFailed(format!("{VENDOR} answered a customer that is not valid: {e}")))
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Value, OutboundError> {
-    serde_json::to_value(value)
-        .map_err(|e| OutboundError::VendorFailed(format!("cannot encode {VENDOR}'s answer: {e}")))
-}
-
-fn invalid(message: impl Into<String>) -> OutboundError {
-    OutboundError::InvalidRequest(message.into())
+    vendor_domain::<VendorCustomer, _>(VENDOR, response, "a customer")
 }
 
 #[cfg(test)]
@@ -458,20 +357,6 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_defaults_to_one_second() {
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
-            retry_after(&headers)
-        };
-        assert_eq!(with("7"), Duration::from_secs(7));
-        assert_eq!(with(" 0 "), Duration::ZERO);
-        assert_eq!(with("Wed, 21 Oct 2026 07:28:00 GMT"), DEFAULT_RETRY_AFTER);
-        assert_eq!(with("-3"), DEFAULT_RETRY_AFTER);
-        assert_eq!(retry_after(&HeaderMap::new()), DEFAULT_RETRY_AFTER);
-    }
-
-    #[test]
     fn vendor_messages_are_cleaned_and_shortened() {
         assert_eq!(
             vendor_message(br#"{"message":" bad\nemail "}"#).as_deref(),
@@ -487,7 +372,7 @@ mod tests {
         );
         let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(500));
         let message = vendor_message(long.as_bytes()).unwrap();
-        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert_eq!(message.chars().count(), outbound::MAX_MESSAGE_CHARS + 1);
         for none in [
             &b""[..],
             b"oops",

@@ -8,7 +8,9 @@
 //! - [`signature`]: the webhook signature schemes (Standard Webhooks, Svix, Stripe, GitHub, Shopify, Slack, Paddle,
 //!   generic HMAC), verified on raw bytes in constant time, and their signers for tests and `gatehouse sign`.
 //! - [`outbound`]: the domain routes an adapter serves, the [`outbound::Upstream`] it calls its vendor through, and
-//!   the errors it answers with.
+//!   the errors it answers with; and the helpers every adapter's routes share to read the caller's request
+//!   ([`outbound::path_param`], [`outbound::caller_body`], ...) and the vendor's answer ([`outbound::check_status`],
+//!   [`outbound::vendor_json`], ...).
 //! - [`adapter`]: the [`Adapter`] trait every vendor crate implements.
 //! - `testing` (feature `testing`): conformance helpers every adapter's tests run, above all
 //!   `testing::assert_conformance`.

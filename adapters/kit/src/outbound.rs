@@ -4,6 +4,22 @@
 //! The gateway owns everything generic (caller auth, rate limits, circuit breaker, bulkhead, timeouts, retries,
 //! credentials, correlation and trace headers); an adapter only translates our domain request into vendor
 //! requests on [`Upstream::send`] and the vendor's answers back into domain types or [`OutboundError`]s.
+//!
+//! What that translation has in common across vendors lives here too, so every adapter reads callers and vendors
+//! the same way and answers with the same messages:
+//!
+//! - the caller's side (from `caller`): [`path_param`] and [`path_segment`] to put a path parameter into a vendor
+//!   path as one segment, [`caller_json`] / [`caller_body`] / [`deserialize_caller`] for JSON object bodies with
+//!   errors naming the field at fault, [`non_empty`] and [`invalid`];
+//! - the vendor's side (from `vendor`): [`check_status`] for what a non-2xx answer means (given the vendor's name,
+//!   how to read its error body into a [`VendorError`], and what a 404 is about), [`retry_after`],
+//!   [`clean_message`] for vendor text passed on to callers, [`vendor_json`] and [`vendor_domain`] for 2xx bodies as
+//!   vendor DTOs and as our domain types, and [`to_json`] for the domain answer.
+//!
+//! What is particular to one vendor (its error body's shape, its pagination, its field checks) stays in its crate.
+
+mod caller;
+mod vendor;
 
 use std::time::Duration;
 
@@ -11,6 +27,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
+
+pub use caller::{caller_body, caller_json, deserialize_caller, invalid, non_empty, path_param, path_segment};
+pub use vendor::{
+    DEFAULT_RETRY_AFTER, MAX_MESSAGE_CHARS, VendorError, check_status, clean_message, retry_after, to_json,
+    vendor_domain, vendor_json,
+};
 
 /// A route an adapter serves, relative to `/v1/{provider}`: `path` uses `{name}` for a path segment, e.g.
 /// `/customers/{id}`.

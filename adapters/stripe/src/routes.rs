@@ -13,19 +13,14 @@
 //! is not 2xx, or a 2xx body that is not a PaymentIntent → `VendorFailed`. Error messages never carry Stripe's body,
 //! only its `error.message` (or `error.code`), cleaned and shortened.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use gatehouse_kit::domain::Payment;
 use gatehouse_kit::outbound::{
-    DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, UpstreamError, VendorRequest, VendorResponse,
+    self, DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, VendorError, VendorRequest,
+    VendorResponse, caller_body, clean_message, invalid, non_empty, path_param, path_segment, to_json, vendor_domain,
 };
-use gatehouse_kit::webhook::{deserialize_at, text_problem};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use serde::Deserialize;
 
 use crate::dto::{ErrorBody, NewPaymentIntent, PaymentIntent};
 
@@ -43,14 +38,6 @@ pub(crate) static ROUTES: [RouteSpec; 2] = [
 
 /// Stripe's header for deduplicating creations.
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-/// How long to wait when Stripe answers 429 without a readable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// The most characters of a vendor's error message we pass on.
-const MAX_MESSAGE_CHARS: usize = 200;
-
-/// Everything but RFC 3986's unreserved characters is encoded, `/` above all, so a path parameter stays one
-/// segment. `.` stays as it is: the only dangerous values, `.` and `..` as a whole, are refused by [`path_param`].
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Serves one of [`ROUTES`].
 pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
@@ -99,7 +86,7 @@ async fn create_payment(request: &DomainRequest, upstream: &dyn Upstream) -> Res
         })
         .await?;
     check_status(&response, None)?;
-    Ok(DomainResponse::created(to_json(&payment(&response)?)?))
+    Ok(DomainResponse::created(to_json(VENDOR, &payment(&response)?)?))
 }
 
 /// `GET /payments/{id}` → `GET /v1/payment_intents/{id}` → 200 `Payment`.
@@ -108,13 +95,13 @@ async fn get_payment(request: &DomainRequest, upstream: &dyn Upstream) -> Result
     let response = upstream
         .send(VendorRequest {
             method: Method::GET,
-            path_and_query: format!("{PAYMENT_INTENTS}/{}", utf8_percent_encode(id, SEGMENT)),
+            path_and_query: format!("{PAYMENT_INTENTS}/{}", path_segment(id)),
             headers: HeaderMap::new(),
             body: Bytes::new(),
         })
         .await?;
     check_status(&response, Some(id))?;
-    Ok(DomainResponse::ok(to_json(&payment(&response)?)?))
+    Ok(DomainResponse::ok(to_json(VENDOR, &payment(&response)?)?))
 }
 
 /// The body of `POST /payments`, in our words.
@@ -145,173 +132,37 @@ fn currency(code: &str) -> Result<String, OutboundError> {
     }
 }
 
-/// The path parameter `name`, fit to become one vendor path segment.
-fn path_param<'a>(request: &'a DomainRequest, name: &str) -> Result<&'a str, OutboundError> {
-    let value = request
-        .param(name)
-        .ok_or_else(|| invalid(format!("path parameter `{name}` is missing")))?;
-    if let Some(problem) = text_problem(value) {
-        return Err(invalid(format!("path parameter `{name}` {problem}")));
-    }
-    if value == "." || value == ".." {
-        return Err(invalid(format!("path parameter `{name}` cannot be `.` or `..`")));
-    }
-    Ok(value)
-}
-
-/// The caller's JSON object body as `T`; errors name the field at fault. `expected` says what the object holds.
-fn caller_body<T: DeserializeOwned>(request: &DomainRequest, expected: &str) -> Result<T, OutboundError> {
-    if request.body.is_empty() {
-        return Err(invalid(format!(
-            "body is empty; expected a JSON object with {expected}"
-        )));
-    }
-    let value: Value =
-        serde_json::from_slice(&request.body).map_err(|e| invalid(format!("body is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(invalid(format!(
-            "body is not a JSON object; expected one with {expected}"
-        )));
-    }
-    deserialize_at(&value, "", "body").map_err(|e| invalid(e.to_string()))
-}
-
-fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, OutboundError> {
-    if value.trim().is_empty() {
-        Err(invalid(format!("field `{field}` is empty")))
-    } else {
-        Ok(value)
-    }
-}
-
-/// `Ok` for a 2xx; otherwise the error the status means. `payment_id` is the payment a 404 is about; without one
-/// (the collection endpoint) a 404 means a misconfigured `base_url`.
+/// `Ok` for a 2xx; otherwise the error the status means ([`outbound::check_status`]). `payment_id` is the payment
+/// a 404 is about, answered with Stripe's message when it has one; without one (the collection endpoint) a 404 means
+/// a misconfigured `base_url`.
 fn check_status(response: &VendorResponse, payment_id: Option<&str>) -> Result<(), OutboundError> {
-    let status = response.status;
-    if status.is_success() {
-        return Ok(());
-    }
-    Err(match status {
-        StatusCode::NOT_FOUND => match payment_id {
-            Some(id) => OutboundError::NotFound(
-                vendor_error(&response.body)
-                    .and_then(|error| error.message)
-                    .unwrap_or_else(|| format!("no payment {id}")),
-            ),
-            None => OutboundError::VendorFailed(format!("{VENDOR} answered 404")),
-        },
-        StatusCode::TOO_MANY_REQUESTS => OutboundError::Upstream(UpstreamError::RateLimited {
-            retry_after: retry_after(&response.headers),
-        }),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            OutboundError::VendorFailed(format!("{VENDOR} refused gatehouse's credentials"))
-        }
-        status if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT => {
-            let error = vendor_error(&response.body);
-            OutboundError::VendorRejected(match error {
-                Some(VendorError {
-                    message: Some(message), ..
-                }) => format!("{VENDOR} rejected the request: {message}"),
-                Some(VendorError { code: Some(code), .. }) => {
-                    format!(
-                        "{VENDOR} rejected the request (status {}, code {code})",
-                        status.as_u16()
-                    )
-                }
-                _ => format!("{VENDOR} rejected the request (status {})", status.as_u16()),
-            })
-        }
-        status => OutboundError::VendorFailed(format!("{VENDOR} answered {}", status.as_u16())),
+    outbound::check_status(VENDOR, response, vendor_error, |error| {
+        let id = payment_id?;
+        Some(
+            error
+                .and_then(|error| error.message)
+                .unwrap_or_else(|| format!("no payment {id}")),
+        )
     })
-}
-
-/// `Retry-After` in seconds; an HTTP date, garbage or nothing counts as one second.
-fn retry_after(headers: &HeaderMap) -> Duration {
-    headers
-        .get(header::RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse().ok())
-        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
 }
 
 /// Stripe's `error.code` and `error.message`, cleaned and shortened; `None` when the body is not Stripe's error.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct VendorError {
-    code: Option<String>,
-    message: Option<String>,
-}
-
 fn vendor_error(body: &[u8]) -> Option<VendorError> {
     let body: ErrorBody = serde_json::from_slice(body).ok()?;
     Some(VendorError {
-        code: body.error.code.as_deref().and_then(clean),
-        message: body.error.message.as_deref().and_then(clean),
+        code: body.error.code.as_deref().and_then(clean_message),
+        message: body.error.message.as_deref().and_then(clean_message),
     })
-}
-
-/// `text` without control characters and shortened; `None` when nothing is left.
-fn clean(text: &str) -> Option<String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut cleaned: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_MESSAGE_CHARS)
-        .collect();
-    if text.chars().nth(MAX_MESSAGE_CHARS).is_some() {
-        cleaned.push('…');
-    }
-    Some(cleaned)
 }
 
 /// A 2xx body as our `Payment`.
 fn payment(response: &VendorResponse) -> Result<Payment, OutboundError> {
-    let value: Value = serde_json::from_slice(&response.body).map_err(|e| {
-        OutboundError::VendorFailed(format!("{VENDOR} answered a PaymentIntent that is not valid JSON: {e}"))
-    })?;
-    // serde would also read a struct from an array of its fields.
-    if !value.is_object() {
-        return Err(OutboundError::VendorFailed(format!(
-            "{VENDOR} answered a PaymentIntent that is not a JSON object"
-        )));
-    }
-    let intent: PaymentIntent = deserialize_at(
-        &value,
-        "",
-        &format!("{VENDOR} answered a PaymentIntent of the wrong shape"),
-    )
-    .map_err(|e| OutboundError::VendorFailed(e.to_string()))?;
-    Payment::try_from(intent)
-        .map_err(|e| OutboundError::VendorFailed(format!("{VENDOR} answered a PaymentIntent that is not valid: {e}")))
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Value, OutboundError> {
-    serde_json::to_value(value)
-        .map_err(|e| OutboundError::VendorFailed(format!("cannot encode {VENDOR}'s answer: {e}")))
-}
-
-fn invalid(message: impl Into<String>) -> OutboundError {
-    OutboundError::InvalidRequest(message.into())
+    vendor_domain::<PaymentIntent, _>(VENDOR, response, "a PaymentIntent")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_defaults_to_one_second() {
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
-            retry_after(&headers)
-        };
-        assert_eq!(with("7"), Duration::from_secs(7));
-        assert_eq!(with("Wed, 21 Oct 2026 07:28:00 GMT"), DEFAULT_RETRY_AFTER);
-        assert_eq!(with("1.5"), DEFAULT_RETRY_AFTER);
-        assert_eq!(retry_after(&HeaderMap::new()), DEFAULT_RETRY_AFTER);
-    }
 
     #[test]
     fn reads_stripes_error_body() {
@@ -334,8 +185,10 @@ mod tests {
         for none in ["", "oops", "{}", r#"{"error":"x"}"#, r#"{"error":{"message":5}}"#] {
             assert_eq!(error(none), None, "{none:?}");
         }
-        let long = "x".repeat(500);
-        assert_eq!(clean(&long).unwrap().chars().count(), MAX_MESSAGE_CHARS + 1);
+        let long = format!(r#"{{"error":{{"code":"{0}","message":"{0}"}}}}"#, "x".repeat(500));
+        let error = error(&long).unwrap();
+        assert_eq!(error.code.unwrap().chars().count(), outbound::MAX_MESSAGE_CHARS + 1);
+        assert_eq!(error.message.unwrap().chars().count(), outbound::MAX_MESSAGE_CHARS + 1);
     }
 
     #[test]
