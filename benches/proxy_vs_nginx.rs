@@ -5,10 +5,13 @@
 //! which an open circuit breaker refuses calls.
 //!
 //! Run: `cargo bench --bench proxy_vs_nginx`. Env: `BENCH_CONNECTIONS` (default 64); `BENCH_WARMUP_SECONDS`
-//! (default 2, per target); `BENCH_ROUNDS` (default 3) × `BENCH_SECONDS` (default 5): the targets are measured in
+//! (default 2, per target); `BENCH_ROUNDS` (default 5) × `BENCH_SECONDS` (default 3): the targets are measured in
 //! turn, round after round, so a disturbance (another build) is shared rather than falling on one target;
 //! `BENCH_IDLE_SECONDS` (default 3, a one-connection latency run per target; 0 skips it);
 //! `BENCH_ONLY=direct,nginx,gatehouse,breaker` (a subset); any `GATEHOUSE__…` variable reaches the server.
+//! For experiments: `BENCH_RATE_LIMITS=off` leaves the caller and provider rate limits out of Gatehouse's config;
+//! `BENCH_GATEHOUSE_PRELOAD=/path/lib.so` is Gatehouse's `LD_PRELOAD` (e.g. another allocator);
+//! `TOKIO_WORKER_THREADS` sets Gatehouse's worker count.
 //!
 //! The load generator is a single-threaded tokio runtime (one core) driving keep-alive HTTP/1.1 connections (hyper
 //! client connections), each sending its requests one after another for a fixed time. Latency is send → full
@@ -44,6 +47,8 @@ const FAIL_PREFIX: &str = "/fail";
 const UNLIMITED: u32 = 10_000_000;
 /// Linux's `USER_HZ`: the unit of utime/stime in `/proc/.../stat`.
 const TICKS_PER_SECOND: f64 = 100.0;
+/// A round during which other work took more than this much CPU (% of one core) counts as disturbed.
+const DISTURBED: f64 = 15.0;
 
 type Sender = SendRequest<Empty<Bytes>>;
 
@@ -156,8 +161,8 @@ struct Outcome {
     expect: Expect,
     /// Every measured round together (the warm-up's errors included).
     loaded: Phase,
-    /// req/s of each round.
-    rounds: Vec<f64>,
+    /// req/s of each round, and the CPU other work took meanwhile (% of one core).
+    rounds: Vec<(f64, f64)>,
     cpu: Cpu,
     /// The one-connection run.
     idle: Option<Phase>,
@@ -364,6 +369,13 @@ fn with_children(pid: u32) -> Vec<u32> {
 
 fn gatehouse_config(db: &Path, upstream: SocketAddr) -> String {
     let key_sha256 = hex::encode(Sha256::digest(CALLER_KEY.as_bytes()));
+    let limit = format!("rate_limit = {{ per_second = {UNLIMITED}, burst = {UNLIMITED} }}");
+    let limit = if std::env::var("BENCH_RATE_LIMITS").is_ok_and(|v| v == "off") {
+        eprintln!("BENCH_RATE_LIMITS=off: no caller or provider rate limits");
+        String::new()
+    } else {
+        limit
+    };
     format!(
         r#"
 [server]
@@ -376,7 +388,7 @@ url = "sqlite://{db}"
 name = "bench"
 key_sha256 = "{key_sha256}"
 providers = ["*"]
-rate_limit = {{ per_second = {UNLIMITED}, burst = {UNLIMITED} }}
+{limit}
 
 # Every policy on, none refusing: limits far above the load, the default retries and breaker.
 [providers.stripe]
@@ -384,7 +396,7 @@ base_url = "http://{upstream}"
 credentials = {{ bearer = "sk_test_bench" }}
 timeout = "5s"
 concurrency = 1000
-rate_limit = {{ per_second = {UNLIMITED}, burst = {UNLIMITED} }}
+{limit}
 
 # The upstream answers 503 under /fail: five calls open this breaker for an hour.
 [providers.down]
@@ -393,7 +405,7 @@ base_url = "http://{upstream}{FAIL_PREFIX}"
 credentials = {{ bearer = "sk_test_bench" }}
 timeout = "5s"
 concurrency = 1000
-rate_limit = {{ per_second = {UNLIMITED}, burst = {UNLIMITED} }}
+{limit}
 retry = {{ max_attempts = 1 }}
 circuit_breaker = {{ window = 10, min_calls = 5, failure_rate = 0.5, open_for = "1h", half_open_calls = 1 }}
 "#,
@@ -405,15 +417,19 @@ fn start_gatehouse(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
     let config = dir.join("gatehouse.toml");
     std::fs::write(&config, gatehouse_config(&dir.join("gatehouse.db"), upstream)).expect("write the gatehouse config");
     let addr = free_addr();
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
         .arg("--config")
         .arg(&config)
         .arg("serve")
         .env("GATEHOUSE_LOG", "warn")
         .env("GATEHOUSE__SERVER__LISTEN", addr.to_string())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start `gatehouse serve`");
+        .stdin(Stdio::null());
+    if let Ok(preload) = std::env::var("BENCH_GATEHOUSE_PRELOAD") {
+        eprintln!("gatehouse runs with LD_PRELOAD={preload}");
+        command.env("LD_PRELOAD", preload);
+    }
+    let child = command.spawn().expect("start `gatehouse serve`");
     let mut gatehouse = Proc {
         name: "gatehouse",
         child,
@@ -666,7 +682,7 @@ struct Slot {
     target: Target,
     senders: Vec<Sender>,
     loaded: Phase,
-    rounds: Vec<f64>,
+    rounds: Vec<(f64, f64)>,
     spent: CpuSpent,
 }
 
@@ -707,16 +723,16 @@ async fn measure_all(targets: Vec<Target>, settings: &Settings) -> Vec<Outcome> 
             let phase = run_for(&mut slot.senders, &slot.target, settings.slice).await;
             let after = sample(settings, &(slot.target.proxy_pids)());
             slot.spent.add(&before, &after);
+            let rest = cpu_between(&before, &after).rest();
             eprintln!(
-                "  round {round} {}: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, errors {}, CPU rest {:.0} %",
+                "  round {round} {}: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, errors {}, CPU rest {rest:.0} %",
                 slot.target.name,
                 phase.rate(),
                 phase.percentile_ms(0.5),
                 phase.percentile_ms(0.99),
                 phase.errors,
-                cpu_between(&before, &after).rest()
             );
-            slot.rounds.push(phase.rate());
+            slot.rounds.push((phase.rate(), rest));
             slot.loaded.absorb(phase);
         }
     }
@@ -770,8 +786,8 @@ fn main() {
     let settings = Settings {
         connections,
         warmup: Duration::from_secs(env_u64("BENCH_WARMUP_SECONDS", 2)),
-        rounds: usize::try_from(env_u64("BENCH_ROUNDS", 3).max(1)).expect("a round count"),
-        slice: Duration::from_secs(env_u64("BENCH_SECONDS", 5).max(1)),
+        rounds: usize::try_from(env_u64("BENCH_ROUNDS", 5).max(1)).expect("a round count"),
+        slice: Duration::from_secs(env_u64("BENCH_SECONDS", 3).max(1)),
         idle: Duration::from_secs(env_u64("BENCH_IDLE_SECONDS", 3)),
         upstream_tid,
         loadgen_tid: thread_id(),
@@ -861,7 +877,7 @@ fn report(settings: &Settings, outcomes: &[Outcome]) {
     let per_round = |o: &Outcome| {
         o.rounds
             .iter()
-            .map(|r| format!("{r:.0}"))
+            .map(|&(rate, rest)| format!("{rate:.0}{}", if rest > DISTURBED { "*" } else { "" }))
             .collect::<Vec<_>>()
             .join(" / ")
     };
@@ -911,6 +927,7 @@ fn report(settings: &Settings, outcomes: &[Outcome]) {
             run.errors
         );
     }
+    println!("\n(* a round during which other work took more than {DISTURBED:.0} % of a core)");
     if outcomes.iter().any(|o| o.idle.is_some()) {
         println!(
             "\none connection, one request at a time ({} s each):\n",
@@ -957,7 +974,7 @@ fn report(settings: &Settings, outcomes: &[Outcome]) {
             c.steal
         );
     }
-    for o in outcomes.iter().filter(|o| o.cpu.rest() > 15.0) {
+    for o in outcomes.iter().filter(|o| o.cpu.rest() > DISTURBED) {
         println!(
             "\nwarning: {:.0} % of a core went to other work during the {} rounds (other builds?): its figures are low",
             o.cpu.rest(),
@@ -973,6 +990,16 @@ fn report(settings: &Settings, outcomes: &[Outcome]) {
             "  throughput gatehouse / nginx = {ratio:.2} (target ≥ 0.90): {}",
             verdict(ratio >= 0.9)
         );
+        let quiet = |o: &Outcome| {
+            let rates: Vec<f64> = o.rounds.iter().filter(|r| r.1 <= DISTURBED).map(|r| r.0).collect();
+            (!rates.is_empty()).then(|| (rates.iter().sum::<f64>() / rates.len() as f64, rates.len()))
+        };
+        if let (Some((g_rate, g_n)), Some((n_rate, n_n))) = (quiet(g), quiet(n)) {
+            println!(
+                "  the same over undisturbed rounds only ({g_n} of gatehouse, {n_n} of nginx, mean req/s): {:.2}",
+                g_rate / n_rate
+            );
+        }
     }
     if let (Some(g), Some(d)) = (gatehouse, direct) {
         let added = g.loaded.percentile_ms(0.99) - d.loaded.percentile_ms(0.99);

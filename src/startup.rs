@@ -73,14 +73,6 @@ impl Application {
             trigger.cancel();
         });
         tracing::info!(%addr, "gatehouse listening");
-        let limits = Arc::clone(&self.state.caller_limits);
-        let trim = stopping.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-            while trim.run_until_cancelled(every.tick()).await.is_some() {
-                limits.trim();
-            }
-        });
         let server = self.state.config.server.clone();
         let app = router(self.state);
         let serve = crate::serve::serve(self.listener, app, &server, stopping.clone());

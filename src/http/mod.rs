@@ -6,6 +6,7 @@ pub mod auth;
 mod body;
 pub mod correlation;
 mod health;
+mod openapi;
 mod outbound;
 pub mod problem;
 mod proxy;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
+        .route("/openapi.json", get(openapi::document))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/v1/{provider}/{*rest}", any(outbound::domain))
         .route("/proxy/{provider}/{*rest}", any(proxy::proxy))

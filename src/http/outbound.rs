@@ -137,7 +137,6 @@ pub fn record(provider: &str, route: &'static str, outcome: &str, started: Insta
     .increment(1);
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn domain(
     State(state): State<AppState>,
     axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,

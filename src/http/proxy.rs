@@ -39,13 +39,18 @@ pub fn check_path(raw: &str) -> Result<(), &'static str> {
         return Err("the path contains control characters, spaces or backslashes");
     }
     let lower = raw.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%25", "%00"].iter().any(|p| lower.contains(p)) {
-        return Err("the path contains encoded dots, slashes, backslashes or percent signs");
+    if ["%2e", "%2f", "%5c", "%25", "%00", "%3b"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        return Err("the path contains encoded dots, slashes, backslashes, semicolons or percent signs");
     }
     let segments: Vec<&str> = raw[1..].split('/').collect();
     let last = segments.len().saturating_sub(1);
     for (i, segment) in segments.iter().enumerate() {
-        if *segment == "." || *segment == ".." {
+        // `..;x` is `..` to servers that strip path parameters (Tomcat, Spring).
+        let name = segment.split(';').next().unwrap_or_default();
+        if name == "." || name == ".." {
             return Err("the path contains . or .. segments");
         }
         if segment.is_empty() && i != last {
@@ -114,11 +119,12 @@ pub async fn proxy(
         Some(query) => format!("{raw}?{query}"),
         None => raw.to_owned(),
     };
+    let headers_out = forwardable(&headers);
     let call = Call {
-        retryable: Call::is_retryable(&method, &headers),
+        retryable: Call::is_retryable(&method, &headers_out),
         method,
         path_and_query,
-        headers: forwardable(&headers),
+        headers: headers_out,
         body,
         correlation_id,
         traceparent: traceparent(&headers),
@@ -171,6 +177,10 @@ mod tests {
             "/%2E%2E/x",
             "/.%2e/x",
             "/a%2fb",
+            "/..;/x",
+            "/a/.;x/b",
+            "/a%3b/..",
+            "/a%3B",
             "/a%5cb",
             "/a\\b",
             "/%252e%252e/x",

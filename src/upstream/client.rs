@@ -42,7 +42,8 @@ impl ClientService {
         let base = Url::parse(base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .filter(|u| u.query().is_none() && u.fragment().is_none() && u.username().is_empty())
+            .filter(|u| u.query().is_none() && u.fragment().is_none())
+            .filter(|u| u.username().is_empty() && u.password().is_none())
             .ok_or_else(|| {
                 ConfigError::invalid(
                     format!("{key}.base_url"),

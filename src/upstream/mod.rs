@@ -25,6 +25,7 @@ use tower::util::BoxCloneSyncService;
 
 use crate::config::{BreakerSettings, ConfigError, ProviderConfig};
 use breaker::{BreakerConfig, CircuitBreaker, Outcome};
+use governor::RateLimiter;
 
 /// One call to a vendor, relative to the provider's `base_url`.
 #[derive(Debug, Clone)]
@@ -42,9 +43,14 @@ pub struct Call {
 }
 
 impl Call {
-    /// Whether `method` with `headers` is safe to retry.
+    /// Whether `method` with `headers` (as they will be sent) is safe to retry: an idempotent method, or a
+    /// non-empty `Idempotency-Key` the vendor will see.
     pub fn is_retryable(method: &Method, headers: &HeaderMap) -> bool {
-        method.is_idempotent() || headers.contains_key("idempotency-key")
+        method.is_idempotent()
+            || headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|key| !key.trim().is_empty())
     }
 }
 
@@ -80,6 +86,8 @@ pub struct ProviderClient {
     pub breaker: Arc<CircuitBreaker>,
     pub in_flight: bulkhead::InFlight,
     pub rate_limit: Option<crate::config::RateLimitConfig>,
+    /// The call's deadline, which also bounds reading the vendor's body on domain routes.
+    timeout: Duration,
 }
 
 impl ProviderClient {
@@ -103,7 +111,11 @@ impl ProviderClient {
             config.timeout,
             config.concurrency,
         )?;
-        let policy = retry::RetryPolicy::new(name, &config.retry, config.timeout);
+        let limiter = config
+            .rate_limit
+            .as_ref()
+            .map(|limit| Arc::new(RateLimiter::direct(rate_limit::quota(limit))));
+        let policy = retry::RetryPolicy::new(name, &config.retry, config.timeout, limiter.clone());
         let service = CallService::new(retry::Retry::new(CallService::new(client), policy));
         let bulkhead = bulkhead::Bulkhead::new(service, config.concurrency);
         let in_flight = bulkhead.gauge();
@@ -112,8 +124,8 @@ impl ProviderClient {
             &breaker::BreakerLayer::new(Arc::clone(&breaker), classify),
             CallService::new(bulkhead),
         ));
-        let service = match &config.rate_limit {
-            Some(limit) => CallService::new(rate_limit::ProviderRateLimit::new(service, name, limit)),
+        let service = match limiter {
+            Some(limiter) => CallService::new(rate_limit::ProviderRateLimit::new(service, name, limiter)),
             None => service,
         };
         Ok(Some(Self {
@@ -121,6 +133,7 @@ impl ProviderClient {
             breaker,
             in_flight,
             rate_limit: config.rate_limit,
+            timeout: config.timeout,
         }))
     }
 
@@ -163,10 +176,14 @@ impl Upstream for RequestUpstream<'_> {
             correlation_id: self.correlation_id.to_owned(),
             traceparent: self.traceparent.clone(),
         };
+        // Headers and body within the provider's timeout (the retry layer bounds the headers alone).
+        let deadline = tokio::time::Instant::now() + self.client.timeout;
         let response = self.client.call(call).await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = read_limited(response, self.max_body_bytes).await?;
+        let body = tokio::time::timeout_at(deadline, read_limited(response, self.max_body_bytes))
+            .await
+            .map_err(|_| UpstreamError::Timeout)??;
         Ok(VendorResponse { status, headers, body })
     }
 }
@@ -175,10 +192,13 @@ impl Upstream for RequestUpstream<'_> {
 async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Bytes, UpstreamError> {
     let mut body = bytes::BytesMut::new();
     loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
-            .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| UpstreamError::Response(format!("body interrupted: {e}")))?;
+        let chunk = response.chunk().await.map_err(|e| {
+            if e.is_timeout() {
+                UpstreamError::Timeout
+            } else {
+                UpstreamError::Response(format!("body interrupted: {e}"))
+            }
+        })?;
         let Some(chunk) = chunk else { break };
         if body.len() + chunk.len() > limit {
             return Err(UpstreamError::Response(format!("body larger than {limit} bytes")));

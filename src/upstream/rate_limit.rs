@@ -11,7 +11,7 @@ use std::time::Duration;
 use gatehouse_kit::outbound::UpstreamError;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
+use governor::state::{InMemoryState, NotKeyed};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http::HeaderValue;
 use tower::ServiceExt;
@@ -39,10 +39,11 @@ pub struct ProviderRateLimit {
 }
 
 impl ProviderRateLimit {
-    pub fn new(inner: CallService, provider: &str, limit: &RateLimitConfig) -> Self {
+    /// `limiter` is shared with the retry layer, so retries spend the same tokens.
+    pub fn new(inner: CallService, provider: &str, limiter: Arc<DefaultDirectRateLimiter>) -> Self {
         Self {
             inner,
-            limiter: Arc::new(RateLimiter::direct(quota(limit))),
+            limiter,
             provider: provider.to_owned(),
         }
     }
@@ -72,11 +73,12 @@ impl tower::Service<Call> for ProviderRateLimit {
     }
 }
 
-type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+type CallerLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
-/// Per-caller limits. Callers come from config, so the keys are bounded; `retain_recent` still trims idle state.
+/// Per-caller limits: one GCRA limiter per configured caller (each has its own quota). Callers come only from
+/// config, never from requests, so memory is bounded by the config and needs no trimming.
 pub struct CallerLimits {
-    limiters: std::collections::HashMap<String, (Arc<KeyedLimiter>, RateLimitConfig)>,
+    limiters: std::collections::HashMap<String, (CallerLimiter, RateLimitConfig)>,
 }
 
 /// What a caller's limit says of one request.
@@ -96,7 +98,7 @@ impl CallerLimits {
                 let limit = c.rate_limit?;
                 Some((
                     c.name.clone(),
-                    (Arc::new(RateLimiter::keyed(quota(&limit)).with_middleware()), limit),
+                    (RateLimiter::direct(quota(&limit)).with_middleware(), limit),
                 ))
             })
             .collect();
@@ -106,9 +108,15 @@ impl CallerLimits {
     /// Checks one request of `caller`; `None` when the caller has no limit.
     pub fn check(&self, caller: &str) -> Option<Decision> {
         let (limiter, limit) = self.limiters.get(caller)?;
-        let window = limit.burst.div_ceil(limit.per_second).max(1);
-        let policy = format!("\"caller\";q={};w={window}", limit.burst);
-        let (allowed, remaining, retry_after) = match limiter.check_key(&caller.to_owned()) {
+        // The draft's quota per window: the sustained rate per second, or, when the burst exceeds it, the burst over
+        // the seconds it takes to refill.
+        let (quota, window) = if limit.burst <= limit.per_second {
+            (limit.per_second, 1)
+        } else {
+            (limit.burst, limit.burst.div_ceil(limit.per_second))
+        };
+        let policy = format!("\"caller\";q={quota};w={window}");
+        let (allowed, remaining, retry_after) = match limiter.check() {
             Ok(snapshot) => (true, snapshot.remaining_burst_capacity(), 0),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -124,14 +132,6 @@ impl CallerLimits {
             state: HeaderValue::from_str(&state).unwrap_or(HeaderValue::from_static("\"caller\"")),
             retry_after,
         })
-    }
-
-    /// Drops state of callers idle long enough to be back at full burst.
-    pub fn trim(&self) {
-        for (limiter, _) in self.limiters.values() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
     }
 }
 

@@ -11,7 +11,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use gatehouse_kit::outbound::UpstreamError;
-use http::{StatusCode, header};
+use gatehouse_kit::outbound::parse_retry_after;
+use governor::DefaultDirectRateLimiter;
+use http::StatusCode;
 use rand::Rng;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -27,10 +29,17 @@ pub struct RetryPolicy {
     max_delay: Duration,
     timeout: Duration,
     budget: TpsBudget,
+    /// The provider's rate limit, shared with its rate-limit layer: retries spend tokens too.
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
 }
 
 impl RetryPolicy {
-    pub fn new(provider: &str, config: &RetryConfig, timeout: Duration) -> Self {
+    pub fn new(
+        provider: &str,
+        config: &RetryConfig,
+        timeout: Duration,
+        limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    ) -> Self {
         Self {
             provider: provider.to_owned(),
             max_attempts: config.max_attempts,
@@ -38,6 +47,7 @@ impl RetryPolicy {
             max_delay: config.max_delay,
             timeout,
             budget: TpsBudget::new(Duration::from_secs(10), 10, config.budget_ratio),
+            limiter,
         }
     }
 
@@ -71,16 +81,6 @@ fn retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
-}
-
 impl tower::Service<Call> for Retry {
     type Response = reqwest::Response;
     type Error = UpstreamError;
@@ -103,7 +103,7 @@ impl tower::Service<Call> for Retry {
                     .unwrap_or(Err(UpstreamError::Timeout));
                 let wait = match &result {
                     Ok(response) if !retryable_status(response.status()) => return result,
-                    Ok(response) => retry_after(response).unwrap_or_default(),
+                    Ok(response) => parse_retry_after(response.headers()).unwrap_or_default(),
                     Err(UpstreamError::Connect(_)) => Duration::ZERO,
                     Err(_) => return result,
                 };
@@ -111,7 +111,12 @@ impl tower::Service<Call> for Retry {
                     return result;
                 }
                 let delay = policy.backoff(attempt).max(wait);
-                if Instant::now() + delay >= deadline || !policy.budget.withdraw() {
+                // A vendor may announce any Retry-After: an instant past the deadline (or past representable
+                // time) means no retry.
+                let too_late = Instant::now().checked_add(delay).is_none_or(|at| at >= deadline);
+                // Every attempt spends a token of the provider's own rate limit, retries included.
+                let limited = policy.limiter.as_ref().is_some_and(|limiter| limiter.check().is_err());
+                if too_late || limited || !policy.budget.withdraw() {
                     return result;
                 }
                 metrics::counter!(crate::metrics::UPSTREAM_RETRIES, "provider" => policy.provider.clone()).increment(1);
@@ -135,7 +140,7 @@ mod tests {
             max_delay: Duration::from_millis(300),
             budget_ratio: 0.2,
         };
-        let policy = RetryPolicy::new("p", &config, Duration::from_secs(1));
+        let policy = RetryPolicy::new("p", &config, Duration::from_secs(1), None);
         for attempt in 1..40 {
             let ceiling = Duration::from_millis(100 * 2u64.pow(attempt.min(10) - 1)).min(Duration::from_millis(300));
             assert!(policy.backoff(attempt) <= ceiling, "attempt {attempt}");

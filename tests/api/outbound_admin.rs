@@ -137,7 +137,7 @@ async fn metrics_show_outbound_calls_retries_rate_limits_and_breakers() {
         .await;
     // Provider names unique to this test: the metrics recorder is shared by the whole test process.
     let settings = r#"retry = { max_attempts = 2, base_delay = "5ms" }
-rate_limit = { per_second = 1, burst = 3 }
+rate_limit = { per_second = 1, burst = 4 }
 circuit_breaker = { window = 3, min_calls = 3, open_for = "30s" }"#;
     let extra = provider_toml("metered", "acme-crm", &vendor.uri(), settings)
         + &callers_toml(&["metered"], Some("{ per_second = 1, burst = 4 }"));
@@ -155,7 +155,7 @@ circuit_breaker = { window = 3, min_calls = 3, open_for = "30s" }"#;
         )
         .await;
     }
-    // The provider's limit (3 calls) is spent, then the caller's (4 calls).
+    // The provider's limit (4 tokens: three calls and the first one's retry) is spent, then the caller's (4 calls).
     problem(
         app.get_as(CALLER_KEY, "/v1/metered/customers/c_1").await,
         429,

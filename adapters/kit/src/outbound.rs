@@ -30,8 +30,8 @@ use serde_json::Value;
 
 pub use caller::{caller_body, caller_json, deserialize_caller, invalid, non_empty, path_param, path_segment};
 pub use vendor::{
-    DEFAULT_RETRY_AFTER, MAX_MESSAGE_CHARS, VendorError, check_status, clean_message, retry_after, to_json,
-    vendor_domain, vendor_json,
+    DEFAULT_RETRY_AFTER, MAX_MESSAGE_CHARS, VendorError, check_status, clean_message, parse_retry_after, retry_after,
+    to_json, vendor_domain, vendor_json,
 };
 
 /// A route an adapter serves, relative to `/v1/{provider}`: `path` uses `{name}` for a path segment, e.g.

@@ -84,13 +84,20 @@ pub fn check_status(
     })
 }
 
-/// `Retry-After` in whole seconds; an HTTP date, garbage or nothing counts as [`DEFAULT_RETRY_AFTER`].
+/// `Retry-After` in whole seconds; garbage or nothing counts as [`DEFAULT_RETRY_AFTER`]. See [`parse_retry_after`].
 pub fn retry_after(headers: &HeaderMap) -> Duration {
-    headers
-        .get(header::RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse().ok())
-        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
+    parse_retry_after(headers).unwrap_or(DEFAULT_RETRY_AFTER)
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (a date in the past is zero); `None` when absent or unreadable.
+/// The one parser the gateway's retries and every adapter share.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(text).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// A vendor's message fit to pass on: trimmed, each control character replaced by a space, and shortened to
@@ -283,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_whole_seconds_and_defaults_to_one_second() {
+    fn retry_after_is_seconds_or_a_date_and_defaults_to_one_second() {
         let with = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
@@ -292,7 +299,10 @@ mod tests {
         assert_eq!(DEFAULT_RETRY_AFTER, Duration::from_secs(1));
         assert_eq!(with("7"), Duration::from_secs(7));
         assert_eq!(with(" 0 "), Duration::ZERO);
-        assert_eq!(with("Wed, 21 Oct 2026 07:28:00 GMT"), DEFAULT_RETRY_AFTER);
+        assert_eq!(with("Wed, 21 Oct 2026 07:28:00 GMT"), Duration::ZERO, "a past date: now");
+        let in_a_minute = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(61));
+        let wait = with(&in_a_minute);
+        assert!(wait > Duration::from_secs(55) && wait <= Duration::from_secs(61), "{wait:?}");
         assert_eq!(with("-3"), DEFAULT_RETRY_AFTER);
         assert_eq!(with("1.5"), DEFAULT_RETRY_AFTER);
         assert_eq!(with(""), DEFAULT_RETRY_AFTER);

@@ -1,0 +1,203 @@
+//! The schemas of the OpenAPI document: mirrors of what the API reads and writes (problem bodies, webhook
+//! acknowledgements, the admin report, the kit's domain types and the adapters' request bodies), described with
+//! `utoipa::ToSchema`. They are never built, only described; the tests in `super` check the domain mirrors against
+//! the kit's types so the two cannot drift apart unnoticed.
+
+// Description-only types: nothing constructs them or reads their fields.
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem, served as `application/problem+json`.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "type": "urn:gatehouse:problem:unauthorized",
+    "title": "Authentication required",
+    "status": 401,
+    "detail": "send your caller key as Authorization: Bearer <key>",
+    "correlation_id": "0197f5a4-5c1e-7b7e-9d6a-3f1c2b4a5d6e"
+}))]
+pub struct Problem {
+    /// `urn:gatehouse:problem:<slug>`; the slug names the kind of problem.
+    #[schema(rename = "type", format = "uri", pattern = "^urn:gatehouse:problem:[a-z-]+$")]
+    pub kind: String,
+    /// A short summary of the kind of problem, the same for every occurrence of it.
+    pub title: String,
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What went wrong this time.
+    pub detail: String,
+    /// The request's correlation id, as in `X-Correlation-Id`.
+    pub correlation_id: Option<String>,
+}
+
+/// A webhook committed to the store: the event's id, or the first delivery's when this one is a duplicate.
+#[derive(ToSchema)]
+#[schema(example = json!({"id": "0197f5a4-5c1e-7b7e-9d6a-3f1c2b4a5d6e", "duplicate": false}))]
+pub struct WebhookAccepted {
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// Whether the provider had delivered this event before (nothing new was stored).
+    pub duplicate: bool,
+}
+
+/// `{"status":"ok"}` from `/healthz`, `{"status":"ready"}` from `/readyz`.
+#[derive(ToSchema)]
+pub struct Status {
+    #[schema(examples("ok", "ready"))]
+    pub status: String,
+}
+
+/// `GET /admin/providers`: every configured provider.
+#[derive(ToSchema)]
+pub struct ProviderList {
+    pub data: Vec<ProviderReport>,
+}
+
+/// One provider, with the state of its outbound policy stack.
+#[derive(ToSchema)]
+pub struct ProviderReport {
+    pub name: String,
+    /// The adapter serving it.
+    pub adapter: String,
+    /// Whether it receives webhooks.
+    pub webhooks: bool,
+    /// `null` for a webhook-only provider (no `base_url`).
+    pub outbound: Option<OutboundReport>,
+}
+
+#[derive(ToSchema)]
+pub struct OutboundReport {
+    pub breaker: BreakerReport,
+    /// `null` without a provider rate limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Calls to the vendor in flight now.
+    pub in_flight: u64,
+    /// The bulkhead: most calls in flight at once.
+    pub concurrency: u64,
+}
+
+#[derive(ToSchema)]
+pub struct BreakerReport {
+    pub state: BreakerState,
+    /// Outcomes being judged: the sliding window when closed, those that tripped it when open, the probes when
+    /// half-open.
+    pub calls_in_window: u64,
+    #[schema(minimum = 0, maximum = 1)]
+    pub failure_rate: f64,
+    #[schema(minimum = 0, maximum = 1)]
+    pub slow_call_rate: f64,
+    /// Seconds left in the open period; `null` unless open.
+    pub open_for_seconds: Option<f64>,
+    /// Half-open probes admitted and not yet finished.
+    pub half_open_probes: u64,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+#[derive(ToSchema)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// A customer, whatever CRM holds it.
+#[derive(ToSchema)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// Lifetime value in the account's currency, as a decimal number.
+    pub lifetime_value: f64,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// `Page<Customer>`: one page of a cursor-paginated list of customers.
+#[derive(ToSchema)]
+#[schema(title = "Page<Customer>")]
+pub struct CustomerPage {
+    pub data: Vec<Customer>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The body of `POST /v1/acme-crm/customers`.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    #[schema(min_length = 1)]
+    pub name: String,
+    #[schema(min_length = 1)]
+    pub email: String,
+}
+
+/// The body of `PATCH /v1/acme-crm/customers/{id}`: the fields that change, at least one, none null. (Its
+/// `minProperties` is set in `super::components`: utoipa-gen 5.5 writes `min_properties` as `maxProperties`.)
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerChanges {
+    #[serde(default)]
+    #[schema(min_length = 1)]
+    pub name: String,
+    #[serde(default)]
+    #[schema(min_length = 1)]
+    pub email: String,
+}
+
+/// An amount of money in minor units (cents) with its lowercase ISO 4217 currency.
+#[derive(ToSchema)]
+pub struct Money {
+    pub value: i64,
+    #[schema(pattern = "^[a-z]{3}$", example = "usd")]
+    pub currency: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+/// A payment, whatever processor took it.
+#[derive(ToSchema)]
+pub struct Payment {
+    pub id: String,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    /// Absent when the payment has no customer.
+    #[schema(required = false)]
+    pub customer_id: String,
+}
+
+/// The body of `POST /v1/stripe/payments`.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPayment {
+    pub amount: Amount,
+    /// Absent or `null`: a payment without a customer.
+    #[schema(required = false, min_length = 1)]
+    pub customer_id: Option<String>,
+}
+
+/// An amount to charge: a positive number of minor units and a three-letter ISO 4217 code (any case).
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amount {
+    #[schema(minimum = 1)]
+    pub value: i64,
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
+    pub currency: String,
+}
