@@ -63,7 +63,8 @@ pub struct ServerConfig {
     /// How long in-flight requests may run after SIGTERM/SIGINT before the process stops anyway.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// A client must send a request's headers within this (slow clients cannot hold connections open).
+    /// A client must send a request's headers within this (slow clients cannot hold connections open); an idle
+    /// keep-alive connection is closed after it too.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// A client must send a request's whole body within this (408 `request-timeout` otherwise).
@@ -79,7 +80,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             max_connections: 10_000,
         }

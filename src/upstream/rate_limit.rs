@@ -78,7 +78,15 @@ type CallerLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInf
 /// Per-caller limits: one GCRA limiter per configured caller (each has its own quota). Callers come only from
 /// config, never from requests, so memory is bounded by the config and needs no trimming.
 pub struct CallerLimits {
-    limiters: std::collections::HashMap<String, (CallerLimiter, RateLimitConfig)>,
+    limiters: std::collections::HashMap<String, CallerLimit>,
+}
+
+struct CallerLimit {
+    limiter: CallerLimiter,
+    config: RateLimitConfig,
+    /// `RateLimit-Policy`, built once: the draft's quota per window, i.e. the sustained rate per second, or, when
+    /// the burst exceeds it, the burst over the seconds it takes to refill.
+    policy: HeaderValue,
 }
 
 /// What a caller's limit says of one request.
@@ -96,9 +104,21 @@ impl CallerLimits {
             .iter()
             .filter_map(|c| {
                 let limit = c.rate_limit?;
+                let (quota_size, window) = if limit.burst <= limit.per_second {
+                    (limit.per_second, 1)
+                } else {
+                    (limit.burst, limit.burst.div_ceil(limit.per_second))
+                };
+                let policy = HeaderValue::from_str(&format!("\"caller\";q={quota_size};w={window}"))
+                    .unwrap_or(HeaderValue::from_static("\"caller\""));
+                let limiter = RateLimiter::direct(quota(&limit)).with_middleware();
                 Some((
                     c.name.clone(),
-                    (RateLimiter::direct(quota(&limit)).with_middleware(), limit),
+                    CallerLimit {
+                        limiter,
+                        config: limit,
+                        policy,
+                    },
                 ))
             })
             .collect();
@@ -107,15 +127,11 @@ impl CallerLimits {
 
     /// Checks one request of `caller`; `None` when the caller has no limit.
     pub fn check(&self, caller: &str) -> Option<Decision> {
-        let (limiter, limit) = self.limiters.get(caller)?;
-        // The draft's quota per window: the sustained rate per second, or, when the burst exceeds it, the burst over
-        // the seconds it takes to refill.
-        let (quota, window) = if limit.burst <= limit.per_second {
-            (limit.per_second, 1)
-        } else {
-            (limit.burst, limit.burst.div_ceil(limit.per_second))
-        };
-        let policy = format!("\"caller\";q={quota};w={window}");
+        let CallerLimit {
+            limiter,
+            config: limit,
+            policy,
+        } = self.limiters.get(caller)?;
         let (allowed, remaining, retry_after) = match limiter.check() {
             Ok(snapshot) => (true, snapshot.remaining_burst_capacity(), 0),
             Err(not_until) => {
@@ -128,7 +144,7 @@ impl CallerLimits {
         let state = format!("\"caller\";r={remaining};t={reset}");
         Some(Decision {
             allowed,
-            policy: HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("\"caller\"")),
+            policy: policy.clone(),
             state: HeaderValue::from_str(&state).unwrap_or(HeaderValue::from_static("\"caller\"")),
             retry_after,
         })

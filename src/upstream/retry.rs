@@ -96,6 +96,12 @@ impl tower::Service<Call> for Retry {
         Box::pin(async move {
             let deadline = Instant::now() + policy.timeout;
             policy.budget.deposit();
+            if !call.retryable || policy.max_attempts <= 1 {
+                // One attempt: no copy of the call to keep.
+                return tokio::time::timeout_at(deadline, inner.oneshot(call))
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout));
+            }
             let mut attempt = 1;
             loop {
                 let result = tokio::time::timeout_at(deadline, inner.clone().oneshot(call.clone()))

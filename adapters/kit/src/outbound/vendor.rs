@@ -299,10 +299,17 @@ mod tests {
         assert_eq!(DEFAULT_RETRY_AFTER, Duration::from_secs(1));
         assert_eq!(with("7"), Duration::from_secs(7));
         assert_eq!(with(" 0 "), Duration::ZERO);
-        assert_eq!(with("Wed, 21 Oct 2026 07:28:00 GMT"), Duration::ZERO, "a past date: now");
+        assert_eq!(
+            with("Wed, 21 Oct 2026 07:28:00 GMT"),
+            Duration::ZERO,
+            "a past date: now"
+        );
         let in_a_minute = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(61));
         let wait = with(&in_a_minute);
-        assert!(wait > Duration::from_secs(55) && wait <= Duration::from_secs(61), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(55) && wait <= Duration::from_secs(61),
+            "{wait:?}"
+        );
         assert_eq!(with("-3"), DEFAULT_RETRY_AFTER);
         assert_eq!(with("1.5"), DEFAULT_RETRY_AFTER);
         assert_eq!(with(""), DEFAULT_RETRY_AFTER);
