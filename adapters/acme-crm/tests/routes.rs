@@ -6,58 +6,32 @@ use std::time::Duration;
 use bytes::Bytes;
 use gatehouse_acme_crm::AcmeCrm;
 use gatehouse_kit::Adapter;
-use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, UpstreamError, VendorRequest};
-use gatehouse_kit::testing::FakeUpstream;
+use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, UpstreamError};
+use gatehouse_kit::testing::{FakeUpstream, domain_request, invalid_request, vendor_failed};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const CUSTOMER: &str = "/customers/{id}";
 const CUSTOMERS: &str = "/customers";
 
-/// A caller's request to `route`, as the gateway hands it over.
-fn request(
-    method: Method,
-    route: &'static str,
-    params: &[(&str, &str)],
-    query: &[(&str, &str)],
-    body: &str,
-) -> DomainRequest {
-    let pairs = |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-    DomainRequest {
-        route,
-        method,
-        params: pairs(params),
-        query: pairs(query),
-        body: Bytes::copy_from_slice(body.as_bytes()),
-        idempotency_key: None,
-    }
-}
-
 fn get(id: &str) -> DomainRequest {
-    request(Method::GET, CUSTOMER, &[("id", id)], &[], "")
+    domain_request(Method::GET, CUSTOMER, &[("id", id)], &[], "")
 }
 
 fn list(query: &[(&str, &str)]) -> DomainRequest {
-    request(Method::GET, CUSTOMERS, &[], query, "")
+    domain_request(Method::GET, CUSTOMERS, &[], query, "")
 }
 
 fn create(body: &str) -> DomainRequest {
-    request(Method::POST, CUSTOMERS, &[], &[], body)
+    domain_request(Method::POST, CUSTOMERS, &[], &[], body)
 }
 
 fn patch(id: &str, body: &str) -> DomainRequest {
-    request(Method::PATCH, CUSTOMER, &[("id", id)], &[], body)
+    domain_request(Method::PATCH, CUSTOMER, &[("id", id)], &[], body)
 }
 
 async fn call(request: DomainRequest, upstream: &FakeUpstream) -> Result<DomainResponse, OutboundError> {
     AcmeCrm::new().call(request, upstream).await
-}
-
-/// The one request the route sent.
-fn only_request(upstream: &FakeUpstream) -> VendorRequest {
-    let mut requests = upstream.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    requests.remove(0)
 }
 
 fn vendor_customer(id: &str) -> Value {
@@ -86,20 +60,6 @@ fn vendor_page(ids: &[&str], page: u32, total_pages: u32) -> Value {
     json!({"results": results, "page": page, "total_pages": total_pages})
 }
 
-fn invalid_request(result: Result<DomainResponse, OutboundError>) -> String {
-    match result {
-        Err(OutboundError::InvalidRequest(message)) => message,
-        other => panic!("expected InvalidRequest, got {other:?}"),
-    }
-}
-
-fn vendor_failed(result: Result<DomainResponse, OutboundError>) -> String {
-    match result {
-        Err(OutboundError::VendorFailed(message)) => message,
-        other => panic!("expected VendorFailed, got {other:?}"),
-    }
-}
-
 #[test]
 fn declares_its_four_routes() {
     assert_eq!(
@@ -116,7 +76,13 @@ fn declares_its_four_routes() {
 #[tokio::test]
 async fn refuses_a_route_it_does_not_serve() {
     let upstream = FakeUpstream::new();
-    let message = invalid_request(call(request(Method::DELETE, CUSTOMER, &[("id", "c_1")], &[], ""), &upstream).await);
+    let message = invalid_request(
+        call(
+            domain_request(Method::DELETE, CUSTOMER, &[("id", "c_1")], &[], ""),
+            &upstream,
+        )
+        .await,
+    );
     assert_eq!(message, "acme-crm has no route DELETE /customers/{id}");
     assert!(upstream.requests().is_empty());
 }
@@ -127,7 +93,7 @@ async fn gets_a_customer() {
     let response = call(get("c_42"), &upstream).await.unwrap();
     assert_eq!(response, DomainResponse::ok(our_customer("c_42")));
 
-    let sent = only_request(&upstream);
+    let sent = upstream.only_request();
     assert_eq!(sent.method, Method::GET);
     assert_eq!(sent.path_and_query, "/customers/c_42");
     assert!(sent.headers.is_empty(), "{:?}", sent.headers);
@@ -147,11 +113,11 @@ async fn path_parameters_stay_one_segment() {
     ] {
         let upstream = FakeUpstream::new().reply(StatusCode::OK, vendor_customer("c_1"));
         call(get(id), &upstream).await.unwrap();
-        assert_eq!(only_request(&upstream).path_and_query, path, "{id:?}");
+        assert_eq!(upstream.only_request().path_and_query, path, "{id:?}");
 
         let upstream = FakeUpstream::new().reply(StatusCode::OK, vendor_customer("c_1"));
         call(patch(id, r#"{"name":"Ada"}"#), &upstream).await.unwrap();
-        assert_eq!(only_request(&upstream).path_and_query, path, "{id:?}");
+        assert_eq!(upstream.only_request().path_and_query, path, "{id:?}");
     }
 }
 
@@ -172,7 +138,7 @@ async fn refuses_ids_that_cannot_be_a_segment() {
         assert!(upstream.requests().is_empty());
     }
     let upstream = FakeUpstream::new();
-    let message = invalid_request(call(request(Method::GET, CUSTOMER, &[], &[], ""), &upstream).await);
+    let message = invalid_request(call(domain_request(Method::GET, CUSTOMER, &[], &[], ""), &upstream).await);
     assert_eq!(message, "path parameter `id` is missing");
 }
 
@@ -225,7 +191,7 @@ async fn an_empty_list_has_no_next_cursor() {
     let upstream = FakeUpstream::new().reply(StatusCode::OK, vendor_page(&[], 1, 0));
     let response = call(list(&[]), &upstream).await.unwrap();
     assert_eq!(response, DomainResponse::ok(json!({"data": [], "next_cursor": null})));
-    assert_eq!(only_request(&upstream).path_and_query, "/customers?page=1&per_page=20");
+    assert_eq!(upstream.only_request().path_and_query, "/customers?page=1&per_page=20");
 }
 
 #[tokio::test]
@@ -234,7 +200,7 @@ async fn limit_is_from_1_to_100() {
         let upstream = FakeUpstream::new().reply(StatusCode::OK, vendor_page(&[], 1, 1));
         call(list(&[("limit", limit)]), &upstream).await.unwrap();
         assert_eq!(
-            only_request(&upstream).path_and_query,
+            upstream.only_request().path_and_query,
             format!("/customers?page=1&per_page={per_page}")
         );
     }
@@ -288,7 +254,7 @@ async fn creates_a_customer() {
     .unwrap();
     assert_eq!(response, DomainResponse::created(our_customer("c_new")));
 
-    let sent = only_request(&upstream);
+    let sent = upstream.only_request();
     assert_eq!(sent.method, Method::POST);
     assert_eq!(sent.path_and_query, "/customers");
     assert_eq!(sent.headers.len(), 1);
@@ -325,7 +291,7 @@ async fn updates_only_the_fields_given() {
         let response = call(patch("c_42", body), &upstream).await.unwrap();
         assert_eq!(response, DomainResponse::ok(our_customer("c_42")));
 
-        let sent = only_request(&upstream);
+        let sent = upstream.only_request();
         assert_eq!(sent.method, Method::PATCH);
         assert_eq!(sent.path_and_query, "/customers/c_42");
         assert_eq!(sent.headers["content-type"], "application/json");

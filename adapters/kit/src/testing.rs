@@ -8,6 +8,7 @@
 //! A new adapter calls it too.
 
 mod conformance;
+mod routes;
 mod upstream;
 
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::signature::{Scheme, SignRequest, VerifyContext};
 use crate::webhook::{WebhookError, WebhookOutcome};
 
 pub use conformance::{assert_conformance, assert_conformance_with, mutations};
+pub use routes::{domain_request, invalid_request, vendor_failed};
 pub use upstream::{FakeUpstream, ReplyBody};
 
 /// The development secret adapters' tests sign with (valid for every scheme, including Standard Webhooks).

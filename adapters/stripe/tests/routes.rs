@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_kit::Adapter;
-use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, UpstreamError, VendorRequest};
-use gatehouse_kit::testing::FakeUpstream;
+use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, UpstreamError};
+use gatehouse_kit::testing::{FakeUpstream, domain_request, invalid_request, vendor_failed};
 use gatehouse_stripe::Stripe;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -16,7 +16,6 @@ const PAYMENTS: &str = "/payments";
 const PAYMENT: &str = "/payments/{id}";
 const NEW_PAYMENT: &str = r#"{"amount":{"value":2000,"currency":"usd"},"customer_id":"cus_1"}"#;
 
-/// A caller's request to `route`, as the gateway hands it over.
 fn request(
     method: Method,
     route: &'static str,
@@ -25,12 +24,8 @@ fn request(
     idempotency_key: Option<&str>,
 ) -> DomainRequest {
     DomainRequest {
-        route,
-        method,
-        params: params.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
-        query: Vec::new(),
-        body: Bytes::copy_from_slice(body.as_bytes()),
         idempotency_key: idempotency_key.map(str::to_owned),
+        ..domain_request(method, route, params, &[], body)
     }
 }
 
@@ -46,13 +41,6 @@ async fn call(request: DomainRequest, upstream: &FakeUpstream) -> Result<DomainR
     Stripe::new().call(request, upstream).await
 }
 
-/// The one request the route sent.
-fn only_request(upstream: &FakeUpstream) -> VendorRequest {
-    let mut requests = upstream.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    requests.remove(0)
-}
-
 fn intent(status: &str) -> Value {
     json!({
         "id": "pi_3Q1x",
@@ -66,20 +54,6 @@ fn intent(status: &str) -> Value {
         "client_secret": "pi_3Q1x_secret_abc",
         "metadata": {}
     })
-}
-
-fn invalid_request(result: Result<DomainResponse, OutboundError>) -> String {
-    match result {
-        Err(OutboundError::InvalidRequest(message)) => message,
-        other => panic!("expected InvalidRequest, got {other:?}"),
-    }
-}
-
-fn vendor_failed(result: Result<DomainResponse, OutboundError>) -> String {
-    match result {
-        Err(OutboundError::VendorFailed(message)) => message,
-        other => panic!("expected VendorFailed, got {other:?}"),
-    }
 }
 
 fn stripe_error(kind: &str, code: &str, message: &str) -> Value {
@@ -124,7 +98,7 @@ async fn creates_a_payment_with_a_form_and_the_idempotency_key() {
         }))
     );
 
-    let sent = only_request(&upstream);
+    let sent = upstream.only_request();
     assert_eq!(sent.method, Method::POST);
     assert_eq!(sent.path_and_query, "/v1/payment_intents");
     assert_eq!(sent.headers.len(), 2, "{:?}", sent.headers);
@@ -152,7 +126,7 @@ async fn sends_only_what_the_caller_gave() {
         let upstream = FakeUpstream::new().reply(StatusCode::OK, intent("succeeded"));
         let response = call(create(body), &upstream).await.unwrap();
         assert_eq!(response.status, StatusCode::CREATED);
-        let sent = only_request(&upstream);
+        let sent = upstream.only_request();
         assert_eq!(sent.body, Bytes::copy_from_slice(form.as_bytes()), "{body}");
         assert_eq!(sent.headers.get("idempotency-key"), None);
     }
@@ -172,7 +146,7 @@ async fn gets_a_payment() {
         }))
     );
 
-    let sent = only_request(&upstream);
+    let sent = upstream.only_request();
     assert_eq!(sent.method, Method::GET);
     assert_eq!(sent.path_and_query, "/v1/payment_intents/pi_3Q1x");
     assert!(sent.headers.is_empty(), "{:?}", sent.headers);
@@ -212,7 +186,7 @@ async fn path_parameters_stay_one_segment() {
     ] {
         let upstream = FakeUpstream::new().reply(StatusCode::OK, intent("succeeded"));
         call(get(id), &upstream).await.unwrap();
-        assert_eq!(only_request(&upstream).path_and_query, path, "{id:?}");
+        assert_eq!(upstream.only_request().path_and_query, path, "{id:?}");
     }
     for (id, problem) in [
         ("..", "cannot be `.` or `..`"),

@@ -114,6 +114,13 @@ impl FakeUpstream {
     }
 
     /// Every request sent so far, in order.
+    /// The one request sent; fails the test if there was not exactly one.
+    pub fn only_request(&self) -> VendorRequest {
+        let mut requests = self.requests();
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        requests.remove(0)
+    }
+
     pub fn requests(&self) -> Vec<VendorRequest> {
         lock(&self.requests).clone()
     }
