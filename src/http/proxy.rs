@@ -14,7 +14,9 @@ use super::AppState;
 use super::correlation::CorrelationId;
 use super::outbound::{admit, provider_name, record, traceparent, upstream_problem, with_limit_headers};
 use super::problem::{ApiError, Problem};
-use crate::upstream::Call;
+use futures_util::StreamExt;
+
+use crate::upstream::{Call, bulkhead};
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -136,8 +138,14 @@ pub async fn proxy(
             if let Some(out) = response.headers_mut() {
                 *out = forwardable_response(upstream.headers());
             }
+            // The bulkhead slot stays taken until the body has been streamed (or the caller went away).
+            let permit = upstream.extensions().get::<bulkhead::Permit>().cloned();
+            let body = upstream.bytes_stream().map(move |chunk| {
+                let _slot = &permit;
+                chunk
+            });
             response
-                .body(Body::from_stream(upstream.bytes_stream()))
+                .body(Body::from_stream(body))
                 .unwrap_or_else(|_| ApiError::new(Problem::UpstreamError, "unusable vendor response").into_response())
         }
         Err(error) => {

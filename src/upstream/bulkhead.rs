@@ -1,5 +1,7 @@
 //! The bulkhead: at most `concurrency` calls in flight to one provider, so a slow vendor cannot take every task of
-//! the gateway. A call over the limit is refused at once (`bulkhead-full`) rather than queued.
+//! the gateway. A call over the limit is refused at once (`bulkhead-full`) rather than queued. A call stays in
+//! flight until its response is dropped: the permit rides in the response's extensions ([`Permit`]), so a body
+//! streamed back to the caller keeps its slot until it ends.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,6 +39,10 @@ impl Bulkhead {
     }
 }
 
+/// A bulkhead slot, released when the last copy is dropped (with the response, or with the body stream that took it).
+#[derive(Clone)]
+pub struct Permit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
+
 #[derive(Clone)]
 pub struct InFlight {
     permits: Arc<Semaphore>,
@@ -66,8 +72,10 @@ impl tower::Service<Call> for Bulkhead {
         let permit = Arc::clone(&self.permits).try_acquire_owned();
         let inner = self.inner.clone();
         Box::pin(async move {
-            let _permit = permit.map_err(|_| UpstreamError::BulkheadFull)?;
-            inner.oneshot(call).await
+            let permit = permit.map_err(|_| UpstreamError::BulkheadFull)?;
+            let mut response = inner.oneshot(call).await?;
+            response.extensions_mut().insert(Permit(Arc::new(permit)));
+            Ok(response)
         })
     }
 }

@@ -8,7 +8,7 @@
 //! [`ProviderClient`] owns a provider's stack; [`RequestUpstream`] is the per-request view adapters call through.
 
 pub mod breaker;
-mod bulkhead;
+pub mod bulkhead;
 mod client;
 pub mod rate_limit;
 mod retry;

@@ -167,3 +167,29 @@ async fn the_ratelimit_policy_states_the_sustained_rate() {
     assert_eq!(response.headers()["ratelimit-policy"], "\"caller\";q=10;w=1");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_streamed_proxy_body_keeps_its_bulkhead_slot_until_it_ends() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vendor_url = format!("http://{}", listener.local_addr().unwrap());
+    let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+            .await;
+        let _ = finished.await;
+        let _ = socket.write_all(b"world").await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let app = app(&vendor_url, "concurrency = 1\nretry = { max_attempts = 1 }", None).await;
+    let streaming = app.get_as(CALLER_KEY, "/proxy/edge/download").await;
+    assert_eq!(streaming.status(), 200);
+    assert_eq!(app.admin_provider("edge").await["outbound"]["in_flight"], 1);
+    let second = app.get_as(CALLER_KEY, "/proxy/edge/other").await;
+    problem(second, 503, "bulkhead-full").await;
+    finish.send(()).unwrap();
+    assert_eq!(streaming.bytes().await.unwrap(), "helloworld");
+    assert_eq!(app.admin_provider("edge").await["outbound"]["in_flight"], 0);
+    app.stop().await;
+}
