@@ -9,9 +9,10 @@
 //! (one core) driving keep-alive HTTP/1.1 connections, each sending its requests one after another. Latency is
 //! send → full response body read. After a SIGTERM shutdown, the outbox row count must equal the requests sent.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
@@ -23,7 +24,6 @@ use gatehouse_kit::signature::SignRequest;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use secrecy::SecretString;
 
 /// A throwaway test secret (the same one `tests/api/helpers.rs` uses).
@@ -52,11 +52,7 @@ struct Phase {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    let Ok(text) = std::env::var(name) else {
-        return default;
-    };
-    let n = text.parse().ok().filter(|&n| n > 0);
-    n.unwrap_or_else(|| panic!("{name} must be a positive integer, not {text:?}"))
+    common::env_parse(name, default, "a positive integer", |&n| n > 0)
 }
 
 fn config_toml(db: &Path) -> String {
@@ -177,39 +173,9 @@ async fn run_phase(senders: &mut Vec<SendRequest<Full<Bytes>>>, requests: Vec<Re
     }
 }
 
-/// Opens `connections` keep-alive HTTP/1.1 connections, their drivers spawned on the local set.
-async fn connect(addr: SocketAddr, connections: usize) -> Vec<SendRequest<Full<Bytes>>> {
-    let mut senders = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("connect to the server");
-        stream.set_nodelay(true).expect("set TCP_NODELAY");
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("HTTP/1.1 handshake");
-        tokio::task::spawn_local(async move {
-            if let Err(e) = connection.await {
-                eprintln!("connection error: {e}");
-            }
-        });
-        senders.push(sender);
-    }
-    senders
-}
-
 /// The body of a 200 answer to `GET path`, over a fresh blocking connection.
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    let mut answer = String::new();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
-    stream.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    common::get(addr, path, "", None).and_then(|(status, body)| (status == 200).then_some(body))
 }
 
 /// Group commits and their mean size, from the server's Prometheus metrics (if it exports them).
@@ -242,8 +208,7 @@ fn wait_ready(server: &mut Server, addr: SocketAddr) {
 }
 
 fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    let rank = ((p * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
-    sorted_us[rank - 1] as f64 / 1000.0
+    common::percentile(sorted_us, p).map_or(f64::NAN, |us| us as f64 / 1000.0)
 }
 
 fn main() {
@@ -253,9 +218,7 @@ fn main() {
     let db = dir.path().join("gatehouse.db");
     let config = dir.path().join("gatehouse.toml");
     std::fs::write(&config, config_toml(&db)).expect("write the bench config");
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("find a free port");
+    let addr = common::free_addr();
 
     let mut server = Server(
         Command::new(env!("CARGO_BIN_EXE_gatehouse"))
@@ -278,19 +241,12 @@ fn main() {
         server.0.id()
     );
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build the load generator's runtime");
-    let local = tokio::task::LocalSet::new();
-    let (warm, mut run) = local.block_on(&runtime, async {
-        let mut senders = connect(addr, connections).await;
+    let (warm, mut run) = common::block_on_local(async {
+        let mut senders = common::connect(addr, connections).await;
         let warm = run_phase(&mut senders, warmup).await;
         let run = run_phase(&mut senders, measured).await;
         (warm, run)
     });
-    drop(local);
-    drop(runtime);
 
     let commits = commit_stats(addr);
     let status = Command::new("kill")

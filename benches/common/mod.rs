@@ -1,0 +1,95 @@
+//! What the benchmarks share: env-var options, a free port, blocking `GET`s, keep-alive hyper client connections
+//! driven on a single-threaded runtime's local set, and nearest-rank percentiles.
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hyper::body::Body;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+/// The env var `name` parsed as a `T`, or `default` when it is unset; panics, saying the value must be `what`, when
+/// it does not parse or `valid` rejects it.
+pub fn env_parse<T: FromStr>(name: &str, default: T, what: &str, valid: impl Fn(&T) -> bool) -> T {
+    let Ok(text) = std::env::var(name) else {
+        return default;
+    };
+    let n = text.parse().ok().filter(valid);
+    n.unwrap_or_else(|| panic!("{name} must be {what}, not {text:?}"))
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+}
+
+/// Status and body of `GET path` over a fresh blocking connection. `headers` are header lines (each ending in
+/// `\r\n`) sent between `host` and `connection: close`.
+pub fn get(addr: SocketAddr, path: &str, headers: &str, read_timeout: Option<Duration>) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(read_timeout).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: bench\r\n{headers}connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status = head.get(9..12)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Runs `future` to completion on a new single-threaded runtime (one core: the load generator's) inside a local
+/// set, so it can `spawn_local`.
+pub fn block_on_local<F: Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build the load generator's runtime");
+    let local = tokio::task::LocalSet::new();
+    let output = local.block_on(&runtime, future);
+    drop(local);
+    drop(runtime);
+    output
+}
+
+/// Opens `connections` keep-alive HTTP/1.1 connections, their drivers spawned on the local set.
+pub async fn connect<B>(addr: SocketAddr, connections: usize) -> Vec<SendRequest<B>>
+where
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("HTTP/1.1 handshake");
+        tokio::task::spawn_local(async move {
+            if let Err(e) = connection.await {
+                eprintln!("connection error: {e}");
+            }
+        });
+        senders.push(sender);
+    }
+    senders
+}
+
+/// The nearest-rank `p` percentile (0 < `p` ≤ 1) of `sorted`; `None` when it is empty.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
