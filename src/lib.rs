@@ -8,18 +8,23 @@
 //! - [`http`]: the HTTP API, one file per route family, with correlation ids and problem+json errors.
 //! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
 //! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
+//! - [`commands`]: the executor that runs deferred commands (`Prefer: respond-async`) in the background.
+//! - [`prune`]: periodic deletion of expired idempotency keys and old finished commands.
 //! - [`envelope`]: the CloudEvents envelope of stored events.
-//! - [`store`]: durable state (inbox + outbox) behind the `Store` trait; SQLite with a group-committing writer.
+//! - [`store`]: durable state (inbox + outbox, idempotency keys, commands) behind the `Store` trait; SQLite with a
+//!   group-committing writer.
 //! - [`metrics`]: the Prometheus recorder and the names of every exported metric.
 //! - [`clock`]: wall-clock helpers.
 
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod envelope;
 pub mod http;
 pub mod metrics;
 pub mod providers;
+pub mod prune;
 pub mod serve;
 pub mod startup;
 pub mod store;

@@ -26,7 +26,12 @@ pub const RATE_LIMITED: &str = "gatehouse_rate_limited_total";
 pub use crate::upstream::breaker::{
     REJECTIONS as BREAKER_REJECTIONS, STATE as BREAKER_STATE, TRANSITIONS as BREAKER_TRANSITIONS,
 };
-/// Webhooks per group commit.
+/// Requests answered from a stored idempotent response, without calling the vendor.
+pub const IDEMPOTENT_REPLAYS: &str = "gatehouse_idempotent_replays_total";
+/// Deferred-command attempts, by `provider` and `outcome` (`succeeded`, `failed`, `retry`, `deferred`: the
+/// gateway's own refusal, such as an open breaker, that waits without spending an attempt).
+pub const COMMAND_ATTEMPTS: &str = "gatehouse_command_attempts_total";
+/// Writes (webhooks, idempotency keys, commands) per group commit.
 pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
 /// Time one group commit takes, fsync included.
 pub const COMMIT_SECONDS: &str = "gatehouse_store_commit_duration_seconds";

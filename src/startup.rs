@@ -1,5 +1,6 @@
 //! Building and running the application: config → store (migrated) → providers → router, served on an injected
-//! listener (tests bind port 0) until a shutdown signal, then drained within the configured grace.
+//! listener (tests bind port 0) until a shutdown signal, then drained within the configured grace; the
+//! deferred-command executor and the pruning task run beside it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ impl Application {
                 callers: Arc::new(Callers::from_config(&config.callers)),
                 caller_limits: Arc::new(CallerLimits::new(&config.callers)),
                 admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
+                commands_wake: Arc::new(tokio::sync::Notify::new()),
                 config: Arc::new(config),
                 providers: Arc::new(providers),
                 store,
@@ -74,6 +76,7 @@ impl Application {
         });
         tracing::info!(%addr, "gatehouse listening");
         let server = self.state.config.server.clone();
+        let background = self.spawn_background(stopping.clone());
         let app = router(self.state);
         let serve = crate::serve::serve(self.listener, app, &server, stopping.clone());
         let deadline = async {
@@ -85,9 +88,31 @@ impl Application {
             () = serve => {},
             () = deadline => tracing::warn!("shutdown grace expired with requests still in flight"),
         }
+        // The executor finishes (or leaves to its lease) what it runs within the same grace.
+        let _ = tokio::time::timeout(grace, background.join_all()).await;
         store.shutdown().await;
         tracing::info!("gatehouse stopped");
         Ok(())
+    }
+
+    /// The deferred-command executor and the pruning task, stopped by `stop`.
+    fn spawn_background(&self, stop: CancellationToken) -> tokio::task::JoinSet<()> {
+        let state = &self.state;
+        let mut tasks = tokio::task::JoinSet::new();
+        let executor = crate::commands::Executor::new(
+            Arc::clone(&state.store),
+            Arc::clone(&state.providers),
+            state.config.commands.clone(),
+            state.config.server.max_body_bytes,
+            Arc::clone(&state.commands_wake),
+        );
+        tasks.spawn(executor.run(stop.clone(), state.config.server.shutdown_grace));
+        tasks.spawn(crate::prune::run(
+            Arc::clone(&state.store),
+            Arc::clone(&state.config),
+            stop,
+        ));
+        tasks
     }
 }
 

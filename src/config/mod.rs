@@ -4,6 +4,7 @@
 //! Secrets are [`SecretRef`]s (`env:`/`file:`/literal) and are resolved by whoever builds the component that needs
 //! them ([`crate::providers`]), so errors name the config key and never the secret.
 
+mod mutations;
 mod outbound;
 mod secret;
 
@@ -16,6 +17,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use mutations::{CommandsConfig, IdempotencyConfig};
 pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
 };
@@ -53,6 +55,10 @@ pub struct Config {
     pub callers: Vec<CallerConfig>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,6 +181,9 @@ fn default_tolerance() -> Duration {
     Duration::from_secs(300)
 }
 
+/// Provider names the gateway keeps for itself.
+const RESERVED_NAMES: &[&str] = &["commands", "gatehouse"];
+
 impl Config {
     /// Reads `path` (which must exist) and applies `GATEHOUSE__…` environment overrides, then validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -240,7 +249,15 @@ impl Config {
                     "provider names are 1-64 characters of a-z, 0-9, '-' and '_'",
                 ));
             }
+            if RESERVED_NAMES.contains(&name.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("providers.{name}"),
+                    "is reserved (`/v1/commands` and `gatehouse.*` event types are the gateway's own)",
+                ));
+            }
         }
+        let longest_timeout = self.providers.values().map(|p| p.timeout).max().unwrap_or_default();
+        mutations::check(&self.idempotency, &self.commands, longest_timeout)?;
         Ok(())
     }
 
@@ -249,10 +266,10 @@ impl Config {
         let mut keys = std::collections::HashSet::new();
         for (i, caller) in self.callers.iter().enumerate() {
             let key = format!("callers[{i}]");
-            if caller.name.is_empty() || !names.insert(caller.name.as_str()) {
+            if caller.name.is_empty() || caller.name.len() > 64 || !names.insert(caller.name.as_str()) {
                 return Err(ConfigError::invalid(
                     format!("{key}.name"),
-                    "must be non-empty and unique",
+                    "must be 1-64 characters and unique",
                 ));
             }
             outbound::check_sha256_hex(&format!("{key}.key_sha256"), &caller.key_sha256)?;

@@ -1,13 +1,16 @@
 //! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health), plus what they
-//! share: correlation ids, problem errors, bearer auth, body limits.
+//! share: correlation ids, problem errors, bearer auth, body limits, idempotency keys.
 
 mod admin;
 pub mod auth;
 mod body;
+mod commands;
 pub mod correlation;
+pub mod domain;
 mod health;
+pub mod idempotency;
 mod openapi;
-mod outbound;
+pub mod outbound;
 pub mod problem;
 mod proxy;
 mod webhooks;
@@ -32,6 +35,8 @@ pub struct AppState {
     pub callers: Arc<auth::Callers>,
     pub caller_limits: Arc<CallerLimits>,
     pub admin: Arc<auth::AdminToken>,
+    /// Wakes the deferred-command executor when a command is stored.
+    pub commands_wake: Arc<tokio::sync::Notify>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,7 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .route("/openapi.json", get(openapi::document))
         .route("/webhooks/{provider}", post(webhooks::receive))
-        .route("/v1/{provider}/{*rest}", any(outbound::domain))
+        .route("/v1/commands/{id}", get(commands::get))
+        .route("/v1/{provider}/{*rest}", any(domain::domain))
         .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
         .route("/admin/providers", get(admin::providers))
         .fallback(unknown_route)

@@ -1,25 +1,23 @@
-//! `/v1/{provider}/…`: a caller's domain request, admitted (caller auth, provider allowed, caller rate limit) and
-//! handed to the provider's adapter, which reaches the vendor through the provider's policy stack. Also the
-//! admission and error mapping `/proxy` shares.
+//! What both outbound route families (`/v1` in [`super::domain`], `/proxy` in [`super::proxy`]) share: admission
+//! (caller auth, provider allowed, caller rate limit), rate-limit headers, trace context, the mapping of gateway
+//! failures to problems, and outbound metrics.
 
 use std::time::Instant;
 
-use axum::Json;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use gatehouse_kit::outbound::{DomainRequest, OutboundError, UpstreamError};
+use gatehouse_kit::outbound::{OutboundError, UpstreamError};
 
 use super::AppState;
-use super::correlation::CorrelationId;
+use super::auth::Caller;
 use super::problem::{ApiError, Problem};
 use crate::providers::Provider;
+use crate::upstream::ProviderClient;
 use crate::upstream::rate_limit::{Decision, retry_after_secs};
-use crate::upstream::{ProviderClient, RequestUpstream};
 
 /// A request that passed admission: who may call what, and the caller's rate-limit state for its headers.
 pub struct Admitted<'a> {
+    pub caller: &'a Caller,
     pub provider: &'a Provider,
     pub client: &'a ProviderClient,
     pub limit: Option<Decision>,
@@ -59,6 +57,7 @@ pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result
         return Err(Box::new(with_limit_headers(refusal, limit.as_ref())));
     }
     Ok(Admitted {
+        caller,
         provider,
         client,
         limit,
@@ -117,7 +116,7 @@ pub fn upstream_problem(error: &UpstreamError) -> ApiError {
     }
 }
 
-fn outbound_problem(error: OutboundError) -> ApiError {
+pub fn outbound_problem(error: OutboundError) -> ApiError {
     match error {
         OutboundError::InvalidRequest(detail) | OutboundError::VendorRejected(detail) => {
             ApiError::new(Problem::InvalidRequest, detail)
@@ -128,6 +127,14 @@ fn outbound_problem(error: OutboundError) -> ApiError {
     }
 }
 
+/// The outcome label of an answer: the problem's slug, or the status.
+pub fn outcome(response: &Response) -> std::borrow::Cow<'static, str> {
+    match response.extensions().get::<Problem>() {
+        Some(problem) => problem.slug().into(),
+        None => response.status().as_str().to_owned().into(),
+    }
+}
+
 /// Counts an outbound request by provider, route and outcome, and times it.
 pub fn record(provider: &str, route: &'static str, outcome: &str, started: Instant) {
     let labels = [("provider", provider.to_owned()), ("route", route.to_owned())];
@@ -135,95 +142,4 @@ pub fn record(provider: &str, route: &'static str, outcome: &str, started: Insta
     metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => provider.to_owned(), "route" => route,
         "outcome" => outcome.to_owned())
     .increment(1);
-}
-
-pub async fn domain(
-    State(state): State<AppState>,
-    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let started = Instant::now();
-    let name = provider_name(&uri, "/v1/");
-    let admitted = match admit(&state, &name, &headers) {
-        Ok(admitted) => admitted,
-        Err(refusal) => return *refusal,
-    };
-    // Match on the raw path so an encoded `/` stays inside its segment (`/customers/a%2Fb` is one id).
-    let route = uri
-        .path()
-        .strip_prefix(&format!("/v1/{name}"))
-        .unwrap_or_default()
-        .to_owned();
-    let Ok(matched) = admitted.provider.routes.at(&route) else {
-        let error = ApiError::new(Problem::UnknownRoute, format!("{name} has no route {route}"));
-        return with_limit_headers(error.into_response(), admitted.limit.as_ref());
-    };
-    let routes = admitted.provider.adapter.routes();
-    let Some(spec) = matched
-        .value
-        .iter()
-        .filter_map(|i| routes.get(*i))
-        .find(|r| r.method == method)
-    else {
-        let error = ApiError::new(Problem::MethodNotAllowed, format!("{route} does not accept {method}"));
-        return with_limit_headers(error.into_response(), admitted.limit.as_ref());
-    };
-    // Matched on the raw path, so each parameter is decoded here, exactly once, as `DomainRequest` promises.
-    let params = matched
-        .params
-        .iter()
-        .map(|(k, v)| {
-            let value = percent_encoding::percent_decode_str(v).decode_utf8().map_err(|_| {
-                ApiError::new(
-                    Problem::InvalidRequest,
-                    format!("path parameter `{k}` is not UTF-8 once decoded"),
-                )
-            })?;
-            Ok((k.to_owned(), value.into_owned()))
-        })
-        .collect::<Result<Vec<_>, ApiError>>();
-    let result = async {
-        let params = params?;
-        let query = serde_urlencoded::from_str(uri.query().unwrap_or(""))
-            .map_err(|e| ApiError::new(Problem::InvalidRequest, format!("the query string is invalid: {e}")))?;
-        let body = super::body::read_limited(&headers, body, &state.config.server).await?;
-        let request = DomainRequest {
-            route: spec.path,
-            method: method.clone(),
-            params,
-            query,
-            body,
-            idempotency_key: headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        };
-        let upstream = RequestUpstream {
-            client: admitted.client,
-            correlation_id: &correlation_id,
-            traceparent: traceparent(&headers),
-            max_body_bytes: state.config.server.max_body_bytes,
-        };
-        admitted
-            .provider
-            .adapter
-            .call(request, &upstream)
-            .await
-            .map_err(outbound_problem)
-    }
-    .await;
-    let (outcome, response) = match result {
-        Ok(answer) => (
-            answer.status.as_str().to_owned(),
-            (answer.status, Json(answer.body)).into_response(),
-        ),
-        Err(error) => (error.problem().slug().to_owned(), error.into_response()),
-    };
-    record(&name, spec.path, &outcome, started);
-    let mut response = with_limit_headers(response, admitted.limit.as_ref());
-    response.headers_mut().remove(header::SERVER);
-    response
 }

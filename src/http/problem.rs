@@ -27,6 +27,8 @@ pub enum Problem {
     BulkheadFull,
     StoreUnavailable,
     UpstreamTimeout,
+    IdempotencyKeyInUse,
+    IdempotencyKeyMismatch,
 }
 
 impl Problem {
@@ -48,6 +50,8 @@ impl Problem {
             Problem::BulkheadFull => "bulkhead-full",
             Problem::StoreUnavailable => "store-unavailable",
             Problem::UpstreamTimeout => "upstream-timeout",
+            Problem::IdempotencyKeyInUse => "idempotency-key-in-use",
+            Problem::IdempotencyKeyMismatch => "idempotency-key-mismatch",
         }
     }
 
@@ -64,6 +68,8 @@ impl Problem {
             Problem::UpstreamError => StatusCode::BAD_GATEWAY,
             Problem::CircuitOpen | Problem::BulkheadFull | Problem::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Problem::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Problem::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Problem::IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -75,7 +81,7 @@ impl Problem {
             Problem::Forbidden => "This caller may not call this provider",
             Problem::UnknownProvider => "No such provider",
             Problem::UnknownRoute => "No such route",
-            Problem::NotFound => "The vendor has no such resource",
+            Problem::NotFound => "No such resource",
             Problem::MethodNotAllowed => "Method not allowed on this route",
             Problem::RequestTimeout => "The request took too long to arrive",
             Problem::PayloadTooLarge => "The request body is too large",
@@ -85,6 +91,8 @@ impl Problem {
             Problem::BulkheadFull => "Too many calls in flight to this vendor",
             Problem::StoreUnavailable => "The store cannot commit right now",
             Problem::UpstreamTimeout => "The vendor did not answer in time",
+            Problem::IdempotencyKeyInUse => "A request with this Idempotency-Key is still running",
+            Problem::IdempotencyKeyMismatch => "This Idempotency-Key was used for a different request",
         }
     }
 }
@@ -115,6 +123,10 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         self.problem
     }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
 }
 
 #[derive(Serialize)]
@@ -127,17 +139,29 @@ struct Body<'a> {
     correlation_id: Option<String>,
 }
 
+impl ApiError {
+    fn body(&self, correlation_id: Option<String>) -> Body<'_> {
+        Body {
+            kind: format!("urn:gatehouse:problem:{}", self.problem.slug()),
+            title: self.problem.title(),
+            status: self.problem.status().as_u16(),
+            detail: &self.detail,
+            correlation_id,
+        }
+    }
+
+    /// The problem document as JSON, for answers kept rather than sent (a deferred command's outcome).
+    pub fn to_json(&self, correlation_id: &str) -> serde_json::Value {
+        serde_json::to_value(self.body(Some(correlation_id.to_owned()))).unwrap_or_default()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.problem.status();
-        let body = Body {
-            kind: format!("urn:gatehouse:problem:{}", self.problem.slug()),
-            title: self.problem.title(),
-            status: status.as_u16(),
-            detail: &self.detail,
-            correlation_id: correlation::current(),
-        };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(self.body(correlation::current()))).into_response();
+        // Lets metrics name the outcome by its slug.
+        response.extensions_mut().insert(self.problem);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -1,7 +1,8 @@
 //! `/proxy/{provider}/{path…}`: passthrough to the provider's `base_url` + path with the query string, through the
 //! same admission and policy stack as domain routes. The provider's credentials replace the caller's
 //! `Authorization`; hop-by-hop headers are stripped both ways; the vendor's status, headers and body come back as
-//! they are, the body streamed. A path that could leave `base_url` is refused before anything is sent.
+//! they are, the body streamed. A path that could leave `base_url` is refused before anything is sent. A `POST` or
+//! `PATCH` with an `Idempotency-Key` is read whole instead and kept for replay (see [`super::idempotency`]).
 
 use std::time::Instant;
 
@@ -12,11 +13,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::correlation::CorrelationId;
-use super::outbound::{admit, provider_name, record, traceparent, upstream_problem, with_limit_headers};
+use super::domain::keep;
+use super::idempotency::{self, KeyGuard};
+use super::outbound::{admit, outcome, provider_name, record, traceparent, upstream_problem, with_limit_headers};
 use super::problem::{ApiError, Problem};
 use futures_util::StreamExt;
+use gatehouse_kit::outbound::UpstreamError;
 
-use crate::upstream::{Call, bulkhead};
+use crate::upstream::{Call, ProviderClient, bulkhead};
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -113,9 +117,24 @@ pub async fn proxy(
         record(&name, "proxy", Problem::InvalidRequest.slug(), started);
         return with_limit_headers(ApiError::new(Problem::InvalidRequest, reason).into_response(), limit);
     }
-    let body = match super::body::read_limited(&headers, body, &state.config.server).await {
-        Ok(body) => body,
+    let read = async {
+        let body = super::body::read_limited(&headers, body, &state.config.server).await?;
+        Ok::<_, ApiError>((body, idempotency::key(&method, &headers)?))
+    };
+    let (body, key) = match read.await {
+        Ok(read) => read,
         Err(error) => return with_limit_headers(error.into_response(), limit),
+    };
+    let guard = match key {
+        Some(key) => {
+            let fingerprint = idempotency::fingerprint(&method, uri.path_and_query().map_or("", |p| p.as_str()), &body);
+            let caller = admitted.caller.name.as_str();
+            match idempotency::claim(&state.store, &state.config.idempotency, caller, key, fingerprint).await {
+                Ok(guard) => Some(guard),
+                Err(answer) => return with_limit_headers(answer, limit),
+            }
+        }
+        None => None,
     };
     let path_and_query = match uri.query() {
         Some(query) => format!("{raw}?{query}"),
@@ -131,7 +150,13 @@ pub async fn proxy(
         correlation_id,
         traceparent: traceparent(&headers),
     };
-    let response = match admitted.client.call(call).await {
+    let result = admitted.client.call(call).await;
+    if let Some(guard) = guard {
+        let response = kept(admitted.client, result, guard, state.config.server.max_body_bytes).await;
+        record(&name, "proxy", &outcome(&response), started);
+        return with_limit_headers(response, limit);
+    }
+    let response = match result {
         Ok(upstream) => {
             record(&name, "proxy", upstream.status().as_str(), started);
             let mut response = Response::builder().status(upstream.status());
@@ -155,6 +180,37 @@ pub async fn proxy(
         }
     };
     with_limit_headers(response, limit)
+}
+
+/// The answer to a request holding an idempotency key: the vendor's response read whole (up to `limit`) and kept
+/// for replay, or the gateway's failure with the key released.
+async fn kept(
+    client: &ProviderClient,
+    result: Result<reqwest::Response, UpstreamError>,
+    guard: KeyGuard,
+    limit: usize,
+) -> Response {
+    let upstream = match result {
+        Ok(upstream) => upstream,
+        Err(error) => {
+            guard.release().await;
+            return upstream_problem(&error).into_response();
+        }
+    };
+    let status = upstream.status();
+    let headers = forwardable_response(upstream.headers());
+    // The vendor answered, so whatever comes of its body is kept: a retry must not repeat the call.
+    let response = match client.read_body(upstream, limit).await {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+            response
+        }
+        Err(error) => upstream_problem(&error).into_response(),
+    };
+    keep(guard, response).await
 }
 
 fn forwardable_response(headers: &HeaderMap) -> HeaderMap {

@@ -1,9 +1,15 @@
 //! Durable state behind one [`Store`] trait: the inbox (deduplication by the provider's event id) and the outbox
-//! (events waiting for delivery), written together in one transaction.
+//! (events waiting for delivery), written together in one transaction; idempotency keys with their stored
+//! responses; deferred commands.
 //!
 //! SQL dialects stay inside the backends; today that is [`sqlite`] (the embedded default).
 
+mod commands;
+mod idempotency;
 mod sqlite;
+
+pub use commands::{CommandRecord, CommandStatus, CommandUpdate, NewCommand};
+pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,6 +128,41 @@ pub trait Store: Send + Sync + 'static {
 
     /// Outbox events, oldest first.
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError>;
+
+    /// Claims an idempotency key for a request (or reports it running, mismatched, or done with its response).
+    async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError>;
+
+    /// Keeps a claimed key's final response; `false` if the claim was lost (its lock expired and was retaken).
+    async fn complete_key(&self, done: KeyCompletion) -> Result<bool, StoreError>;
+
+    /// Frees a claimed key so the caller may retry (the request failed before the vendor answered).
+    async fn release_key(&self, caller: String, key: String, token: Uuid) -> Result<bool, StoreError>;
+
+    /// Stores a deferred command, and with it the submission's idempotency-key completion, in one transaction.
+    async fn insert_command(&self, command: NewCommand, key: Option<KeyCompletion>) -> Result<(), StoreError>;
+
+    async fn get_command(&self, id: Uuid) -> Result<Option<CommandRecord>, StoreError>;
+
+    /// Leases up to `limit` due pending commands to `owner` for `lease_ms`.
+    async fn claim_commands(
+        &self,
+        owner: String,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<CommandRecord>, StoreError>;
+
+    /// Records an attempt's outcome if `owner` still holds the claim (`false`: nothing was written).
+    async fn update_command(
+        &self,
+        id: Uuid,
+        owner: String,
+        now_ms: i64,
+        update: CommandUpdate,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes expired idempotency keys and finished commands older than `commands_before_ms`; returns how many.
+    async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError>;
 
     /// Answers when the store is usable (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

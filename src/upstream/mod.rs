@@ -13,6 +13,8 @@ mod client;
 pub mod rate_limit;
 mod retry;
 
+pub use retry::full_jitter;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,6 +187,15 @@ impl Upstream for RequestUpstream<'_> {
             .await
             .map_err(|_| UpstreamError::Timeout)??;
         Ok(VendorResponse { status, headers, body })
+    }
+}
+
+impl ProviderClient {
+    /// Reads a vendor's whole body within the provider's timeout, refusing more than `limit` bytes.
+    pub async fn read_body(&self, response: reqwest::Response, limit: usize) -> Result<Bytes, UpstreamError> {
+        tokio::time::timeout(self.timeout, read_limited(response, limit))
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
     }
 }
 

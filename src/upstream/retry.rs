@@ -51,15 +51,18 @@ impl RetryPolicy {
         }
     }
 
-    /// Full jitter: a random delay up to `base * 2^(attempt-1)`, capped at `max_delay`.
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
-            .min(self.max_delay);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+        full_jitter(self.base_delay, self.max_delay, attempt)
     }
+}
+
+/// Full jitter: a random delay up to `base * 2^(attempt-1)`, capped at `max`.
+pub fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let ceiling = base
+        .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
+        .min(max);
+    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::rng().random_range(0..=nanos))
 }
 
 #[derive(Clone)]

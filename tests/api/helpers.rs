@@ -146,6 +146,11 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     let db = dir.path().join("gatehouse.db");
     let config_path = dir.path().join("gatehouse.toml");
     std::fs::write(&config_path, test_config_toml(&db) + extra_toml).unwrap();
+    start(dir, db, config_path).await
+}
+
+/// Starts the app on the config (and store) in `dir`.
+async fn start(dir: tempfile::TempDir, db: PathBuf, config_path: PathBuf) -> TestApp {
     let config = Config::load(&config_path).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(config, Some(listener)).await.unwrap();
@@ -228,6 +233,19 @@ impl TestApp {
         let body: serde_json::Value = self.get_as(ADMIN_TOKEN, "/admin/providers").await.json().await.unwrap();
         let all = body["data"].as_array().unwrap();
         all.iter().find(|p| p["name"] == provider).cloned().unwrap()
+    }
+
+    /// Kills the server the hard way (its tasks dropped mid-flight, nothing drained, like a crashed process) and
+    /// starts a new one on the same config and store.
+    pub async fn crash_and_restart(self) -> TestApp {
+        let server = self.server.lock().unwrap().take();
+        if let Some(server) = server {
+            server.abort();
+            let _ = server.await;
+        }
+        // The aborted tasks drop the store; give its writer thread a moment to close the database.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        start(self._dir, self.db, self.config_path).await
     }
 
     /// Stops the server gracefully and waits for it (and its store writer) to finish.

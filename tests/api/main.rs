@@ -5,6 +5,7 @@ mod cli;
 mod durability;
 mod helpers;
 mod http_basics;
+mod idempotency;
 mod openapi;
 mod outbound_admin;
 mod outbound_breaker;

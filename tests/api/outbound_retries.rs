@@ -115,7 +115,11 @@ async fn unsafe_calls_are_retried_only_with_an_idempotency_key() {
         .filter(|r| r.url.path() == "/v1/payment_intents")
         .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
         .collect();
-    assert_eq!(keys, ["pay-once", "pay-once"]);
+    assert_eq!(
+        keys,
+        ["svc:pay-once", "svc:pay-once"],
+        "the caller's key, under the caller's name"
+    );
 
     // Passthrough: the same rule.
     fails_then(&vendor, "/orders", unavailable, 1, ResponseTemplate::new(201)).await;

@@ -120,7 +120,7 @@ async fn stripe_payments_are_translated_and_the_idempotency_key_forwarded() {
     let app = app(&vendor).await;
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
-        .and(header("idempotency-key", "order-7"))
+        .and(header("idempotency-key", "svc:order-7"))
         .and(header("content-type", "application/x-www-form-urlencoded"))
         .and(body_string("amount=1999&currency=usd&customer=cus_1"))
         .respond_with(vendor_ok(

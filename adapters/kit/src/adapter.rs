@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
+use crate::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, UpstreamError};
 use crate::signature::Scheme;
 use crate::webhook::{VerifiedWebhook, WebhookError, WebhookOutcome};
 
@@ -37,5 +37,28 @@ pub trait Adapter: Send + Sync + 'static {
             request.method,
             request.route
         )))
+    }
+
+    /// Checks a request without calling the vendor, for work accepted now and run later (deferred commands):
+    /// `Err` with the same [`OutboundError::InvalidRequest`] that [`Self::call`] would answer.
+    ///
+    /// The default runs [`Self::call`] against an upstream that stops it at its first vendor request, so it
+    /// checks everything an adapter checks before calling the vendor (the kit's convention: parse and validate
+    /// the caller's request first). Override it if a route validates only after a vendor answer.
+    async fn validate(&self, request: &DomainRequest) -> Result<(), OutboundError> {
+        match self.call(request.clone(), &StopBeforeVendor).await {
+            Err(error @ OutboundError::InvalidRequest(_)) => Err(error),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The upstream [`Adapter::validate`] runs a route against: it refuses every vendor request.
+struct StopBeforeVendor;
+
+#[async_trait]
+impl Upstream for StopBeforeVendor {
+    async fn send(&self, _: crate::outbound::VendorRequest) -> Result<crate::outbound::VendorResponse, UpstreamError> {
+        Err(UpstreamError::Connect("validation only: no vendor call".into()))
     }
 }

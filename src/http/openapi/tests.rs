@@ -87,7 +87,7 @@ async fn the_problem_schema_matches_problem_bodies() {
     assert_eq!(properties(&document(), "Problem"), keys(&body));
 }
 
-const PROBLEMS: [Problem; 16] = [
+const PROBLEMS: [Problem; 18] = [
     Problem::InvalidRequest,
     Problem::Unauthorized,
     Problem::InvalidSignature,
@@ -104,6 +104,8 @@ const PROBLEMS: [Problem; 16] = [
     Problem::BulkheadFull,
     Problem::StoreUnavailable,
     Problem::UpstreamTimeout,
+    Problem::IdempotencyKeyInUse,
+    Problem::IdempotencyKeyMismatch,
 ];
 
 /// The slugs a response description names: each "`slug`:".

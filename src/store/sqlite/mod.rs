@@ -1,6 +1,9 @@
 //! The embedded SQLite store: one writer thread that group-commits (see [`writer`]) and one reader connection for
-//! queries, both on the same WAL database file.
+//! queries, both on the same WAL database file. The statements live by table: [`events`], [`keys`], [`commands`].
 
+mod commands;
+mod events;
+mod keys;
 mod schema;
 mod writer;
 
@@ -8,15 +11,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
-use super::{EventFilter, EventStatus, EventSummary, Ingested, NewEvent, Store, StoreError};
+use super::{
+    Claimed, CommandRecord, CommandUpdate, EventFilter, EventSummary, Ingested, KeyClaim, KeyCompletion, NewCommand,
+    NewEvent, Store, StoreError,
+};
 
-/// How many webhooks may wait for the writer before callers wait for room (backpressure).
+/// How many writes may wait for the writer before callers wait for room (backpressure).
 const QUEUE_DEPTH: usize = 16_384;
-/// The longest a webhook waits for its commit before answering 503 (vendors time out after 5-30 s).
-const INGEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+/// The longest a write waits for its commit before failing with 503 (vendors time out webhooks after 5-30 s).
+const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -75,6 +82,27 @@ impl SqliteStore {
         })
         .await
     }
+
+    /// Runs `f` in the writer's next group commit and answers once that commit is durable.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
+        let (op, answer) = writer::Op::new(f);
+        let commit = async {
+            writer
+                .send(writer::Command::Write(op))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        };
+        // A write not committed by then fails (a webhook answers 503: the vendor retries, and if the commit did
+        // land after all, the retry is recognised as a duplicate).
+        tokio::time::timeout(WRITE_DEADLINE, commit)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the commit did not finish in time".into())))
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -93,71 +121,71 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError> {
-        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        let commit = async {
-            writer
-                .send(writer::Command::Ingest(Box::new(event), reply))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            answer.await.map_err(|_| StoreError::Closed)?
-        };
-        // A webhook not committed by then answers 503: the vendor retries, and if the commit did land after all,
-        // the retry is recognised as a duplicate.
-        tokio::time::timeout(INGEST_DEADLINE, commit)
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the commit did not finish in time".into())))
+        self.write(move |tx| events::ingest(tx, &event)).await
     }
 
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
         self.read(move |conn| {
             schema::check(conn)?;
-            let mut sql = String::from(
-                "SELECT id, provider, event_type, subject, provider_event_id, status, received_at_ms, correlation_id
-                 FROM outbox WHERE 1 = 1",
-            );
-            let mut args: Vec<String> = Vec::new();
-            if let Some(status) = filter.status {
-                args.push(status.as_str().to_owned());
-                sql.push_str(&format!(" AND status = ?{}", args.len()));
-            }
-            if let Some(provider) = filter.provider {
-                args.push(provider);
-                sql.push_str(&format!(" AND provider = ?{}", args.len()));
-            }
-            sql.push_str(&format!(" ORDER BY seq LIMIT {}", filter.limit.min(i64::MAX as usize)));
-            let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args.iter()), |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, i64>(6)?,
-                    row.get::<_, String>(7)?,
-                ))
-            })?;
-            let mut events = Vec::new();
-            for row in rows {
-                let (id, provider, event_type, subject, providereventid, status, received_at_ms, correlationid) = row?;
-                events.push(EventSummary {
-                    id: uuid::Uuid::parse_str(&id)
-                        .map_err(|e| StoreError::Unavailable(format!("bad event id {id:?} in outbox: {e}")))?,
-                    provider,
-                    event_type,
-                    subject,
-                    providereventid,
-                    status: EventStatus::parse(&status)
-                        .ok_or_else(|| StoreError::Unavailable(format!("unknown status {status:?} in outbox")))?,
-                    received_at: crate::clock::rfc3339_from_ms(received_at_ms),
-                    correlationid,
-                });
-            }
-            Ok(events)
+            events::list(conn, filter)
         })
         .await
+    }
+
+    async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError> {
+        self.write(move |tx| keys::claim(tx, &claim)).await
+    }
+
+    async fn complete_key(&self, done: KeyCompletion) -> Result<bool, StoreError> {
+        self.write(move |tx| keys::complete(tx, &done)).await
+    }
+
+    async fn release_key(&self, caller: String, key: String, token: Uuid) -> Result<bool, StoreError> {
+        self.write(move |tx| keys::release(tx, &caller, &key, token)).await
+    }
+
+    async fn insert_command(&self, command: NewCommand, key: Option<KeyCompletion>) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            commands::insert(tx, &command)?;
+            if let Some(done) = &key {
+                keys::complete(tx, done)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_command(&self, id: Uuid) -> Result<Option<CommandRecord>, StoreError> {
+        self.read(move |conn| commands::get(conn, id)).await
+    }
+
+    async fn claim_commands(
+        &self,
+        owner: String,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<CommandRecord>, StoreError> {
+        self.write(move |tx| commands::claim(tx, &owner, now_ms, lease_ms, limit))
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    async fn update_command(
+        &self,
+        id: Uuid,
+        owner: String,
+        now_ms: i64,
+        update: CommandUpdate,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| commands::update(tx, id, &owner, now_ms, &update))
+            .await
+    }
+
+    async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError> {
+        self.write(move |tx| Ok((keys::prune(tx, now_ms)?, commands::prune(tx, commands_before_ms)?)))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -7,7 +7,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::store::StoreError;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_inbox_outbox.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_inbox_outbox.sql"),
+    include_str!("migrations/0002_idempotency_commands.sql"),
+];
 
 /// Opens a connection with the durability settings every connection shares: WAL, `synchronous=FULL` (a commit is
 /// on disk before it returns, power loss included), and a busy timeout for other processes' writes.

@@ -1,0 +1,264 @@
+//! The deferred-command executor: claims due commands from the store under a lease, runs each through its
+//! provider's adapter and policy stack (rate limits, breaker, bulkhead, retries) with a stable vendor idempotency
+//! key, and records the outcome together with a `gatehouse.command.succeeded|failed` event in the outbox.
+//!
+//! Vendor answers other than 2xx that are the caller's fault (4xx) fail a command at once; transient failures
+//! (timeouts, connect errors, 5xx, unreadable answers) retry with jittered backoff up to `commands.max_attempts`;
+//! the gateway's own refusals (open breaker, rate limit, full bulkhead) wait for their `Retry-After` without
+//! spending an attempt, so a command sent while a vendor is down runs once it recovers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, UpstreamError};
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::CommandsConfig;
+use crate::envelope::Envelope;
+use crate::http::domain::{match_route, query_pairs};
+use crate::http::outbound::outbound_problem;
+use crate::providers::Providers;
+use crate::store::{CommandRecord, CommandStatus, CommandUpdate, NewEvent, Store};
+use crate::upstream::{RequestUpstream, full_jitter};
+
+/// Event types announcing a finished command.
+pub const SUCCEEDED: &str = "gatehouse.command.succeeded";
+pub const FAILED: &str = "gatehouse.command.failed";
+
+pub struct Executor {
+    store: Arc<dyn Store>,
+    providers: Arc<Providers>,
+    config: CommandsConfig,
+    max_body_bytes: usize,
+    /// This executor's name on its claims.
+    owner: String,
+    wake: Arc<Notify>,
+    slots: Arc<Semaphore>,
+}
+
+impl Executor {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: Arc<Providers>,
+        config: CommandsConfig,
+        max_body_bytes: usize,
+        wake: Arc<Notify>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            providers,
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            config,
+            max_body_bytes,
+            owner: format!("executor-{}", Uuid::now_v7()),
+            wake,
+        })
+    }
+
+    /// Runs until `stop`: claims what is due whenever a command arrives, a slot frees up, or `poll_every` passes;
+    /// then waits up to `grace` for the commands still running (an unfinished one runs again after its lease).
+    pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) {
+        let mut running = JoinSet::new();
+        loop {
+            let started = self.start_due(&mut running).await;
+            if started > 0 && self.slots.available_permits() > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = self.wake.notified() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = tokio::time::sleep(self.config.poll_every) => {}
+            }
+        }
+        if tokio::time::timeout(grace, running.join_all()).await.is_err() {
+            tracing::warn!("commands still running at shutdown; they run again once their lease expires");
+        }
+    }
+
+    /// Claims as many due commands as there are free slots and starts them; returns how many started.
+    async fn start_due(self: &Arc<Self>, running: &mut JoinSet<()>) -> usize {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return 0;
+        }
+        let now = crate::clock::now_ms();
+        let lease = millis(self.config.lease);
+        let claimed = match self.store.claim_commands(self.owner.clone(), now, lease, free).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::error!(%error, "cannot claim deferred commands");
+                return 0;
+            }
+        };
+        let count = claimed.len();
+        for command in claimed {
+            let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+                break;
+            };
+            let this = Arc::clone(self);
+            running.spawn(async move {
+                this.execute(command).await;
+                drop(slot);
+            });
+        }
+        count
+    }
+
+    async fn execute(&self, command: CommandRecord) {
+        let result = self.attempt(&command).await;
+        let update = self.decide(&command, result);
+        let label = match &update {
+            CommandUpdate::Finish { status, .. } => status.as_str(),
+            CommandUpdate::Retry { counted: true, .. } => "retry",
+            CommandUpdate::Retry { counted: false, .. } => "deferred",
+        };
+        metrics::counter!(crate::metrics::COMMAND_ATTEMPTS, "provider" => command.provider.clone(), "outcome" => label)
+            .increment(1);
+        let now = crate::clock::now_ms();
+        match self
+            .store
+            .update_command(command.id, self.owner.clone(), now, update)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(command = %command.id, "command claim lost before its outcome was recorded"),
+            Err(error) => {
+                tracing::error!(%error, command = %command.id, "cannot record a command's outcome; it runs again")
+            }
+        }
+    }
+
+    /// One vendor attempt through the provider's adapter and policy stack.
+    async fn attempt(&self, command: &CommandRecord) -> Result<DomainResponse, OutboundError> {
+        let gone = || OutboundError::InvalidRequest(format!("provider {} takes no outbound calls", command.provider));
+        let provider = self.providers.get(&command.provider).ok_or_else(gone)?;
+        let client = provider.outbound.as_ref().ok_or_else(gone)?;
+        let invalid = |e: crate::http::problem::ApiError| OutboundError::InvalidRequest(e.detail().to_owned());
+        let (path, query) = command.path.split_once('?').unwrap_or((command.path.as_str(), ""));
+        let method = http::Method::from_bytes(command.method.as_bytes())
+            .map_err(|_| OutboundError::InvalidRequest(format!("unknown method {}", command.method)))?;
+        let (spec, params) = match_route(provider, &method, path).map_err(invalid)?;
+        let request = DomainRequest {
+            route: spec.path,
+            method,
+            params,
+            query: query_pairs(Some(query)).map_err(invalid)?,
+            body: command.body.clone(),
+            idempotency_key: Some(command.vendor_key.clone()),
+        };
+        let upstream = RequestUpstream {
+            client,
+            correlation_id: &command.correlation_id,
+            traceparent: None,
+            max_body_bytes: self.max_body_bytes,
+        };
+        provider.adapter.call(request, &upstream).await
+    }
+
+    fn decide(&self, command: &CommandRecord, result: Result<DomainResponse, OutboundError>) -> CommandUpdate {
+        let now = crate::clock::now_ms();
+        let error = match result {
+            Ok(answer) => {
+                let response = json!({"status": answer.status.as_u16(), "body": answer.body});
+                return finish(command, CommandStatus::Succeeded, response, None);
+            }
+            Err(error) => error,
+        };
+        let wait = match &error {
+            OutboundError::Upstream(UpstreamError::CircuitOpen { retry_after })
+            | OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => Some(*retry_after),
+            OutboundError::Upstream(UpstreamError::BulkheadFull) => Some(self.config.base_delay),
+            _ => None,
+        };
+        if let Some(wait) = wait {
+            return CommandUpdate::Retry {
+                next_attempt_ms: now.saturating_add(millis(wait.max(Duration::from_millis(1)))),
+                counted: false,
+                error: error.to_string(),
+            };
+        }
+        let transient = matches!(error, OutboundError::VendorFailed(_) | OutboundError::Upstream(_));
+        let attempts = command.attempts.saturating_add(1);
+        if transient && attempts < self.config.max_attempts {
+            let delay = full_jitter(self.config.base_delay, self.config.max_delay, attempts);
+            return CommandUpdate::Retry {
+                next_attempt_ms: now.saturating_add(millis(delay)),
+                counted: true,
+                error: error.to_string(),
+            };
+        }
+        let message = error.to_string();
+        let problem = outbound_problem(error);
+        let response = json!({
+            "status": problem.problem().status().as_u16(),
+            "body": problem.to_json(&command.correlation_id),
+        });
+        finish(command, CommandStatus::Failed, response, Some(message))
+    }
+}
+
+/// The final update, with the event announcing it.
+fn finish(
+    command: &CommandRecord,
+    status: CommandStatus,
+    response: serde_json::Value,
+    error: Option<String>,
+) -> CommandUpdate {
+    let event_type = if status == CommandStatus::Succeeded {
+        SUCCEEDED
+    } else {
+        FAILED
+    };
+    let id = Uuid::now_v7();
+    let now = crate::clock::now_ms();
+    let subject = command.id.to_string();
+    let provider_event_id = format!("command/{}", command.id);
+    let data = json!({
+        "id": command.id,
+        "status": status,
+        "provider": command.provider,
+        "caller": command.caller,
+        "method": command.method,
+        "path": command.path,
+        "attempts": command.attempts.saturating_add(1),
+        "response": response,
+    });
+    let envelope = Envelope {
+        specversion: Envelope::SPEC_VERSION,
+        id,
+        source: "gatehouse/commands".into(),
+        event_type,
+        time: crate::clock::rfc3339_from_ms(now),
+        subject: Some(&subject),
+        datacontenttype: Envelope::CONTENT_TYPE,
+        data: &data,
+        providereventid: &provider_event_id,
+        correlationid: &command.correlation_id,
+    };
+    let event = NewEvent {
+        id,
+        provider: "gatehouse".into(),
+        provider_event_id: provider_event_id.clone(),
+        event_type: event_type.into(),
+        subject: Some(subject.clone()),
+        correlation_id: command.correlation_id.clone(),
+        received_at_ms: now,
+        envelope: serde_json::to_vec(&envelope).unwrap_or_default(),
+        raw_body: bytes::Bytes::new(),
+    };
+    CommandUpdate::Finish {
+        status,
+        response,
+        error,
+        event: Box::new(event),
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

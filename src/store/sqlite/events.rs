@@ -1,0 +1,104 @@
+//! Inbox and outbox statements: ingesting an event (deduplicated by the provider's event id) and listing events.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use uuid::Uuid;
+
+use crate::store::{EventFilter, EventStatus, EventSummary, Ingested, NewEvent, StoreError};
+
+/// Claims the event's inbox key; if the key is new, adds the event to the outbox, otherwise answers with the id the
+/// key already points to.
+pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result<Ingested> {
+    let mut claim = tx.prepare_cached(
+        "INSERT INTO inbox (provider, provider_event_id, event_id, received_at_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (provider, provider_event_id) DO NOTHING",
+    )?;
+    let id = event.id.to_string();
+    let claimed = claim.execute(params![
+        event.provider,
+        event.provider_event_id,
+        id,
+        event.received_at_ms
+    ])?;
+    if claimed == 1 {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO outbox (id, provider, event_type, subject, provider_event_id, correlation_id,
+                                 received_at_ms, envelope, raw_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        insert.execute(params![
+            id,
+            event.provider,
+            event.event_type,
+            event.subject,
+            event.provider_event_id,
+            event.correlation_id,
+            event.received_at_ms,
+            event.envelope,
+            event.raw_body.as_ref(),
+        ])?;
+        return Ok(Ingested {
+            id: event.id,
+            duplicate: false,
+        });
+    }
+    let mut existing =
+        tx.prepare_cached("SELECT event_id FROM inbox WHERE provider = ?1 AND provider_event_id = ?2")?;
+    let first: Option<String> = existing
+        .query_row(params![event.provider, event.provider_event_id], |row| row.get(0))
+        .optional()?;
+    let first = first
+        .and_then(|text| Uuid::parse_str(&text).ok())
+        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    Ok(Ingested {
+        id: first,
+        duplicate: true,
+    })
+}
+
+/// Outbox events matching `filter`, oldest first.
+pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
+    let mut sql = String::from(
+        "SELECT id, provider, event_type, subject, provider_event_id, status, received_at_ms, correlation_id
+         FROM outbox WHERE 1 = 1",
+    );
+    let mut args: Vec<String> = Vec::new();
+    if let Some(status) = filter.status {
+        args.push(status.as_str().to_owned());
+        sql.push_str(&format!(" AND status = ?{}", args.len()));
+    }
+    if let Some(provider) = filter.provider {
+        args.push(provider);
+        sql.push_str(&format!(" AND provider = ?{}", args.len()));
+    }
+    sql.push_str(&format!(" ORDER BY seq LIMIT {}", filter.limit.min(i64::MAX as usize)));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, Option<String>>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, String>(5)?,
+            row.get::<_, i64>(6)?,
+            row.get::<_, String>(7)?,
+        ))
+    })?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (id, provider, event_type, subject, providereventid, status, received_at_ms, correlationid) = row?;
+        events.push(EventSummary {
+            id: Uuid::parse_str(&id)
+                .map_err(|e| StoreError::Unavailable(format!("bad event id {id:?} in outbox: {e}")))?,
+            provider,
+            event_type,
+            subject,
+            providereventid,
+            status: EventStatus::parse(&status)
+                .ok_or_else(|| StoreError::Unavailable(format!("unknown status {status:?} in outbox")))?,
+            received_at: crate::clock::rfc3339_from_ms(received_at_ms),
+            correlationid,
+        });
+    }
+    Ok(events)
+}

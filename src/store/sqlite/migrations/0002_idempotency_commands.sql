@@ -1,0 +1,40 @@
+-- Idempotency keys, per caller: the request's fingerprint, a claim token with a lock that expires (a crashed
+-- gateway's key can be retaken), and once completed the response to replay.
+CREATE TABLE idempotency_keys (
+    caller          TEXT    NOT NULL,
+    key             TEXT    NOT NULL,
+    fingerprint     TEXT    NOT NULL,
+    token           TEXT    NOT NULL,
+    state           TEXT    NOT NULL CHECK (state IN ('running', 'completed')),
+    locked_until_ms INTEGER NOT NULL,
+    expires_at_ms   INTEGER NOT NULL,
+    status          INTEGER,
+    headers         TEXT,
+    body            BLOB,
+    PRIMARY KEY (caller, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at_ms);
+
+-- Deferred commands (`Prefer: respond-async`): the caller's validated mutation, run later by the executor under a
+-- lease; vendor_key is the idempotency key every attempt sends to vendors that take one.
+CREATE TABLE commands (
+    seq             INTEGER PRIMARY KEY,
+    id              TEXT    NOT NULL UNIQUE,
+    caller          TEXT    NOT NULL,
+    provider        TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    path            TEXT    NOT NULL,
+    body            BLOB    NOT NULL,
+    vendor_key      TEXT    NOT NULL,
+    correlation_id  TEXT    NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'succeeded', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    lease_owner     TEXT,
+    lease_until_ms  INTEGER NOT NULL DEFAULT 0,
+    response        TEXT,
+    last_error      TEXT,
+    created_at_ms   INTEGER NOT NULL,
+    updated_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX commands_due ON commands (status, next_attempt_ms);
