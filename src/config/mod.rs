@@ -256,7 +256,13 @@ impl Config {
                 ));
             }
         }
-        let longest_timeout = self.providers.values().map(|p| p.timeout).max().unwrap_or_default();
+        let longest_timeout = self
+            .providers
+            .values()
+            .filter(|p| p.base_url.is_some())
+            .map(|p| p.timeout)
+            .max()
+            .unwrap_or_default();
         mutations::check(&self.idempotency, &self.commands, longest_timeout)?;
         Ok(())
     }

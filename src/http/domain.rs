@@ -21,13 +21,12 @@ use super::problem::{ApiError, Problem};
 use crate::providers::Provider;
 use crate::upstream::RequestUpstream;
 
+/// Path parameters by name, decoded.
+pub type Params = Vec<(String, String)>;
+
 /// The adapter route serving `method` on `path` (relative to `/v1/{provider}`, still percent-encoded), with its
 /// path parameters decoded exactly once, as [`DomainRequest`] promises.
-pub fn match_route(
-    provider: &Provider,
-    method: &Method,
-    path: &str,
-) -> Result<(&'static RouteSpec, Vec<(String, String)>), ApiError> {
+pub fn match_route(provider: &Provider, method: &Method, path: &str) -> Result<(&'static RouteSpec, Params), ApiError> {
     // Matched on the raw path so an encoded `/` stays inside its segment (`/customers/a%2Fb` is one id).
     let Ok(matched) = provider.routes.at(path) else {
         return Err(ApiError::new(
@@ -59,7 +58,7 @@ pub fn match_route(
             })?;
             Ok((k.to_owned(), value.into_owned()))
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Params, ApiError>>()?;
     Ok((spec, params))
 }
 
@@ -112,7 +111,7 @@ async fn serve(
     state: &AppState,
     admitted: &Admitted<'_>,
     spec: &'static RouteSpec,
-    params: Vec<(String, String)>,
+    params: Params,
     incoming: Incoming<'_>,
     body: Body,
 ) -> Response {

@@ -89,7 +89,7 @@ impl SqliteStore {
         f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
-        let (op, answer) = writer::Op::new(f);
+        let (op, answer) = writer::Op::boxed(f);
         let commit = async {
             writer
                 .send(writer::Command::Write(op))

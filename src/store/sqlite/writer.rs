@@ -28,7 +28,7 @@ where
     T: Send + 'static,
     F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
-    pub(super) fn new(run: F) -> (Box<dyn Write>, oneshot::Receiver<Result<T, StoreError>>) {
+    pub(super) fn boxed(run: F) -> (Box<dyn Write>, oneshot::Receiver<Result<T, StoreError>>) {
         let (reply, answer) = oneshot::channel();
         (
             Box::new(Op {
