@@ -3,6 +3,7 @@
 //! that have them (`acme-crm`, `stripe`). The operations are in [`operations`], made of the pieces in [`parts`]
 //! (correlation and rate-limit headers, problem responses, parameters); the schemas are in [`schemas`].
 
+mod mutations;
 mod operations;
 mod parts;
 mod schemas;
@@ -67,6 +68,7 @@ pub fn build() -> OpenApi {
         ),
         ("acme-crm", "Customers, through the Acme CRM adapter"),
         ("stripe", "Payments, through the Stripe adapter"),
+        ("commands", "Deferred commands (`Prefer: respond-async`)"),
         ("proxy", "Passthrough to a provider's `base_url`"),
         ("admin", "The gateway's own state (admin token)"),
     ]
@@ -84,11 +86,11 @@ fn paths() -> Paths {
     let operation = |method, operation: OperationBuilder| PathItem::new(method, operation.build());
     let customer = PathItemBuilder::new()
         .operation(Get, op::get_customer().build())
-        .operation(Patch, op::update_customer().build())
+        .operation(Patch, mutations::domain_mutation(op::update_customer(), false).build())
         .build();
     let customers = PathItemBuilder::new()
         .operation(Get, op::list_customers().build())
-        .operation(Post, op::create_customer().build())
+        .operation(Post, mutations::domain_mutation(op::create_customer(), false).build())
         .build();
     let methods = [
         (Get, "Get"),
@@ -102,7 +104,12 @@ fn paths() -> Paths {
     let proxy = methods
         .into_iter()
         .fold(PathItemBuilder::new(), |item, (method, name)| {
-            item.operation(method, op::proxy(&format!("proxy{name}")).build())
+            let proxy = op::proxy(&format!("proxy{name}"));
+            let proxy = match method {
+                Post | Patch => mutations::proxy_mutation(proxy),
+                _ => proxy,
+            };
+            item.operation(method, proxy.build())
         })
         .build();
     PathsBuilder::new()
@@ -114,7 +121,11 @@ fn paths() -> Paths {
         .path("/admin/providers", operation(Get, op::admin_providers()))
         .path("/v1/acme-crm/customers", customers)
         .path("/v1/acme-crm/customers/{id}", customer)
-        .path("/v1/stripe/payments", operation(Post, op::create_payment()))
+        .path(
+            "/v1/stripe/payments",
+            operation(Post, mutations::domain_mutation(op::create_payment(), true)),
+        )
+        .path("/v1/commands/{id}", operation(Get, mutations::get_command()))
         .path("/v1/stripe/payments/{id}", operation(Get, op::get_payment()))
         .path("/proxy/{provider}/{path}", proxy)
         .build()
@@ -159,5 +170,9 @@ fn components() -> Components {
         .schema_from::<Payment>()
         .schema_from::<NewPayment>()
         .schema_from::<Amount>()
+        .schema_from::<CommandAccepted>()
+        .schema_from::<CommandStatus>()
+        .schema_from::<Command>()
+        .schema_from::<CommandResponse>()
         .build()
 }

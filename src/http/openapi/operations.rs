@@ -9,8 +9,8 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Required, Schema, Type};
 
 use super::parts::{
-    Problems, header_param, json_body, json_response, limited, operation, outbound_json, path_param, query_param,
-    response, schema_ref, traceparent,
+    Problems, json_body, json_response, limited, operation, outbound_json, path_param, query_param, response,
+    schema_ref, traceparent,
 };
 use super::{ADMIN_TOKEN, CALLER_KEY};
 
@@ -210,7 +210,6 @@ pub(super) fn update_customer() -> OperationBuilder {
 }
 
 pub(super) fn create_payment() -> OperationBuilder {
-    let key = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
     domain(
         "createPayment",
         "stripe",
@@ -218,11 +217,6 @@ pub(super) fn create_payment() -> OperationBuilder {
         None,
         "`amount.value` is not positive or `amount.currency` is not three letters",
     )
-    .parameter(header_param(
-        "Idempotency-Key",
-        "Forwarded to Stripe, which creates one payment per key; also lets the gateway retry the call",
-        key,
-    ))
     .request_body(Some(json_body("NewPayment")))
     .response("201", outbound_json("Created", schema_ref("Payment")))
 }

@@ -201,3 +201,49 @@ pub struct Amount {
     #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
     pub currency: String,
 }
+
+/// A deferred command, accepted (`202`).
+#[derive(ToSchema)]
+#[schema(example = json!({"id": "0197f5a4-5c1e-7b7e-9d6a-3f1c2b4a5d6e", "status": "pending"}))]
+pub struct CommandAccepted {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub status: CommandStatus,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CommandStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// `GET /v1/commands/{id}`.
+#[derive(ToSchema)]
+pub struct Command {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub status: CommandStatus,
+    /// Vendor attempts so far (waiting on an open breaker or a rate limit spends none).
+    pub attempts: u32,
+    pub provider: String,
+    pub method: String,
+    /// The route under `/v1/{provider}`, with the query string.
+    pub path: String,
+    #[schema(format = "date-time")]
+    pub created_at: String,
+    #[schema(format = "date-time")]
+    pub updated_at: String,
+    /// Once finished: the answer the call would have had.
+    pub response: Option<CommandResponse>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// The answer a deferred command got: a status and our JSON (a problem document when it failed).
+#[derive(ToSchema)]
+pub struct CommandResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
