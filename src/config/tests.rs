@@ -73,3 +73,43 @@ fn literal_secrets_are_listed_and_redacted_in_output() {
     assert!(printed.contains("env:A"), "{printed}");
     assert!(!format!("{config:?}").contains("sup3rs3cret"));
 }
+
+#[test]
+fn idempotency_locks_and_command_leases_outlast_every_outbound_call() {
+    let config = load("").unwrap();
+    assert_eq!(config.idempotency.keep_for, Duration::from_secs(86_400));
+    assert_eq!(config.commands.max_attempts, 10);
+    let provider = "[providers.v]\nbase_url = \"http://127.0.0.1:1\"\ntimeout = \"130s\"\n";
+    let err = load(provider).unwrap_err().to_string();
+    assert!(err.starts_with("idempotency.lock_for"), "{err}");
+    let err = load(&format!("{provider}[idempotency]\nlock_for = \"3m\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("commands.lease"), "{err}");
+    load(&format!(
+        "{provider}[idempotency]\nlock_for = \"3m\"\n[commands]\nlease = \"4m\"\n"
+    ))
+    .unwrap();
+    // A webhook-only provider's timeout is never used, so it bounds nothing.
+    load("[providers.w]\ntimeout = \"10m\"\n[providers.w.webhook]\nsecrets = [\"env:W\"]\n").unwrap();
+    let err = load("[idempotency]\nkeep_for = \"30s\"\n").unwrap_err().to_string();
+    assert!(err.starts_with("idempotency.keep_for"), "{err}");
+    let err = load("[commands]\nmax_attempts = 0\n").unwrap_err().to_string();
+    assert!(err.starts_with("commands.max_attempts"), "{err}");
+}
+
+#[test]
+fn the_gateways_own_names_are_reserved() {
+    for name in ["commands", "gatehouse"] {
+        let err = load(&format!("[providers.{name}]\n")).unwrap_err().to_string();
+        assert!(err.contains("reserved"), "{err}");
+    }
+    let err = load(&format!(
+        "[[callers]]\nname = \"{}\"\nkey_sha256 = \"{}\"\nproviders = []\n",
+        "c".repeat(65),
+        "a".repeat(64)
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("callers[0].name"), "{err}");
+}

@@ -203,3 +203,6 @@ impl Store for SqliteStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

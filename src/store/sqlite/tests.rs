@@ -1,0 +1,211 @@
+//! The SQLite store's idempotency-key and command statements, driven with explicit clocks: claims, replays,
+//! mismatches, lock expiry, release, pruning; command leases, claim-conditioned updates and the finishing event.
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use crate::store::{
+    Claimed, CommandStatus, CommandUpdate, KeyClaim, KeyCompletion, NewCommand, NewEvent, Store, StoredResponse,
+};
+
+async fn store() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db"), 64).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+fn claim(key: &str, fingerprint: &str, now_ms: i64) -> KeyClaim {
+    KeyClaim {
+        caller: "svc".into(),
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        now_ms,
+        lock_ms: 1_000,
+        keep_ms: 10_000,
+    }
+}
+
+fn started(claimed: Claimed) -> Uuid {
+    match claimed {
+        Claimed::Started { token } => token,
+        other => panic!("expected Started, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn keys_run_once_then_replay_until_they_expire() {
+    let (store, _dir) = store().await;
+    let token = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
+    assert_eq!(store.claim_key(claim("k", "f1", 10)).await.unwrap(), Claimed::InUse);
+    assert_eq!(store.claim_key(claim("k", "f2", 10)).await.unwrap(), Claimed::Mismatch);
+    let response = StoredResponse {
+        status: 201,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Bytes::from_static(b"{\"id\":1}"),
+    };
+    let done = KeyCompletion {
+        caller: "svc".into(),
+        key: "k".into(),
+        token,
+        response: response.clone(),
+    };
+    assert!(store.complete_key(done.clone()).await.unwrap());
+    assert!(!store.complete_key(done).await.unwrap(), "completes once");
+    assert_eq!(
+        store.claim_key(claim("k", "f1", 20)).await.unwrap(),
+        Claimed::Replay(response)
+    );
+    assert_eq!(store.claim_key(claim("k", "f2", 20)).await.unwrap(), Claimed::Mismatch);
+    // Another caller's key of the same name is another key.
+    let mut theirs = claim("k", "f2", 20);
+    theirs.caller = "other".into();
+    started(store.claim_key(theirs).await.unwrap());
+    // Past keep_ms the key is new again; pruning deletes it.
+    started(store.claim_key(claim("k", "f2", 10_001)).await.unwrap());
+    assert_eq!(store.prune(30_000, 0).await.unwrap().0, 2);
+}
+
+#[tokio::test]
+async fn an_expired_lock_is_retaken_by_the_same_request_only_and_the_old_claim_loses() {
+    let (store, _dir) = store().await;
+    let old = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
+    assert_eq!(
+        store.claim_key(claim("k", "f2", 1_500)).await.unwrap(),
+        Claimed::Mismatch
+    );
+    let new = started(store.claim_key(claim("k", "f1", 1_500)).await.unwrap());
+    assert_ne!(old, new);
+    let late = KeyCompletion {
+        caller: "svc".into(),
+        key: "k".into(),
+        token: old,
+        response: StoredResponse {
+            status: 500,
+            headers: vec![],
+            body: Bytes::new(),
+        },
+    };
+    assert!(
+        !store.complete_key(late).await.unwrap(),
+        "the crashed claim cannot overwrite"
+    );
+    assert!(!store.release_key("svc".into(), "k".into(), old).await.unwrap());
+    assert!(store.release_key("svc".into(), "k".into(), new).await.unwrap());
+    started(store.claim_key(claim("k", "f2", 1_600)).await.unwrap());
+    // A running key under a live lock survives pruning even past its expiry.
+    assert_eq!(store.prune(1_700, 0).await.unwrap().0, 0);
+}
+
+fn command(id: Uuid, at: i64) -> NewCommand {
+    NewCommand {
+        id,
+        caller: "svc".into(),
+        provider: "pay".into(),
+        method: "POST".into(),
+        path: "/payments".into(),
+        body: Bytes::from_static(b"{}"),
+        vendor_key: format!("svc:command-{id}"),
+        correlation_id: "c".into(),
+        created_at_ms: at,
+    }
+}
+
+fn event(id: Uuid) -> NewEvent {
+    NewEvent {
+        id: Uuid::now_v7(),
+        provider: "gatehouse".into(),
+        provider_event_id: format!("command/{id}"),
+        event_type: "gatehouse.command.succeeded".into(),
+        subject: Some(id.to_string()),
+        correlation_id: "c".into(),
+        received_at_ms: 0,
+        envelope: b"{}".to_vec(),
+        raw_body: Bytes::new(),
+    }
+}
+
+#[tokio::test]
+async fn commands_are_leased_and_only_their_claimant_records_an_outcome() {
+    let (store, _dir) = store().await;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    store.insert_command(command(a, 0), None).await.unwrap();
+    store.insert_command(command(b, 0), None).await.unwrap();
+    let first = store.claim_commands("one".into(), 100, 1_000, 1).await.unwrap();
+    assert_eq!(
+        first.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [a],
+        "oldest first, up to the limit"
+    );
+    let second = store.claim_commands("two".into(), 500, 1_000, 10).await.unwrap();
+    assert_eq!(
+        second.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [b],
+        "a leased command is not claimed twice"
+    );
+    assert!(
+        store
+            .claim_commands("two".into(), 600, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The lease of `one` expires (`two`'s on `b` has not); `two` takes `a` over, and `one`'s late outcome is
+    // refused.
+    let retaken = store.claim_commands("two".into(), 1_200, 1_000, 10).await.unwrap();
+    assert_eq!(retaken.iter().map(|c| c.id).collect::<Vec<_>>(), [a]);
+    let retry = CommandUpdate::Retry {
+        next_attempt_ms: 5_000,
+        counted: true,
+        error: "503".into(),
+    };
+    assert!(
+        !store
+            .update_command(a, "one".into(), 1_300, retry.clone())
+            .await
+            .unwrap()
+    );
+    assert!(store.update_command(a, "two".into(), 1_300, retry).await.unwrap());
+    let record = store.get_command(a).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (CommandStatus::Pending, 1));
+    assert_eq!(record.last_error.as_deref(), Some("503"));
+    let early = store.claim_commands("three".into(), 4_999, 1_000, 10).await.unwrap();
+    assert!(early.iter().all(|c| c.id != a), "not due yet");
+
+    let finish = CommandUpdate::Finish {
+        status: CommandStatus::Succeeded,
+        response: serde_json::json!({"status": 201}),
+        error: None,
+        event: Box::new(event(a)),
+    };
+    let due = store.claim_commands("two".into(), 5_000, 1_000, 10).await.unwrap();
+    assert_eq!(due.iter().map(|c| c.id).collect::<Vec<_>>(), [a]);
+    assert!(
+        store
+            .update_command(a, "two".into(), 5_100, finish.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.update_command(a, "two".into(), 5_200, finish).await.unwrap(),
+        "finishes once"
+    );
+    let record = store.get_command(a).await.unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (CommandStatus::Succeeded, 2));
+    assert_eq!(record.response, Some(serde_json::json!({"status": 201})));
+    let events = store
+        .list_events(crate::store::EventFilter {
+            provider: Some("gatehouse".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the outcome and its event commit together");
+    // Finished commands are pruned after their retention; pending ones never.
+    assert_eq!(store.prune(0, 5_101).await.unwrap().1, 1);
+    assert!(store.get_command(a).await.unwrap().is_none());
+    assert!(store.get_command(b).await.unwrap().is_some());
+}
