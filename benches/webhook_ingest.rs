@@ -11,45 +11,22 @@
 
 mod common;
 
-use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::phase::{Req, Server, run_phase, wait_ready};
 use gatehouse_kit::Scheme;
 use gatehouse_kit::signature::SignRequest;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::client::conn::http1::SendRequest;
+use http_body_util::Full;
+use hyper::{Request, StatusCode};
 use secrecy::SecretString;
 
 /// A throwaway test secret (the same one `tests/api/helpers.rs` uses).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WARMUP: usize = 5_000;
-
-type Req = Request<Full<Bytes>>;
-
-/// Kills the server if the bench panics before its orderly SIGTERM shutdown.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// What one phase (warm-up or measured run) produced.
-struct Phase {
-    elapsed: Duration,
-    latencies_us: Vec<u64>,
-    errors: usize,
-}
 
 fn env_usize(name: &str, default: usize) -> usize {
     common::env_parse(name, default, "a positive integer", |&n| n > 0)
@@ -117,62 +94,6 @@ fn generate(first: usize, count: usize, host: &str) -> Vec<Req> {
         .collect()
 }
 
-/// Sends every request over `senders`, each connection taking the next index until none are left.
-async fn run_phase(senders: &mut Vec<SendRequest<Full<Bytes>>>, requests: Vec<Req>) -> Phase {
-    let total = requests.len();
-    let queue: Rc<Vec<RefCell<Option<Req>>>> = Rc::new(requests.into_iter().map(|r| RefCell::new(Some(r))).collect());
-    let next = Rc::new(Cell::new(0usize));
-    let started = Instant::now();
-    let workers: Vec<_> = senders
-        .drain(..)
-        .map(|mut sender| {
-            let (queue, next) = (Rc::clone(&queue), Rc::clone(&next));
-            tokio::task::spawn_local(async move {
-                let mut latencies = Vec::with_capacity(total / 32);
-                let mut errors = 0usize;
-                loop {
-                    let index = next.get();
-                    if index >= queue.len() {
-                        break;
-                    }
-                    next.set(index + 1);
-                    let request = queue[index].borrow_mut().take().expect("each request is sent once");
-                    sender.ready().await.expect("the connection stays open");
-                    let sent = Instant::now();
-                    let response = sender.send_request(request).await.expect("the server answers");
-                    let status = response.status();
-                    let body = response
-                        .into_body()
-                        .collect()
-                        .await
-                        .expect("the response body is readable");
-                    latencies.push(sent.elapsed().as_micros() as u64);
-                    if status != hyper::StatusCode::OK {
-                        errors += 1;
-                        if errors <= 3 {
-                            eprintln!("non-200: {status} {}", String::from_utf8_lossy(&body.to_bytes()));
-                        }
-                    }
-                }
-                (sender, latencies, errors)
-            })
-        })
-        .collect();
-    let (mut latencies_us, mut errors) = (Vec::with_capacity(total), 0);
-    for worker in workers {
-        let (sender, latencies, failed) = worker.await.expect("a load worker panicked");
-        senders.push(sender);
-        latencies_us.extend(latencies);
-        errors += failed;
-    }
-    let elapsed = started.elapsed();
-    Phase {
-        elapsed,
-        latencies_us,
-        errors,
-    }
-}
-
 /// The body of a 200 answer to `GET path`, over a fresh blocking connection.
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
     common::get(addr, path, "", None).and_then(|(status, body)| (status == 200).then_some(body))
@@ -188,23 +109,6 @@ fn commit_stats(addr: SocketAddr) -> Option<(f64, f64)> {
     };
     let count = value("gatehouse_store_commit_batch_size_count")?;
     Some((count, value("gatehouse_store_commit_batch_size_sum")? / count))
-}
-
-fn wait_ready(server: &mut Server, addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("gatehouse serve exited before it was ready: {status}");
-        }
-        if get(addr, "/readyz").is_some() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gatehouse was not ready on {addr} within 30s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
@@ -243,8 +147,8 @@ fn main() {
 
     let (warm, mut run) = common::block_on_local(async {
         let mut senders = common::connect(addr, connections).await;
-        let warm = run_phase(&mut senders, warmup).await;
-        let run = run_phase(&mut senders, measured).await;
+        let warm = run_phase(&mut senders, warmup, StatusCode::OK).await;
+        let run = run_phase(&mut senders, measured, StatusCode::OK).await;
         (warm, run)
     });
 

@@ -1,5 +1,10 @@
 //! What the benchmarks share: env-var options, a free port, blocking `GET`s, keep-alive hyper client connections
-//! driven on a single-threaded runtime's local set, and nearest-rank percentiles.
+//! driven on a single-threaded runtime's local set, and nearest-rank percentiles; [`phase`] has the server guard
+//! and the fixed-list load phase of the request-count benches.
+
+// Each bench uses its own part of `phase`.
+#[allow(dead_code)]
+pub mod phase;
 
 use std::future::Future;
 use std::io::{Read, Write};

@@ -1,0 +1,121 @@
+//! A server child process killed if the bench panics, waiting for its `/readyz`, and a closed-loop load phase:
+//! a fixed list of requests shared by keep-alive connections, each sending its next request once the previous
+//! answer's body is read.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::process::Child;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode};
+
+pub type Req = Request<Full<Bytes>>;
+
+/// Kills the server if the bench panics before its orderly shutdown.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits (up to 30 s) until `GET /readyz` on `addr` answers 200; panics if the server exits first.
+pub fn wait_ready(server: &mut Server, addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("gatehouse serve exited before it was ready: {status}");
+        }
+        if super::get(addr, "/readyz", "", None).is_some_and(|(status, _)| status == 200) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gatehouse was not ready on {addr} within 30s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What one phase produced.
+pub struct Phase {
+    pub elapsed: Duration,
+    pub latencies_us: Vec<u64>,
+    pub errors: usize,
+}
+
+impl Phase {
+    pub fn rate(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `p` percentile in milliseconds (sorts the latencies).
+    pub fn percentile_ms(&mut self, p: f64) -> f64 {
+        self.latencies_us.sort_unstable();
+        super::percentile(&self.latencies_us, p).map_or(f64::NAN, |us| us as f64 / 1000.0)
+    }
+}
+
+/// Sends every request over `senders`, each connection taking the next one until none are left; an answer whose
+/// status is not `expected` counts as an error (the first three are printed).
+pub async fn run_phase(senders: &mut Vec<SendRequest<Full<Bytes>>>, requests: Vec<Req>, expected: StatusCode) -> Phase {
+    let total = requests.len();
+    let queue: Rc<Vec<RefCell<Option<Req>>>> = Rc::new(requests.into_iter().map(|r| RefCell::new(Some(r))).collect());
+    let next = Rc::new(Cell::new(0usize));
+    let started = Instant::now();
+    let workers: Vec<_> = senders
+        .drain(..)
+        .map(|mut sender| {
+            let (queue, next) = (Rc::clone(&queue), Rc::clone(&next));
+            tokio::task::spawn_local(async move {
+                let mut latencies = Vec::with_capacity(total / 32);
+                let mut errors = 0usize;
+                loop {
+                    let index = next.get();
+                    if index >= queue.len() {
+                        break;
+                    }
+                    next.set(index + 1);
+                    let request = queue[index].borrow_mut().take().expect("each request is sent once");
+                    sender.ready().await.expect("the connection stays open");
+                    let sent = Instant::now();
+                    let response = sender.send_request(request).await.expect("the server answers");
+                    let status = response.status();
+                    let body = response
+                        .into_body()
+                        .collect()
+                        .await
+                        .expect("the response body is readable");
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                    if status != expected {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("unexpected {status}: {}", String::from_utf8_lossy(&body.to_bytes()));
+                        }
+                    }
+                }
+                (sender, latencies, errors)
+            })
+        })
+        .collect();
+    let (mut latencies_us, mut errors) = (Vec::with_capacity(total), 0);
+    for worker in workers {
+        let (sender, latencies, failed) = worker.await.expect("a load worker panicked");
+        senders.push(sender);
+        latencies_us.extend(latencies);
+        errors += failed;
+    }
+    Phase {
+        elapsed: started.elapsed(),
+        latencies_us,
+        errors,
+    }
+}
