@@ -130,6 +130,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError>;
 
     /// Claims an idempotency key for a request (or reports it running, mismatched, or done with its response).
+    /// A claim is visible to every later claim once this returns, but need not survive a crash: a lost claim is one
+    /// whose request died, and its retry runs again.
     async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError>;
 
     /// Keeps a claimed key's final response; `false` if the claim was lost (its lock expired and was retaken).

@@ -20,6 +20,25 @@ type Row = (
 
 /// Claims `(caller, key)`: free, expired, or running under a lock that has expired (its gateway died) → ours.
 pub(super) fn claim(tx: &Transaction<'_>, claim: &KeyClaim) -> rusqlite::Result<Claimed> {
+    // The common case, a key never seen: one statement.
+    let token = Uuid::now_v7();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO idempotency_keys (caller, key, fingerprint, token, state, locked_until_ms, expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)
+             ON CONFLICT (caller, key) DO NOTHING",
+        )?
+        .execute(params![
+            claim.caller,
+            claim.key,
+            claim.fingerprint,
+            token.to_string(),
+            claim.now_ms.saturating_add(claim.lock_ms),
+            claim.now_ms.saturating_add(claim.keep_ms),
+        ])?;
+    if inserted == 1 {
+        return Ok(Claimed::Started { token });
+    }
     let row: Option<Row> = tx
         .prepare_cached(
             "SELECT fingerprint, token, state, locked_until_ms, expires_at_ms, status, headers, body
@@ -65,13 +84,11 @@ pub(super) fn claim(tx: &Transaction<'_>, claim: &KeyClaim) -> rusqlite::Result<
             return Ok(Claimed::Mismatch);
         }
     }
-    let token = Uuid::now_v7();
+    // Expired, or abandoned by a crashed request: retake it.
     tx.prepare_cached(
-        "INSERT INTO idempotency_keys (caller, key, fingerprint, token, state, locked_until_ms, expires_at_ms)
-         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)
-         ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, token = excluded.token,
-             state = 'running', locked_until_ms = excluded.locked_until_ms, expires_at_ms = excluded.expires_at_ms,
-             status = NULL, headers = NULL, body = NULL",
+        "UPDATE idempotency_keys SET fingerprint = ?3, token = ?4, state = 'running', locked_until_ms = ?5,
+             expires_at_ms = ?6, status = NULL, headers = NULL, body = NULL
+         WHERE caller = ?1 AND key = ?2",
     )?
     .execute(params![
         claim.caller,

@@ -88,8 +88,25 @@ impl SqliteStore {
         &self,
         f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.submit(f, true).await
+    }
+
+    /// Like [`Self::write`], but answers once committed (visible to every later read and write), without waiting
+    /// for an fsync of its own: a crash may lose it, never reorder it.
+    async fn write_visible<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        durable: bool,
+    ) -> Result<T, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
-        let (op, answer) = writer::Op::boxed(f);
+        let (op, answer) = writer::Op::boxed(f, durable);
         let commit = async {
             writer
                 .send(writer::Command::Write(op))
@@ -133,7 +150,8 @@ impl Store for SqliteStore {
     }
 
     async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError> {
-        self.write(move |tx| keys::claim(tx, &claim)).await
+        // A claim lost to a crash is a claim whose request died: the retry runs again, as after its lock expires.
+        self.write_visible(move |tx| keys::claim(tx, &claim)).await
     }
 
     async fn complete_key(&self, done: KeyCompletion) -> Result<bool, StoreError> {
