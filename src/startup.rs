@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http::auth::{AdminToken, Callers};
-use crate::http::{AppState, router};
+use crate::http::{AppState, Shared, router};
 use crate::providers::Providers;
 use crate::store::{self, Store};
 use crate::upstream::rate_limit::CallerLimits;
@@ -41,14 +41,14 @@ impl Application {
         };
         Ok(Self {
             listener,
-            state: AppState {
+            state: AppState::new(Shared {
                 callers: Arc::new(Callers::from_config(&config.callers)),
                 caller_limits: Arc::new(CallerLimits::new(&config.callers)),
                 admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
                 config: Arc::new(config),
                 providers: Arc::new(providers),
                 store,
-            },
+            }),
         })
     }
 

@@ -2,12 +2,13 @@
 //! handed to the provider's adapter, which reaches the vendor through the provider's policy stack. Also the
 //! admission and error mapping `/proxy` shares.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_kit::outbound::{DomainRequest, OutboundError, UpstreamError};
 
@@ -68,9 +69,9 @@ pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result
 /// The `{provider}` segment of `path` after `prefix` (`/v1/`, `/proxy/`) as sent, not decoded, like the rest of the
 /// path both route families match on. (Axum's path extractors decode every segment first and refuse, outside our
 /// problem format, a path that is not UTF-8 once decoded, which a passthrough path may well be.)
-pub fn provider_name(uri: &Uri, prefix: &str) -> String {
+pub fn provider_name<'u>(uri: &'u Uri, prefix: &str) -> &'u str {
     let rest = uri.path().strip_prefix(prefix).unwrap_or_default();
-    rest.split('/').next().unwrap_or_default().to_owned()
+    rest.split('/').next().unwrap_or_default()
 }
 
 /// Adds `RateLimit-Policy` and `RateLimit` for the caller's limit.
@@ -128,18 +129,30 @@ fn outbound_problem(error: OutboundError) -> ApiError {
     }
 }
 
-/// Counts an outbound request by provider, route and outcome, and times it.
-pub fn record(provider: &str, route: &'static str, outcome: &str, started: Instant) {
-    let labels = [("provider", provider.to_owned()), ("route", route.to_owned())];
-    metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, &labels).record(started.elapsed().as_secs_f64());
-    metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => provider.to_owned(), "route" => route,
-        "outcome" => outcome.to_owned())
+/// Counts an outbound request by provider, route and outcome, and times it. Every label is shared or static: no
+/// string is built per request.
+pub fn record(client: &ProviderClient, route: &'static str, outcome: &'static str, started: Instant) {
+    let provider = client.label();
+    metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, "provider" => provider.clone(), "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => provider.clone(), "route" => route,
+        "outcome" => outcome)
     .increment(1);
+}
+
+/// A status code as a static string (`"100"`…`"999"`), so it labels a metric without an allocation.
+pub fn status_label(status: StatusCode) -> &'static str {
+    static LABELS: OnceLock<Vec<String>> = OnceLock::new();
+    let labels = LABELS.get_or_init(|| (100..1000u16).map(|code| code.to_string()).collect());
+    usize::from(status.as_u16())
+        .checked_sub(100)
+        .and_then(|i| labels.get(i))
+        .map_or("other", String::as_str)
 }
 
 pub async fn domain(
     State(state): State<AppState>,
-    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    axum::Extension(correlation_id): axum::Extension<CorrelationId>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -147,7 +160,7 @@ pub async fn domain(
 ) -> Response {
     let started = Instant::now();
     let name = provider_name(&uri, "/v1/");
-    let admitted = match admit(&state, &name, &headers) {
+    let admitted = match admit(&state, name, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
@@ -203,7 +216,7 @@ pub async fn domain(
         };
         let upstream = RequestUpstream {
             client: admitted.client,
-            correlation_id: &correlation_id,
+            correlation_id: correlation_id.header_value(),
             traceparent: traceparent(&headers),
             max_body_bytes: state.config.server.max_body_bytes,
         };
@@ -217,12 +230,12 @@ pub async fn domain(
     .await;
     let (outcome, response) = match result {
         Ok(answer) => (
-            answer.status.as_str().to_owned(),
+            status_label(answer.status),
             (answer.status, Json(answer.body)).into_response(),
         ),
-        Err(error) => (error.problem().slug().to_owned(), error.into_response()),
+        Err(error) => (error.problem().slug(), error.into_response()),
     };
-    record(&name, spec.path, &outcome, started);
+    record(admitted.client, spec.path, outcome, started);
     let mut response = with_limit_headers(response, admitted.limit.as_ref());
     response.headers_mut().remove(header::SERVER);
     response
