@@ -151,9 +151,11 @@ impl Executor {
             body: command.body.clone(),
             idempotency_key: Some(command.vendor_key.clone()),
         };
+        let correlation_id = http::HeaderValue::from_str(&command.correlation_id)
+            .map_err(|_| OutboundError::InvalidRequest("the stored correlation id is not a header value".into()))?;
         let upstream = RequestUpstream {
             client,
-            correlation_id: &command.correlation_id,
+            correlation_id,
             traceparent: None,
             max_body_bytes: self.max_body_bytes,
         };

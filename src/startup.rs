@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http::auth::{AdminToken, Callers};
-use crate::http::{AppState, router};
+use crate::http::{AppState, Shared, router};
 use crate::providers::Providers;
 use crate::store::{self, Store};
 use crate::upstream::rate_limit::CallerLimits;
@@ -42,7 +42,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            state: AppState {
+            state: AppState::new(Shared {
                 callers: Arc::new(Callers::from_config(&config.callers)),
                 caller_limits: Arc::new(CallerLimits::new(&config.callers)),
                 admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
@@ -50,7 +50,7 @@ impl Application {
                 config: Arc::new(config),
                 providers: Arc::new(providers),
                 store,
-            },
+            }),
         })
     }
 

@@ -20,6 +20,10 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, server: &ServerConfig
     if announced.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    if http_body::Body::is_end_stream(&body) {
+        // No body at all (a `GET`, say): nothing to wait for.
+        return Ok(Bytes::new());
+    }
     let read = tokio::time::timeout(server.body_timeout, axum::body::to_bytes(body, limit)).await;
     let read = read.map_err(|_| ApiError::new(Problem::RequestTimeout, "the request body arrived too slowly"))?;
     read.map_err(|e| {

@@ -1,5 +1,6 @@
 //! Correlation ids: every request gets one (the caller's `X-Correlation-Id` when well-formed, else a new UUIDv7),
-//! every response carries it, logs of the request are in its span, and problem bodies quote it.
+//! every response carries it, logs of the request are in its span, and problem bodies quote it. The id is kept as a
+//! header value (shared bytes), so passing it to the response, the handler and the vendor copies nothing.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -10,16 +11,36 @@ use tracing::Instrument;
 pub const HEADER: &str = "x-correlation-id";
 
 tokio::task_local! {
-    static CURRENT: String;
+    static CURRENT: CorrelationId;
 }
 
-/// The request's correlation id, as handlers extract it.
+/// The request's correlation id, as handlers extract it: a valid header value of at most 128 characters of
+/// `[A-Za-z0-9._:-]`.
 #[derive(Debug, Clone)]
-pub struct CorrelationId(pub String);
+pub struct CorrelationId(HeaderValue);
+
+impl CorrelationId {
+    pub fn as_str(&self) -> &str {
+        // Only ids `is_valid` accepts are built, and they are ASCII.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as the `X-Correlation-Id` header value (a cheap, shared copy).
+    pub fn header_value(&self) -> HeaderValue {
+        self.0.clone()
+    }
+
+    /// A new UUIDv7 id.
+    fn generate() -> Self {
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+        Self(HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("00000000-0000-0000-0000-000000000000")))
+    }
+}
 
 /// The correlation id of the request being served on this task, if any.
 pub fn current() -> Option<String> {
-    CURRENT.try_with(Clone::clone).ok()
+    CURRENT.try_with(|id| id.as_str().to_owned()).ok()
 }
 
 /// At most 128 characters of `[A-Za-z0-9._:-]`.
@@ -35,22 +56,19 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_valid(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    request.extensions_mut().insert(CorrelationId(id.clone()));
+        .filter(|v| v.to_str().is_ok_and(is_valid))
+        .map(|v| CorrelationId(v.clone()))
+        .unwrap_or_else(CorrelationId::generate);
+    request.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
         path = %request.uri().path(),
-        correlation_id = %id,
+        correlation_id = %id.as_str(),
     );
-    let header = HeaderValue::from_str(&id);
+    let header = id.header_value();
     let mut response = CURRENT.scope(id, next.run(request)).instrument(span).await;
-    if let Ok(value) = header {
-        response.headers_mut().insert(HEADER, value);
-    }
+    response.headers_mut().insert(HEADER, header);
     response
 }
 

@@ -70,7 +70,7 @@ pub fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiErro
 
 pub async fn domain(
     State(state): State<AppState>,
-    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    axum::Extension(correlation_id): axum::Extension<CorrelationId>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -78,7 +78,7 @@ pub async fn domain(
 ) -> Response {
     let started = Instant::now();
     let name = provider_name(&uri, "/v1/");
-    let admitted = match admit(&state, &name, &headers) {
+    let admitted = match admit(&state, name, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
@@ -94,7 +94,7 @@ pub async fn domain(
         correlation_id,
     };
     let mut response = serve(&state, &admitted, spec, params, request, body).await;
-    record(&name, spec.path, &outcome(&response), started);
+    record(admitted.client, spec.path, outcome(&response), started);
     response.headers_mut().remove(header::SERVER);
     with_limit_headers(response, admitted.limit.as_ref())
 }
@@ -104,7 +104,7 @@ struct Incoming<'a> {
     method: Method,
     uri: &'a Uri,
     headers: &'a HeaderMap,
-    correlation_id: String,
+    correlation_id: CorrelationId,
 }
 
 async fn serve(
@@ -176,13 +176,13 @@ async fn serve(
             provider: admitted.provider,
             request,
             path: route.to_owned(),
-            correlation_id,
+            correlation_id: correlation_id.as_str().to_owned(),
         };
         return super::commands::submit(state, submission, guard).await;
     }
     let upstream = RequestUpstream {
         client: admitted.client,
-        correlation_id: &correlation_id,
+        correlation_id: correlation_id.header_value(),
         traceparent: traceparent(headers),
         max_body_bytes: state.config.server.max_body_bytes,
     };

@@ -26,9 +26,26 @@ use crate::store::Store;
 use crate::upstream::rate_limit::CallerLimits;
 use problem::{ApiError, Problem};
 
-/// What every handler shares.
+/// What every handler shares, behind one `Arc`: handlers extract it per request, so a copy is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state itself: configuration, providers, the store, callers and their limits, the admin token.
+pub struct Shared {
     pub config: Arc<Config>,
     pub providers: Arc<Providers>,
     pub store: Arc<dyn Store>,

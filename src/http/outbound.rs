@@ -2,9 +2,10 @@
 //! (caller auth, provider allowed, caller rate limit), rate-limit headers, trace context, the mapping of gateway
 //! failures to problems, and outbound metrics.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use gatehouse_kit::outbound::{OutboundError, UpstreamError};
 
@@ -67,9 +68,9 @@ pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result
 /// The `{provider}` segment of `path` after `prefix` (`/v1/`, `/proxy/`) as sent, not decoded, like the rest of the
 /// path both route families match on. (Axum's path extractors decode every segment first and refuse, outside our
 /// problem format, a path that is not UTF-8 once decoded, which a passthrough path may well be.)
-pub fn provider_name(uri: &Uri, prefix: &str) -> String {
+pub fn provider_name<'u>(uri: &'u Uri, prefix: &str) -> &'u str {
     let rest = uri.path().strip_prefix(prefix).unwrap_or_default();
-    rest.split('/').next().unwrap_or_default().to_owned()
+    rest.split('/').next().unwrap_or_default()
 }
 
 /// Adds `RateLimit-Policy` and `RateLimit` for the caller's limit.
@@ -128,18 +129,30 @@ pub fn outbound_problem(error: OutboundError) -> ApiError {
 }
 
 /// The outcome label of an answer: the problem's slug, or the status.
-pub fn outcome(response: &Response) -> std::borrow::Cow<'static, str> {
+pub fn outcome(response: &Response) -> &'static str {
     match response.extensions().get::<Problem>() {
-        Some(problem) => problem.slug().into(),
-        None => response.status().as_str().to_owned().into(),
+        Some(problem) => problem.slug(),
+        None => status_label(response.status()),
     }
 }
 
-/// Counts an outbound request by provider, route and outcome, and times it.
-pub fn record(provider: &str, route: &'static str, outcome: &str, started: Instant) {
-    let labels = [("provider", provider.to_owned()), ("route", route.to_owned())];
-    metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, &labels).record(started.elapsed().as_secs_f64());
-    metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => provider.to_owned(), "route" => route,
-        "outcome" => outcome.to_owned())
+/// Counts an outbound request by provider, route and outcome, and times it. Every label is shared or static: no
+/// string is built per request.
+pub fn record(client: &ProviderClient, route: &'static str, outcome: &'static str, started: Instant) {
+    let provider = client.label();
+    metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, "provider" => provider.clone(), "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => provider.clone(), "route" => route,
+        "outcome" => outcome)
     .increment(1);
+}
+
+/// A status code as a static string (`"100"`…`"999"`), so it labels a metric without an allocation.
+pub fn status_label(status: StatusCode) -> &'static str {
+    static LABELS: OnceLock<Vec<String>> = OnceLock::new();
+    let labels = LABELS.get_or_init(|| (100..1000u16).map(|code| code.to_string()).collect());
+    usize::from(status.as_u16())
+        .checked_sub(100)
+        .and_then(|i| labels.get(i))
+        .map_or("other", String::as_str)
 }

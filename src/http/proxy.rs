@@ -7,31 +7,41 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, Method, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::correlation::CorrelationId;
 use super::domain::keep;
 use super::idempotency::{self, KeyGuard};
-use super::outbound::{admit, outcome, provider_name, record, traceparent, upstream_problem, with_limit_headers};
+use super::outbound::{
+    admit, outcome, provider_name, record, status_label, traceparent, upstream_problem, with_limit_headers,
+};
 use super::problem::{ApiError, Problem};
-use futures_util::StreamExt;
 use gatehouse_kit::outbound::UpstreamError;
 
-use crate::upstream::{Call, ProviderClient, bulkhead};
+use crate::upstream::{Call, ProviderClient, UpstreamResponse};
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Request headers the gateway sets itself (or must not pass on): never forwarded as the caller sent them.
+const REPLACED: [HeaderName; 5] = [
+    header::HOST,
+    header::AUTHORIZATION,
+    header::CONTENT_LENGTH,
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static(crate::http::correlation::HEADER),
 ];
 
 /// Refuses a raw (still percent-encoded) path that could escape `base_url` or be read differently by the vendor:
@@ -69,57 +79,51 @@ pub fn check_path(raw: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Whether `name` is hop-by-hop in a message with `headers`: a standard one, or one its `Connection` header names.
-fn hop_by_hop(headers: &HeaderMap, name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
-        || headers
+/// Removes, in place, the hop-by-hop headers of a message: the standard ones and those its `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|listed| listed.trim().eq_ignore_ascii_case(name.as_str()))
-}
-
-fn forwardable(headers: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let dropped = hop_by_hop(headers, name)
-            || matches!(
-                name.as_str(),
-                "host" | "authorization" | "content-length" | "traceparent"
-            )
-            || name.as_str() == crate::http::correlation::HEADER;
-        if !dropped {
-            out.append(name.clone(), value.clone());
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
         }
     }
-    out
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
 }
 
-pub async fn proxy(
-    State(state): State<AppState>,
-    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn proxy(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    let name = provider_name(&uri, "/proxy/");
-    let admitted = match admit(&state, &name, &headers) {
+    let (mut parts, body) = request.into_parts();
+    let correlation_id = parts.extensions.remove::<CorrelationId>().map(|id| id.header_value());
+    let name = provider_name(&parts.uri, "/proxy/");
+    let admitted = match admit(&state, name, &parts.headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
     let limit = admitted.limit.as_ref();
-    let prefix = format!("/proxy/{name}");
-    let raw = uri.path().strip_prefix(prefix.as_str()).unwrap_or("");
+    // The rest of the raw path and the query, after `/proxy/{provider}`.
+    let rest = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .and_then(|p| p.strip_prefix("/proxy/"))
+        .and_then(|p| p.strip_prefix(name))
+        .unwrap_or("");
+    let raw = rest.split('?').next().unwrap_or_default();
     if let Err(reason) = check_path(raw) {
-        record(&name, "proxy", Problem::InvalidRequest.slug(), started);
+        record(admitted.client, "proxy", Problem::InvalidRequest.slug(), started);
         return with_limit_headers(ApiError::new(Problem::InvalidRequest, reason).into_response(), limit);
     }
     let read = async {
-        let body = super::body::read_limited(&headers, body, &state.config.server).await?;
-        Ok::<_, ApiError>((body, idempotency::key(&method, &headers)?))
+        let body = super::body::read_limited(&parts.headers, body, &state.config.server).await?;
+        Ok::<_, ApiError>((body, idempotency::key(&parts.method, &parts.headers)?))
     };
     let (body, key) = match read.await {
         Ok(read) => read,
@@ -127,7 +131,8 @@ pub async fn proxy(
     };
     let guard = match key {
         Some(key) => {
-            let fingerprint = idempotency::fingerprint(&method, uri.path_and_query().map_or("", |p| p.as_str()), &body);
+            let target = parts.uri.path_and_query().map_or("", |p| p.as_str());
+            let fingerprint = idempotency::fingerprint(&parts.method, target, &body);
             let caller = admitted.caller.name.as_str();
             match idempotency::claim(&state.store, &state.config.idempotency, caller, key, fingerprint).await {
                 Ok(guard) => Some(guard),
@@ -136,46 +141,43 @@ pub async fn proxy(
         }
         None => None,
     };
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{raw}?{query}"),
-        None => raw.to_owned(),
-    };
-    let headers_out = forwardable(&headers);
+    let traceparent = traceparent(&parts.headers);
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_hop_by_hop(&mut headers);
+    for name in &REPLACED {
+        headers.remove(name);
+    }
     let call = Call {
-        retryable: Call::is_retryable(&method, &headers_out),
-        method,
-        path_and_query,
-        headers: headers_out,
+        retryable: Call::is_retryable(&parts.method, &headers),
+        method: parts.method,
+        path_and_query: rest.to_owned(),
+        headers,
         body,
         correlation_id,
-        traceparent: traceparent(&headers),
+        traceparent,
     };
     let result = admitted.client.call(call).await;
     if let Some(guard) = guard {
         let response = kept(admitted.client, result, guard, state.config.server.max_body_bytes).await;
-        record(&name, "proxy", &outcome(&response), started);
+        record(admitted.client, "proxy", outcome(&response), started);
         return with_limit_headers(response, limit);
     }
     let response = match result {
         Ok(upstream) => {
-            record(&name, "proxy", upstream.status().as_str(), started);
-            let mut response = Response::builder().status(upstream.status());
-            if let Some(out) = response.headers_mut() {
-                *out = forwardable_response(upstream.headers());
-            }
-            // The bulkhead slot stays taken until the body has been streamed (or the caller went away).
-            let permit = upstream.extensions().get::<bulkhead::Permit>().cloned();
-            let body = upstream.bytes_stream().map(move |chunk| {
-                let _slot = &permit;
-                chunk
-            });
+            let (upstream, body) = upstream.into_parts();
+            record(admitted.client, "proxy", status_label(upstream.status), started);
+            let mut headers = upstream.headers;
+            strip_hop_by_hop(&mut headers);
+            // The bulkhead slot rides in the body: it stays taken until the body has been streamed (or the caller
+            // went away).
+            let mut response = Response::new(Body::new(body));
+            *response.status_mut() = upstream.status;
+            *response.headers_mut() = headers;
             response
-                .body(Body::from_stream(body))
-                .unwrap_or_else(|_| ApiError::new(Problem::UpstreamError, "unusable vendor response").into_response())
         }
         Err(error) => {
             let problem = upstream_problem(&error);
-            record(&name, "proxy", problem.problem().slug(), started);
+            record(admitted.client, "proxy", problem.problem().slug(), started);
             problem.into_response()
         }
     };
@@ -186,7 +188,7 @@ pub async fn proxy(
 /// for replay, or the gateway's failure with the key released.
 async fn kept(
     client: &ProviderClient,
-    result: Result<reqwest::Response, UpstreamError>,
+    result: Result<UpstreamResponse, UpstreamError>,
     guard: KeyGuard,
     limit: usize,
 ) -> Response {
@@ -198,29 +200,20 @@ async fn kept(
         }
     };
     let status = upstream.status();
-    let headers = forwardable_response(upstream.headers());
+    let mut headers = upstream.headers().clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::CONTENT_LENGTH);
     // The vendor answered, so whatever comes of its body is kept: a retry must not repeat the call.
     let response = match client.read_body(upstream, limit).await {
         Ok(body) => {
             let mut response = Response::new(Body::from(body));
             *response.status_mut() = status;
             *response.headers_mut() = headers;
-            response.headers_mut().remove(header::CONTENT_LENGTH);
             response
         }
         Err(error) => upstream_problem(&error).into_response(),
     };
     keep(guard, response).await
-}
-
-fn forwardable_response(headers: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        if !hop_by_hop(headers, name) {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use crate::store::{Ingested, NewEvent};
 pub async fn receive(
     State(state): State<AppState>,
     provider: Result<Path<String>, PathRejection>,
-    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    axum::Extension(correlation_id): axum::Extension<CorrelationId>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -45,7 +45,15 @@ pub async fn receive(
             format!("no provider {name:?} receives webhooks"),
         ));
     };
-    let result = accept(&state, provider, verifier, headers, body, correlation_id).await;
+    let result = accept(
+        &state,
+        provider,
+        verifier,
+        headers,
+        body,
+        correlation_id.as_str().to_owned(),
+    )
+    .await;
     let outcome = match &result {
         Ok(Accepted::Stored(ingested)) if ingested.duplicate => "duplicate",
         Ok(Accepted::Stored(_)) => "accepted",

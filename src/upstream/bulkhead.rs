@@ -1,33 +1,31 @@
 //! The bulkhead: at most `concurrency` calls in flight to one provider, so a slow vendor cannot take every task of
 //! the gateway. A call over the limit is refused at once (`bulkhead-full`) rather than queued. A call stays in
-//! flight until its response is dropped: the permit rides in the response's extensions ([`Permit`]), so a body
-//! streamed back to the caller keeps its slot until it ends.
+//! flight until its response body ends or is dropped: the slot rides in the body ([`super::body::VendorBody`]), so
+//! a body streamed back to the caller keeps its slot until it ends.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use gatehouse_kit::outbound::UpstreamError;
-use tokio::sync::Semaphore;
-use tower::ServiceExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Call, CallService};
-
-#[derive(Clone)]
 pub struct Bulkhead {
-    inner: CallService,
     permits: Arc<Semaphore>,
     limit: usize,
 }
 
 impl Bulkhead {
-    pub fn new(inner: CallService, limit: usize) -> Self {
+    pub fn new(limit: usize) -> Self {
         Self {
-            inner,
             permits: Arc::new(Semaphore::new(limit)),
             limit,
         }
+    }
+
+    /// A slot for one call, or `bulkhead-full` when every slot is taken.
+    pub fn try_acquire(&self) -> Result<OwnedSemaphorePermit, UpstreamError> {
+        Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .map_err(|_| UpstreamError::BulkheadFull)
     }
 
     /// A handle that reads how many calls are in flight.
@@ -38,10 +36,6 @@ impl Bulkhead {
         }
     }
 }
-
-/// A bulkhead slot, released when the last copy is dropped (with the response, or with the body stream that took it).
-#[derive(Clone)]
-pub struct Permit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
 
 #[derive(Clone)]
 pub struct InFlight {
@@ -56,26 +50,5 @@ impl InFlight {
 
     pub fn limit(&self) -> usize {
         self.limit
-    }
-}
-
-impl tower::Service<Call> for Bulkhead {
-    type Response = reqwest::Response;
-    type Error = UpstreamError;
-    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, UpstreamError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
-        let permit = Arc::clone(&self.permits).try_acquire_owned();
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let permit = permit.map_err(|_| UpstreamError::BulkheadFull)?;
-            let mut response = inner.oneshot(call).await?;
-            response.extensions_mut().insert(Permit(Arc::new(permit)));
-            Ok(response)
-        })
     }
 }

@@ -1,12 +1,15 @@
-//! The outbound policy stack, one per provider, as tower services in the order SPEC §3 gives (caller auth and
-//! caller limits happen before, in `http::outbound`):
+//! The outbound policy stack, one per provider, in the order SPEC §3 gives (caller auth and caller limits happen
+//! before, in `http::outbound`):
 //!
 //! ```text
-//! provider rate limit ─▶ circuit breaker ─▶ bulkhead ─▶ deadline + retries ─▶ reqwest client ─▶ vendor
+//! provider rate limit ─▶ circuit breaker ─▶ bulkhead ─▶ deadline + retries ─▶ hyper-util client ─▶ vendor
 //! ```
 //!
-//! [`ProviderClient`] owns a provider's stack; [`RequestUpstream`] is the per-request view adapters call through.
+//! [`ProviderClient`] owns a provider's stack and runs a call through it by reference ([`ProviderClient::call`]):
+//! each layer is a plain struct with its state behind `Arc`s where it is shared, so a call clones and boxes nothing
+//! of the stack. [`RequestUpstream`] is the per-request view adapters call through.
 
+pub mod body;
 pub mod breaker;
 pub mod bulkhead;
 mod client;
@@ -21,9 +24,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gatehouse_kit::outbound::{Upstream, UpstreamError, VendorRequest, VendorResponse};
-use http::{HeaderMap, HeaderValue, Method};
-use tower::ServiceExt;
-use tower::util::BoxCloneSyncService;
+use http::{HeaderMap, HeaderValue, Method, Response};
+use http_body_util::BodyExt;
+use tokio::time::Instant;
 
 use crate::config::{BreakerSettings, ConfigError, ProviderConfig};
 use breaker::{BreakerConfig, CircuitBreaker, Outcome};
@@ -40,7 +43,8 @@ pub struct Call {
     pub body: Bytes,
     /// Whether retrying cannot repeat a side effect (idempotent method or an `Idempotency-Key`).
     pub retryable: bool,
-    pub correlation_id: String,
+    /// The request's `X-Correlation-Id` (absent only outside a request, e.g. in tests).
+    pub correlation_id: Option<HeaderValue>,
     pub traceparent: Option<HeaderValue>,
 }
 
@@ -56,7 +60,8 @@ impl Call {
     }
 }
 
-pub type CallService = BoxCloneSyncService<Call, reqwest::Response, UpstreamError>;
+/// A vendor's answer: its status and headers, and a body that holds the call's bulkhead slot until it ends.
+pub type UpstreamResponse = Response<body::VendorBody>;
 
 impl From<breaker::Rejected> for UpstreamError {
     fn from(rejected: breaker::Rejected) -> Self {
@@ -69,7 +74,7 @@ impl From<breaker::Rejected> for UpstreamError {
 /// What the breaker learns from a finished call: connect errors, timeouts (the vendor's 408 included), 5xx and 429
 /// are failures; other answers (4xx caller mistakes included) show the vendor is up; the gateway's own refusals say
 /// nothing about the vendor.
-fn classify(result: &Result<reqwest::Response, UpstreamError>) -> Outcome {
+fn classify<B>(result: &Result<Response<B>, UpstreamError>) -> Outcome {
     match result {
         Ok(response) if response.status().is_server_error() || matches!(response.status().as_u16(), 408 | 429) => {
             Outcome::Failure
@@ -84,11 +89,17 @@ fn classify(result: &Result<reqwest::Response, UpstreamError>) -> Outcome {
 
 /// A provider's outbound stack and the state `/admin/providers` reports.
 pub struct ProviderClient {
-    service: CallService,
+    /// The provider's name as a shared metric label.
+    label: metrics::SharedString,
+    rate_limit_layer: Option<rate_limit::ProviderRateLimit>,
     pub breaker: Arc<CircuitBreaker>,
+    bulkhead: bulkhead::Bulkhead,
+    retry: retry::Retry,
+    client: client::HttpClient,
     pub in_flight: bulkhead::InFlight,
     pub rate_limit: Option<crate::config::RateLimitConfig>,
-    /// The call's deadline, which also bounds reading the vendor's body on domain routes.
+    /// The call's deadline, which also bounds reading the vendor's body on domain routes and each read of a
+    /// streamed body.
     timeout: Duration,
 }
 
@@ -106,7 +117,7 @@ impl ProviderClient {
         breaker_config
             .validate()
             .map_err(|e| ConfigError::invalid(format!("{key}.circuit_breaker"), e))?;
-        let client = client::ClientService::build(
+        let client = client::HttpClient::build(
             &key,
             base_url,
             config.credentials.as_ref(),
@@ -117,30 +128,48 @@ impl ProviderClient {
             .rate_limit
             .as_ref()
             .map(|limit| Arc::new(RateLimiter::direct(rate_limit::quota(limit))));
-        let policy = retry::RetryPolicy::new(name, &config.retry, config.timeout, limiter.clone());
-        let service = CallService::new(retry::Retry::new(CallService::new(client), policy));
-        let bulkhead = bulkhead::Bulkhead::new(service, config.concurrency);
-        let in_flight = bulkhead.gauge();
-        let breaker = Arc::new(CircuitBreaker::new(name, breaker_config));
-        let service = CallService::new(tower::Layer::layer(
-            &breaker::BreakerLayer::new(Arc::clone(&breaker), classify),
-            CallService::new(bulkhead),
+        let retry = retry::Retry::new(retry::RetryPolicy::new(
+            name,
+            &config.retry,
+            config.timeout,
+            limiter.clone(),
         ));
-        let service = match limiter {
-            Some(limiter) => CallService::new(rate_limit::ProviderRateLimit::new(service, name, limiter)),
-            None => service,
-        };
+        let bulkhead = bulkhead::Bulkhead::new(config.concurrency);
+        let in_flight = bulkhead.gauge();
         Ok(Some(Self {
-            service,
-            breaker,
+            label: metrics::SharedString::from(Arc::<str>::from(name)),
+            rate_limit_layer: limiter.map(|limiter| rate_limit::ProviderRateLimit::new(name, limiter)),
+            breaker: Arc::new(CircuitBreaker::new(name, breaker_config)),
+            bulkhead,
+            retry,
+            client,
             in_flight,
             rate_limit: config.rate_limit,
             timeout: config.timeout,
         }))
     }
 
-    pub async fn call(&self, call: Call) -> Result<reqwest::Response, UpstreamError> {
-        self.service.clone().oneshot(call).await
+    /// The provider's name, as metrics label it.
+    pub fn label(&self) -> &metrics::SharedString {
+        &self.label
+    }
+
+    /// Runs `call` through the stack: provider rate limit → circuit breaker → bulkhead → deadline + retries →
+    /// client. The breaker times the call and learns its outcome when the vendor's headers arrive (or it fails).
+    pub async fn call(&self, call: Call) -> Result<UpstreamResponse, UpstreamError> {
+        if let Some(limit) = &self.rate_limit_layer {
+            limit.check()?;
+        }
+        let permit = self.breaker.try_acquire()?;
+        let started = Instant::now();
+        let result = async {
+            let slot = self.bulkhead.try_acquire()?;
+            let response = self.retry.call(&self.client, call).await?;
+            Ok(response.map(|body| body::VendorBody::new(body, self.timeout, Some(slot))))
+        }
+        .await;
+        permit.record(classify(&result), started.elapsed());
+        result
     }
 }
 
@@ -161,7 +190,7 @@ fn breaker_config(settings: &BreakerSettings) -> BreakerConfig {
 /// context, with the vendor's body read whole (up to `max_body_bytes`).
 pub struct RequestUpstream<'a> {
     pub client: &'a ProviderClient,
-    pub correlation_id: &'a str,
+    pub correlation_id: HeaderValue,
     pub traceparent: Option<HeaderValue>,
     pub max_body_bytes: usize,
 }
@@ -175,7 +204,7 @@ impl Upstream for RequestUpstream<'_> {
             path_and_query: request.path_and_query,
             headers: request.headers,
             body: request.body,
-            correlation_id: self.correlation_id.to_owned(),
+            correlation_id: Some(self.correlation_id.clone()),
             traceparent: self.traceparent.clone(),
         };
         // Headers and body within the provider's timeout (the retry layer bounds the headers alone).
@@ -192,7 +221,7 @@ impl Upstream for RequestUpstream<'_> {
 
 impl ProviderClient {
     /// Reads a vendor's whole body within the provider's timeout, refusing more than `limit` bytes.
-    pub async fn read_body(&self, response: reqwest::Response, limit: usize) -> Result<Bytes, UpstreamError> {
+    pub async fn read_body(&self, response: UpstreamResponse, limit: usize) -> Result<Bytes, UpstreamError> {
         tokio::time::timeout(self.timeout, read_limited(response, limit))
             .await
             .map_err(|_| UpstreamError::Timeout)?
@@ -200,17 +229,18 @@ impl ProviderClient {
 }
 
 /// Reads a vendor's body, refusing more than `limit` bytes.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Bytes, UpstreamError> {
+async fn read_limited(response: UpstreamResponse, limit: usize) -> Result<Bytes, UpstreamError> {
+    let mut response = response.into_body();
     let mut body = bytes::BytesMut::new();
     loop {
-        let chunk = response.chunk().await.map_err(|e| {
-            if e.is_timeout() {
-                UpstreamError::Timeout
-            } else {
-                UpstreamError::Response(format!("body interrupted: {e}"))
-            }
+        let frame = response.frame().await.transpose().map_err(|e| match e {
+            body::BodyError::Stalled(_) => UpstreamError::Timeout,
+            body::BodyError::Interrupted(e) => UpstreamError::Response(format!("body interrupted: {e}")),
         })?;
-        let Some(chunk) = chunk else { break };
+        let Some(frame) = frame else { break };
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
         if body.len() + chunk.len() > limit {
             return Err(UpstreamError::Response(format!("body larger than {limit} bytes")));
         }

@@ -1,11 +1,8 @@
 //! Rate limits with `governor` (GCRA): a direct limiter per provider (a policy layer) and a keyed limiter for
 //! callers, whose state also yields the IETF `RateLimit-Policy` / `RateLimit` headers and `Retry-After`.
 
-use std::future::Future;
 use std::num::NonZeroU32;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use gatehouse_kit::outbound::UpstreamError;
@@ -14,9 +11,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http::HeaderValue;
-use tower::ServiceExt;
 
-use super::{Call, CallService};
 use crate::config::RateLimitConfig;
 
 pub fn quota(limit: &RateLimitConfig) -> Quota {
@@ -31,44 +26,27 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 }
 
 /// The provider's own limit, refusing (not queueing) calls over it.
-#[derive(Clone)]
 pub struct ProviderRateLimit {
-    inner: CallService,
     limiter: Arc<DefaultDirectRateLimiter>,
     provider: String,
 }
 
 impl ProviderRateLimit {
     /// `limiter` is shared with the retry layer, so retries spend the same tokens.
-    pub fn new(inner: CallService, provider: &str, limiter: Arc<DefaultDirectRateLimiter>) -> Self {
+    pub fn new(provider: &str, limiter: Arc<DefaultDirectRateLimiter>) -> Self {
         Self {
-            inner,
             limiter,
             provider: provider.to_owned(),
         }
     }
-}
 
-impl tower::Service<Call> for ProviderRateLimit {
-    type Response = reqwest::Response;
-    type Error = UpstreamError;
-    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, UpstreamError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
-        let checked = self.limiter.check();
-        let inner = self.inner.clone();
-        let provider = self.provider.clone();
-        Box::pin(async move {
-            if let Err(not_until) = checked {
-                metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "provider", "name" => provider).increment(1);
-                let retry_after = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(UpstreamError::RateLimited { retry_after });
-            }
-            inner.oneshot(call).await
+    /// Takes a token for one call, or says how long until one is free.
+    pub fn check(&self) -> Result<(), UpstreamError> {
+        self.limiter.check().map_err(|not_until| {
+            metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "provider", "name" => self.provider.clone())
+                .increment(1);
+            let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+            UpstreamError::RateLimited { retry_after }
         })
     }
 }
@@ -145,7 +123,8 @@ impl CallerLimits {
         Some(Decision {
             allowed,
             policy: policy.clone(),
-            state: HeaderValue::from_str(&state).unwrap_or(HeaderValue::from_static("\"caller\"")),
+            state: HeaderValue::from_maybe_shared(bytes::Bytes::from(state))
+                .unwrap_or(HeaderValue::from_static("\"caller\"")),
             retry_after,
         })
     }

@@ -4,22 +4,20 @@
 //! exponential backoff that waits at least the vendor's `Retry-After`; a retry that could not finish before the
 //! deadline is not attempted, and a shared [`TpsBudget`] keeps retries to a fraction of recent traffic.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use gatehouse_kit::outbound::UpstreamError;
 use gatehouse_kit::outbound::parse_retry_after;
 use governor::DefaultDirectRateLimiter;
-use http::StatusCode;
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
 use rand::Rng;
 use tokio::time::Instant;
-use tower::ServiceExt;
 use tower::retry::budget::{Budget, TpsBudget};
 
-use super::{Call, CallService};
+use super::Call;
+use super::client::HttpClient;
 use crate::config::RetryConfig;
 
 pub struct RetryPolicy {
@@ -65,76 +63,61 @@ pub fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
     Duration::from_nanos(rand::rng().random_range(0..=nanos))
 }
 
-#[derive(Clone)]
+/// The deadline and retry policy around a provider's [`HttpClient`].
 pub struct Retry {
-    inner: CallService,
-    policy: Arc<RetryPolicy>,
+    policy: RetryPolicy,
 }
 
 impl Retry {
-    pub fn new(inner: CallService, policy: RetryPolicy) -> Self {
-        Self {
-            inner,
-            policy: Arc::new(policy),
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self { policy }
+    }
+
+    /// Sends `call` through `client` until an answer that is not worth retrying, the attempts or the retry budget
+    /// run out, or the deadline is near.
+    pub async fn call(&self, client: &HttpClient, call: Call) -> Result<Response<Incoming>, UpstreamError> {
+        let policy = &self.policy;
+        let deadline = Instant::now() + policy.timeout;
+        policy.budget.deposit();
+        if !call.retryable || policy.max_attempts <= 1 {
+            // One attempt: no copy of the call to keep.
+            return tokio::time::timeout_at(deadline, client.send(call))
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout));
+        }
+        let mut attempt = 1;
+        loop {
+            let result = tokio::time::timeout_at(deadline, client.send_copy(&call))
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout));
+            let wait = match &result {
+                Ok(response) if !retryable_status(response.status()) => return result,
+                Ok(response) => parse_retry_after(response.headers()).unwrap_or_default(),
+                Err(UpstreamError::Connect(_)) => Duration::ZERO,
+                Err(_) => return result,
+            };
+            if attempt >= policy.max_attempts {
+                return result;
+            }
+            let delay = policy.backoff(attempt).max(wait);
+            // A vendor may announce any Retry-After: an instant past the deadline (or past representable time)
+            // means no retry.
+            let too_late = Instant::now().checked_add(delay).is_none_or(|at| at >= deadline);
+            // Every attempt spends a token of the provider's own rate limit, retries included.
+            let limited = policy.limiter.as_ref().is_some_and(|limiter| limiter.check().is_err());
+            if too_late || limited || !policy.budget.withdraw() {
+                return result;
+            }
+            metrics::counter!(crate::metrics::UPSTREAM_RETRIES, "provider" => policy.provider.clone()).increment(1);
+            drop(result);
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 }
 
 fn retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
-}
-
-impl tower::Service<Call> for Retry {
-    type Response = reqwest::Response;
-    type Error = UpstreamError;
-    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, UpstreamError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
-        let inner = self.inner.clone();
-        let policy = Arc::clone(&self.policy);
-        Box::pin(async move {
-            let deadline = Instant::now() + policy.timeout;
-            policy.budget.deposit();
-            if !call.retryable || policy.max_attempts <= 1 {
-                // One attempt: no copy of the call to keep.
-                return tokio::time::timeout_at(deadline, inner.oneshot(call))
-                    .await
-                    .unwrap_or(Err(UpstreamError::Timeout));
-            }
-            let mut attempt = 1;
-            loop {
-                let result = tokio::time::timeout_at(deadline, inner.clone().oneshot(call.clone()))
-                    .await
-                    .unwrap_or(Err(UpstreamError::Timeout));
-                let wait = match &result {
-                    Ok(response) if !retryable_status(response.status()) => return result,
-                    Ok(response) => parse_retry_after(response.headers()).unwrap_or_default(),
-                    Err(UpstreamError::Connect(_)) => Duration::ZERO,
-                    Err(_) => return result,
-                };
-                if !call.retryable || attempt >= policy.max_attempts {
-                    return result;
-                }
-                let delay = policy.backoff(attempt).max(wait);
-                // A vendor may announce any Retry-After: an instant past the deadline (or past representable
-                // time) means no retry.
-                let too_late = Instant::now().checked_add(delay).is_none_or(|at| at >= deadline);
-                // Every attempt spends a token of the provider's own rate limit, retries included.
-                let limited = policy.limiter.as_ref().is_some_and(|limiter| limiter.check().is_err());
-                if too_late || limited || !policy.budget.withdraw() {
-                    return result;
-                }
-                metrics::counter!(crate::metrics::UPSTREAM_RETRIES, "provider" => policy.provider.clone()).increment(1);
-                drop(result);
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-        })
-    }
 }
 
 #[cfg(test)]
