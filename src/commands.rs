@@ -2,10 +2,11 @@
 //! provider's adapter and policy stack (rate limits, breaker, bulkhead, retries) with a stable vendor idempotency
 //! key, and records the outcome together with a `gatehouse.command.succeeded|failed` event in the outbox.
 //!
-//! Vendor answers other than 2xx that are the caller's fault (4xx) fail a command at once; transient failures
-//! (timeouts, connect errors, 5xx, unreadable answers) retry with jittered backoff up to `commands.max_attempts`;
-//! the gateway's own refusals (open breaker, rate limit, full bulkhead) wait for their `Retry-After` without
-//! spending an attempt, so a command sent while a vendor is down runs once it recovers.
+//! A vendor's refusal of the request itself (its validation errors, not-found) fails a command at once; transient
+//! failures (timeouts, connect errors, 5xx, unreadable answers, 401/403 on the gateway's credentials, rate limits
+//! with their `Retry-After`) retry with jittered backoff up to `commands.max_attempts`; an open breaker or a full
+//! bulkhead, which refuse before any vendor call, make it wait without spending an attempt, so a command sent while
+//! a vendor is down runs once it recovers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +89,10 @@ impl Executor {
         }
         let now = crate::clock::now_ms();
         let lease = millis(self.config.lease);
-        let claimed = match self.store.claim_commands(self.owner.clone(), now, lease, free).await {
+        // A token per claim: should an attempt outlive its lease, a later claim of the same command (by this
+        // executor or another) is a different claimant, and the late outcome is refused.
+        let claimant = format!("{}/{}", self.owner, Uuid::now_v7());
+        let claimed = match self.store.claim_commands(claimant.clone(), now, lease, free).await {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::error!(%error, "cannot claim deferred commands");
@@ -101,15 +105,16 @@ impl Executor {
                 break;
             };
             let this = Arc::clone(self);
+            let claimant = claimant.clone();
             running.spawn(async move {
-                this.execute(command).await;
+                this.execute(command, claimant).await;
                 drop(slot);
             });
         }
         count
     }
 
-    async fn execute(&self, command: CommandRecord) {
+    async fn execute(&self, command: CommandRecord, claimant: String) {
         let result = self.attempt(&command).await;
         let update = self.decide(&command, result);
         let label = match &update {
@@ -120,11 +125,7 @@ impl Executor {
         metrics::counter!(crate::metrics::COMMAND_ATTEMPTS, "provider" => command.provider.clone(), "outcome" => label)
             .increment(1);
         let now = crate::clock::now_ms();
-        match self
-            .store
-            .update_command(command.id, self.owner.clone(), now, update)
-            .await
-        {
+        match self.store.update_command(command.id, claimant, now, update).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(command = %command.id, "command claim lost before its outcome was recorded"),
             Err(error) => {
@@ -171,23 +172,29 @@ impl Executor {
             }
             Err(error) => error,
         };
+        // The breaker and the bulkhead refuse before any vendor call: wait, without spending an attempt.
         let wait = match &error {
-            OutboundError::Upstream(UpstreamError::CircuitOpen { retry_after })
-            | OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => Some(*retry_after),
-            OutboundError::Upstream(UpstreamError::BulkheadFull) => Some(self.config.base_delay),
+            OutboundError::Upstream(UpstreamError::CircuitOpen { retry_after }) => Some(*retry_after),
+            OutboundError::Upstream(UpstreamError::BulkheadFull) => Some(Duration::ZERO),
             _ => None,
         };
         if let Some(wait) = wait {
             return CommandUpdate::Retry {
-                next_attempt_ms: now.saturating_add(millis(wait.max(Duration::from_millis(1)))),
+                next_attempt_ms: now.saturating_add(millis(wait.max(self.config.base_delay))),
                 counted: false,
                 error: error.to_string(),
             };
         }
+        // A rate limit (the provider's or the vendor's own 429) counts, so a vendor that always answers 429 cannot
+        // keep a command forever; its Retry-After is honoured.
+        let at_least = match &error {
+            OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => *retry_after,
+            _ => Duration::ZERO,
+        };
         let transient = matches!(error, OutboundError::VendorFailed(_) | OutboundError::Upstream(_));
         let attempts = command.attempts.saturating_add(1);
         if transient && attempts < self.config.max_attempts {
-            let delay = full_jitter(self.config.base_delay, self.config.max_delay, attempts);
+            let delay = full_jitter(self.config.base_delay, self.config.max_delay, attempts).max(at_least);
             return CommandUpdate::Retry {
                 next_attempt_ms: now.saturating_add(millis(delay)),
                 counted: true,

@@ -272,10 +272,16 @@ impl Config {
         let mut keys = std::collections::HashSet::new();
         for (i, caller) in self.callers.iter().enumerate() {
             let key = format!("callers[{i}]");
-            if caller.name.is_empty() || caller.name.len() > 64 || !names.insert(caller.name.as_str()) {
+            let plain = caller.name.len() <= 64
+                && !caller.name.is_empty()
+                && caller
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !plain || !names.insert(caller.name.as_str()) {
                 return Err(ConfigError::invalid(
                     format!("{key}.name"),
-                    "must be 1-64 characters and unique",
+                    "must be unique, 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
                 ));
             }
             outbound::check_sha256_hex(&format!("{key}.key_sha256"), &caller.key_sha256)?;

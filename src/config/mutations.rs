@@ -13,8 +13,8 @@ pub struct IdempotencyConfig {
     /// How long a key and its stored response are kept (replayed) after the first request.
     #[serde(with = "humantime_serde")]
     pub keep_for: Duration,
-    /// How long a running request holds its key. If the gateway dies mid-call, a retry after this runs again.
-    /// Must be longer than every provider's `timeout`.
+    /// The longest a running request holds its key, a bound for a request stuck past every deadline (a request
+    /// whose gateway died holds nothing). At least twice every provider's `timeout`, plus 10 s.
     #[serde(with = "humantime_serde")]
     pub lock_for: Duration,
     /// How often expired keys and old finished commands are deleted.
@@ -44,8 +44,8 @@ pub struct CommandsConfig {
     pub base_delay: Duration,
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
-    /// How long an executor holds a claimed command; a crashed gateway's commands run again after it. Must be
-    /// longer than every provider's `timeout`.
+    /// How long an executor holds a claimed command; a crashed gateway's commands run again after it. Longer than
+    /// every provider's `timeout`, with room for a store write.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
     /// How often the executor looks for due commands when nothing new arrived (new commands wake it at once).
@@ -72,16 +72,21 @@ impl Default for CommandsConfig {
     }
 }
 
+/// Room for the store writes around a keyed call (each waits at most 4 s for its commit).
+const MARGIN: Duration = Duration::from_secs(10);
+
 /// The cross-field rules: keys outlive their locks, locks and leases outlive every provider's calls.
 pub(super) fn check(
     idempotency: &IdempotencyConfig,
     commands: &CommandsConfig,
     longest_timeout: Duration,
 ) -> Result<(), ConfigError> {
-    if idempotency.lock_for <= longest_timeout {
+    // A keyed call may take the provider's timeout for the headers, as long again for the body, and a store write.
+    let lock_floor = longest_timeout.saturating_mul(2).saturating_add(MARGIN);
+    if idempotency.lock_for < lock_floor {
         return Err(ConfigError::invalid(
             "idempotency.lock_for",
-            format!("must be longer than the longest provider timeout ({longest_timeout:?})"),
+            format!("must be at least twice the longest provider timeout plus {MARGIN:?} ({lock_floor:?})"),
         ));
     }
     if idempotency.keep_for <= idempotency.lock_for {
@@ -96,6 +101,8 @@ pub(super) fn check(
             "prune_every and commands.poll_every must be more than zero",
         ));
     }
+    // An attempt takes at most the provider's timeout (headers and body), then a store write. One that outlives its
+    // lease may run twice (vendors that take a key deduplicate it) but can never record its outcome twice.
     if commands.lease <= longest_timeout {
         return Err(ConfigError::invalid(
             "commands.lease",

@@ -82,12 +82,12 @@ fn idempotency_locks_and_command_leases_outlast_every_outbound_call() {
     let provider = "[providers.v]\nbase_url = \"http://127.0.0.1:1\"\ntimeout = \"130s\"\n";
     let err = load(provider).unwrap_err().to_string();
     assert!(err.starts_with("idempotency.lock_for"), "{err}");
-    let err = load(&format!("{provider}[idempotency]\nlock_for = \"3m\"\n"))
+    let err = load(&format!("{provider}[idempotency]\nlock_for = \"5m\"\n"))
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("commands.lease"), "{err}");
     load(&format!(
-        "{provider}[idempotency]\nlock_for = \"3m\"\n[commands]\nlease = \"4m\"\n"
+        "{provider}[idempotency]\nlock_for = \"5m\"\n[commands]\nlease = \"3m\"\n"
     ))
     .unwrap();
     // A webhook-only provider's timeout is never used, so it bounds nothing.

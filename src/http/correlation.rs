@@ -43,6 +43,16 @@ pub fn current() -> Option<String> {
     CURRENT.try_with(|id| id.as_str().to_owned()).ok()
 }
 
+/// Spawns `work` as a task of the request with correlation id `id`: in its log span, and with its id for problem
+/// bodies. For work that must finish even if the caller goes away.
+pub fn spawn<F>(id: CorrelationId, work: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(CURRENT.scope(id, work).in_current_span())
+}
+
 /// At most 128 characters of `[A-Za-z0-9._:-]`.
 fn is_valid(id: &str) -> bool {
     !id.is_empty()

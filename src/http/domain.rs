@@ -3,6 +3,7 @@
 //! provider's policy stack. With an `Idempotency-Key` (POST, PATCH) the answer is kept for replay; with
 //! `Prefer: respond-async` a mutation is stored as a deferred command and answered 202 (see [`super::commands`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -180,32 +181,54 @@ async fn serve(
         };
         return super::commands::submit(state, submission, guard).await;
     }
-    let upstream = RequestUpstream {
-        client: admitted.client,
-        correlation_id: correlation_id.header_value(),
-        traceparent: traceparent(headers),
-        max_body_bytes: state.config.server.max_body_bytes,
+    let correlation = correlation_id.header_value();
+    let traceparent = traceparent(headers);
+    let max_body_bytes = state.config.server.max_body_bytes;
+    let Some(guard) = guard else {
+        let upstream = RequestUpstream {
+            client: admitted.client,
+            correlation_id: correlation,
+            traceparent,
+            max_body_bytes,
+        };
+        return answer(admitted.provider.adapter.call(request, &upstream).await);
     };
-    let result = admitted.provider.adapter.call(request, &upstream).await;
-    let vendor_answered = match &result {
-        Ok(_) => true,
-        Err(error) => vendor_answered(error),
-    };
-    let response = match result {
+    // With a key, the call runs to its end even if the caller goes away, so its answer is kept for the retry.
+    let provider = Arc::clone(admitted.provider);
+    let call = super::correlation::spawn(correlation_id, async move {
+        let Some(client) = provider.outbound.as_ref() else {
+            guard.release().await;
+            return ApiError::new(Problem::UnknownProvider, "the provider takes no outbound calls").into_response();
+        };
+        let upstream = RequestUpstream {
+            client,
+            correlation_id: correlation,
+            traceparent,
+            max_body_bytes,
+        };
+        let result = provider.adapter.call(request, &upstream).await;
+        let kept = result.as_ref().err().is_none_or(vendor_answered);
+        let response = answer(result);
+        if kept {
+            keep(guard, response).await
+        } else {
+            guard.release().await;
+            response
+        }
+    });
+    call.await
+        .unwrap_or_else(|_| ApiError::new(Problem::UpstreamError, "the call failed unexpectedly").into_response())
+}
+
+/// The adapter's answer as our response: its JSON, or the problem.
+fn answer(result: Result<gatehouse_kit::outbound::DomainResponse, OutboundError>) -> Response {
+    match result {
         Ok(answer) => {
             let body = serde_json::to_vec(&answer.body).unwrap_or_default();
             let json = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
             (answer.status, json, body).into_response()
         }
         Err(error) => outbound_problem(error).into_response(),
-    };
-    match guard {
-        Some(guard) if vendor_answered => keep(guard, response).await,
-        Some(guard) => {
-            guard.release().await;
-            response
-        }
-        None => response,
     }
 }
 

@@ -30,6 +30,7 @@ const KEPT_HEADERS: &[&str] = &[
     "etag",
     "last-modified",
     "cache-control",
+    "preference-applied",
 ];
 
 /// The caller's key for this request, if the method takes one: `Ok(None)` without a key or on other methods.

@@ -2,7 +2,7 @@
 //! (caller auth, provider allowed, caller rate limit), rate-limit headers, trace context, the mapping of gateway
 //! failures to problems, and outbound metrics.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -19,7 +19,7 @@ use crate::upstream::rate_limit::{Decision, retry_after_secs};
 /// A request that passed admission: who may call what, and the caller's rate-limit state for its headers.
 pub struct Admitted<'a> {
     pub caller: &'a Caller,
-    pub provider: &'a Provider,
+    pub provider: &'a Arc<Provider>,
     pub client: &'a ProviderClient,
     pub limit: Option<Decision>,
 }
@@ -33,7 +33,7 @@ pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result
     let found = state
         .providers
         .get(name)
-        .and_then(|p| p.outbound.as_ref().map(|c| (p.as_ref(), c)));
+        .and_then(|p| p.outbound.as_ref().map(|c| (p, c)));
     let Some((provider, client)) = found else {
         let error = ApiError::new(
             Problem::UnknownProvider,

@@ -4,11 +4,12 @@
 //! they are, the body streamed. A path that could leave `base_url` is refused before anything is sent. A `POST` or
 //! `PATCH` with an `Idempotency-Key` is read whole instead and kept for replay (see [`super::idempotency`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -101,7 +102,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub async fn proxy(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
-    let correlation_id = parts.extensions.remove::<CorrelationId>().map(|id| id.header_value());
+    let correlation = parts.extensions.remove::<CorrelationId>();
+    let correlation_id = correlation.as_ref().map(CorrelationId::header_value);
     let name = provider_name(&parts.uri, "/proxy/");
     let admitted = match admit(&state, name, &parts.headers) {
         Ok(admitted) => admitted,
@@ -122,6 +124,12 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
         return with_limit_headers(ApiError::new(Problem::InvalidRequest, reason).into_response(), limit);
     }
     let read = async {
+        if super::commands::prefers_async(&parts.headers) {
+            return Err(ApiError::new(
+                Problem::InvalidRequest,
+                "Prefer: respond-async is for the domain routes under /v1; passthrough calls answer synchronously",
+            ));
+        }
         let body = super::body::read_limited(&parts.headers, body, &state.config.server).await?;
         Ok::<_, ApiError>((body, idempotency::key(&parts.method, &parts.headers)?))
     };
@@ -131,6 +139,13 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
     };
     let guard = match key {
         Some(key) => {
+            // The vendor sees the key under the caller's name, as on domain routes: callers share the provider's
+            // credentials, so two callers' keys must never meet at the vendor.
+            let scoped = idempotency::vendor_key(&admitted.caller.name, &key);
+            match HeaderValue::from_str(&scoped) {
+                Ok(value) => parts.headers.insert(idempotency::HEADER, value),
+                Err(_) => parts.headers.remove(idempotency::HEADER),
+            };
             let target = parts.uri.path_and_query().map_or("", |p| p.as_str());
             let fingerprint = idempotency::fingerprint(&parts.method, target, &body);
             let caller = admitted.caller.name.as_str();
@@ -156,13 +171,28 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
         correlation_id,
         traceparent,
     };
-    let result = admitted.client.call(call).await;
     if let Some(guard) = guard {
-        let response = kept(admitted.client, result, guard, state.config.server.max_body_bytes).await;
+        // The call runs to its end even if the caller goes away, so its answer is kept for the retry.
+        let provider = Arc::clone(admitted.provider);
+        let limit_bytes = state.config.server.max_body_bytes;
+        let work = async move {
+            let Some(client) = provider.outbound.as_ref() else {
+                guard.release().await;
+                return ApiError::new(Problem::UnknownProvider, "the provider takes no outbound calls").into_response();
+            };
+            kept(client, client.call(call).await, guard, limit_bytes).await
+        };
+        let task = match correlation {
+            Some(id) => super::correlation::spawn(id, work),
+            None => tokio::spawn(work),
+        };
+        let response = task
+            .await
+            .unwrap_or_else(|_| ApiError::new(Problem::UpstreamError, "the call failed unexpectedly").into_response());
         record(admitted.client, "proxy", outcome(&response), started);
         return with_limit_headers(response, limit);
     }
-    let response = match result {
+    let response = match admitted.client.call(call).await {
         Ok(upstream) => {
             let (upstream, body) = upstream.into_parts();
             record(admitted.client, "proxy", status_label(upstream.status), started);

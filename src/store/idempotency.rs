@@ -1,6 +1,6 @@
-//! What the store keeps per `(caller, Idempotency-Key)`: the request's fingerprint, whether it is still running
-//! (with a lock that expires, so a crashed gateway does not hold a key forever) and, once done, the response to
-//! replay.
+//! What the store knows per `(caller, Idempotency-Key)`: whether a request holds it (a claim with a lock that
+//! lapses, so a stuck request cannot hold a key forever) and, once done, the request's fingerprint and the
+//! response to replay.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

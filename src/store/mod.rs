@@ -130,11 +130,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError>;
 
     /// Claims an idempotency key for a request (or reports it running, mismatched, or done with its response).
-    /// A claim is visible to every later claim once this returns, but need not survive a crash: a lost claim is one
-    /// whose request died, and its retry runs again.
+    /// A claim holds the key against every gateway sharing the store until it is completed or released, or its
+    /// lock lapses; it need not survive a crash (a crashed request's retry runs again). Only a completed key's
+    /// answer is durable.
     async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError>;
 
-    /// Keeps a claimed key's final response; `false` if the claim was lost (its lock expired and was retaken).
+    /// Keeps a claimed key's final response, durably; `false` if the claim was lost (its lock lapsed and another
+    /// request took the key).
     async fn complete_key(&self, done: KeyCompletion) -> Result<bool, StoreError>;
 
     /// Frees a claimed key so the caller may retry (the request failed before the vendor answered).

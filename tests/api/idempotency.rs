@@ -1,11 +1,10 @@
 //! `Idempotency-Key` end to end: replays byte for byte without the vendor, 409 while the first request runs, 422
-//! for another request under the same key, keys scoped per caller, keys released after gateway-made failures,
-//! a crashed request's key retaken once its lock expires, and bad keys refused.
+//! for another request under the same key, keys scoped per caller (at the vendor too), keys released after
+//! gateway-made failures, a crashed request run again, a call finished for a caller that went away, and bad keys
+//! refused.
 
 use std::time::Duration;
 
-use gatehouse::http::idempotency::fingerprint;
-use gatehouse::store::{Claimed, KeyClaim};
 use reqwest::Method;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -51,6 +50,11 @@ async fn post(app: &TestApp, caller: &str, target: &str, key: Option<&str>, body
     .send()
     .await
     .unwrap()
+}
+
+fn payment_intent() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"id": "pi_1", "amount": 100, "currency": "usd",
+        "status": "succeeded"}))
 }
 
 fn ada() -> Value {
@@ -251,54 +255,132 @@ rate_limit = { per_second = 1, burst = 1 }"#,
 }
 
 #[tokio::test]
-async fn a_crashed_requests_key_is_retaken_after_its_lock_and_the_vendor_key_is_the_same() {
+async fn a_crashed_requests_retry_runs_again_with_the_same_vendor_key() {
     let vendor = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": "pi_1", "amount": 100,
-            "currency": "usd", "status": "succeeded"})),
-        )
+        .respond_with(payment_intent().set_delay(Duration::from_millis(800)))
         .mount(&vendor)
         .await;
     let app = app(&vendor, "").await;
     let body = json!({"amount": {"value": 100, "currency": "usd"}});
-    let bytes = serde_json::to_vec(&body).unwrap();
-    // A gateway took the key two minutes ago and died mid-call: its 60 s lock has expired.
-    let store = gatehouse::store::open(&format!("sqlite://{}", app.db.display()), 16)
-        .await
-        .unwrap();
-    let now = gatehouse::clock::now_ms();
-    let claim = |now_ms: i64| KeyClaim {
-        caller: "svc".into(),
-        key: "pay-1".into(),
-        fingerprint: fingerprint(&reqwest::Method::POST, "/v1/pay/payments", &bytes),
-        now_ms,
-        lock_ms: 60_000,
-        keep_ms: 86_400_000,
+    let pay = |app: &TestApp| {
+        app.client
+            .post(format!("{}/v1/pay/payments", app.addr))
+            .bearer_auth(CALLER_KEY)
+            .header("Idempotency-Key", "pay-1")
+            .json(&body)
+            .send()
     };
-    assert!(matches!(
-        store.claim_key(claim(now - 120_000)).await.unwrap(),
-        Claimed::Started { .. }
-    ));
-    store.shutdown().await;
+    // The gateway dies while the vendor call is in flight: nothing was stored for the key.
+    let in_flight = tokio::spawn(pay(&app));
+    for _ in 0..100 {
+        if hits(&vendor).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let app = app.crash_and_restart().await;
+    in_flight.abort();
+    let response = pay(&app).await.unwrap();
+    assert_eq!(response.status(), 201, "the retry ran");
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+    let requests = vendor.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(
+            request.headers["idempotency-key"], "svc:pay-1",
+            "the vendor deduplicates with it"
+        );
+    }
+    app.stop().await;
+}
 
-    let response = app
-        .client
-        .post(format!("{}/v1/pay/payments", app.addr))
+#[tokio::test]
+async fn a_caller_that_goes_away_still_gets_its_answer_kept() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(created("c_1").set_delay(Duration::from_millis(500)))
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor, "").await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(format!("{}/v1/crm/customers", app.addr))
         .bearer_auth(CALLER_KEY)
-        .header("Idempotency-Key", "pay-1")
-        .body(bytes.clone())
+        .header("Idempotency-Key", "impatient")
+        .json(&ada())
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller gave up");
+    // Its retry waits out the running call (409), then gets the answer the vendor gave, without a second call.
+    let mut replayed = None;
+    for _ in 0..50 {
+        let retry = post(&app, CALLER_KEY, "/v1/crm/customers", Some("impatient"), &ada()).await;
+        if retry.status() != 409 {
+            replayed = Some(retry);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let replayed = replayed.expect("the first call finished");
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(hits(&vendor).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn passthrough_keys_reach_the_vendor_per_caller_and_prefer_async_is_refused() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor, "").await;
+    for caller in [CALLER_KEY, SECOND_KEY] {
+        let response = post(&app, caller, "/proxy/pay/v1/charges", Some("order-1"), &json!({})).await;
+        assert_eq!(response.status(), 201);
+    }
+    let keys: Vec<_> = vendor
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        ["svc:order-1", "second:order-1"],
+        "two callers' keys never meet at the vendor"
+    );
+    problem(
+        post(
+            &app,
+            CALLER_KEY,
+            "/proxy/pay/v1/charges",
+            Some("order-1"),
+            &json!({"other": 1}),
+        )
+        .await,
+        422,
+        "idempotency-key-mismatch",
+    )
+    .await;
+    let deferred = app
+        .client
+        .post(format!("{}/proxy/pay/v1/charges", app.addr))
+        .bearer_auth(CALLER_KEY)
+        .header("Prefer", "respond-async")
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201, "the retry ran");
-    let requests = vendor.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1);
-    assert_eq!(
-        requests[0].headers["idempotency-key"], "svc:pay-1",
-        "the vendor deduplicates with it"
-    );
+    let body = problem(deferred, 400, "invalid-request").await;
+    assert!(body["detail"].as_str().unwrap().contains("respond-async"), "{body}");
+    assert_eq!(hits(&vendor).await, 2);
     app.stop().await;
 }
 

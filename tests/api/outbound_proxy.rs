@@ -93,7 +93,11 @@ async fn requests_are_forwarded_and_answers_returned_as_they_are() {
     assert_eq!(header("authorization"), None, "the caller's key is never forwarded");
     assert_eq!(header("content-type").as_deref(), Some("application/vnd.thing+json"));
     assert_eq!(header("x-custom").as_deref(), Some("kept"));
-    assert_eq!(header("idempotency-key").as_deref(), Some("idem-1"));
+    assert_eq!(
+        header("idempotency-key").as_deref(),
+        Some("svc:idem-1"),
+        "the caller's key, under the caller's name"
+    );
     assert_eq!(header("x-correlation-id").as_deref(), Some("corr-proxy-1"));
     assert_eq!(
         header("traceparent").as_deref(),

@@ -1,6 +1,8 @@
-//! The embedded SQLite store: one writer thread that group-commits (see [`writer`]) and one reader connection for
-//! queries, both on the same WAL database file. The statements live by table: [`events`], [`keys`], [`commands`].
+//! The embedded SQLite store: one writer thread that group-commits (see [`writer`]) and reader connections for
+//! queries, all on the same WAL database file. The statements live by table: [`events`], [`keys`], [`commands`];
+//! idempotency keys in flight are held in memory ([`claims`]).
 
+mod claims;
 mod commands;
 mod events;
 mod keys;
@@ -30,6 +32,9 @@ pub struct SqliteStore {
     /// `None` for a read-only store (`gatehouse events list`).
     writer: Option<mpsc::Sender<writer::Command>>,
     reader: Arc<Mutex<Connection>>,
+    /// Connections for the point lookups a key claim makes on the caller's own thread (no hand-off).
+    key_readers: Mutex<Vec<Connection>>,
+    claims: claims::Claims,
 }
 
 impl SqliteStore {
@@ -48,6 +53,8 @@ impl SqliteStore {
             path,
             writer: Some(tx),
             reader: Arc::new(Mutex::new(read_conn)),
+            key_readers: Mutex::new(Vec::new()),
+            claims: claims::Claims::default(),
         })
     }
 
@@ -66,6 +73,8 @@ impl SqliteStore {
             path,
             writer: None,
             reader: Arc::new(Mutex::new(reader)),
+            key_readers: Mutex::new(Vec::new()),
+            claims: claims::Claims::default(),
         })
     }
 
@@ -83,30 +92,28 @@ impl SqliteStore {
         .await
     }
 
+    /// Runs `f` on a pooled read connection on this thread: for point lookups of a few microseconds, where a
+    /// hand-off to another thread would cost more than the read.
+    fn read_here<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let pooled = self.key_readers.lock().ok().and_then(|mut pool| pool.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => schema::connect(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.key_readers.lock() {
+            pool.push(conn);
+        }
+        Ok(result?)
+    }
+
     /// Runs `f` in the writer's next group commit and answers once that commit is durable.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.submit(f, true).await
-    }
-
-    /// Like [`Self::write`], but answers once committed (visible to every later read and write), without waiting
-    /// for an fsync of its own: a crash may lose it, never reorder it.
-    async fn write_visible<T: Send + 'static>(
-        &self,
-        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.submit(f, false).await
-    }
-
-    async fn submit<T: Send + 'static>(
-        &self,
-        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
-        durable: bool,
-    ) -> Result<T, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
-        let (op, answer) = writer::Op::boxed(f, durable);
+        let (op, answer) = writer::Op::boxed(f);
         let commit = async {
             writer
                 .send(writer::Command::Write(op))
@@ -150,27 +157,57 @@ impl Store for SqliteStore {
     }
 
     async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError> {
-        // A claim lost to a crash is a claim whose request died: the retry runs again, as after its lock expires.
-        self.write_visible(move |tx| keys::claim(tx, &claim)).await
+        if self.writer.is_none() {
+            return Err(StoreError::Closed);
+        }
+        let token = match self.claims.take(&claim) {
+            Ok(token) => token,
+            Err(refused) => return Ok(refused),
+        };
+        let stored = self.read_here(|conn| keys::find(conn, &claim.caller, &claim.key, claim.now_ms));
+        let answer = match stored {
+            Ok(None) => return Ok(Claimed::Started { token }),
+            Ok(Some(stored)) if stored.fingerprint == claim.fingerprint => Ok(Claimed::Replay(stored.response)),
+            Ok(Some(_)) => Ok(Claimed::Mismatch),
+            Err(error) => Err(error),
+        };
+        self.claims.drop_claim(&claim.caller, &claim.key, token);
+        answer
     }
 
     async fn complete_key(&self, done: KeyCompletion) -> Result<bool, StoreError> {
-        self.write(move |tx| keys::complete(tx, &done)).await
+        let Some(held) = self.claims.held(&done.caller, &done.key, done.token) else {
+            return Ok(false);
+        };
+        let (caller, key, token) = (done.caller.clone(), done.key.clone(), done.token);
+        self.write(move |tx| keys::store(tx, &done, &held.fingerprint, held.expires_at_ms))
+            .await?;
+        // Only now: until the answer is committed, the same request must find the key in use, not free.
+        self.claims.drop_claim(&caller, &key, token);
+        Ok(true)
     }
 
     async fn release_key(&self, caller: String, key: String, token: Uuid) -> Result<bool, StoreError> {
-        self.write(move |tx| keys::release(tx, &caller, &key, token)).await
+        Ok(self.claims.drop_claim(&caller, &key, token))
     }
 
     async fn insert_command(&self, command: NewCommand, key: Option<KeyCompletion>) -> Result<(), StoreError> {
+        let held = key
+            .as_ref()
+            .and_then(|done| Some((done.clone(), self.claims.held(&done.caller, &done.key, done.token)?)));
+        let stored = held.clone();
         self.write(move |tx| {
             commands::insert(tx, &command)?;
-            if let Some(done) = &key {
-                keys::complete(tx, done)?;
+            if let Some((done, held)) = &stored {
+                keys::store(tx, done, &held.fingerprint, held.expires_at_ms)?;
             }
             Ok(())
         })
-        .await
+        .await?;
+        if let Some((done, _)) = held {
+            self.claims.drop_claim(&done.caller, &done.key, done.token);
+        }
+        Ok(())
     }
 
     async fn get_command(&self, id: Uuid) -> Result<Option<CommandRecord>, StoreError> {
@@ -184,10 +221,17 @@ impl Store for SqliteStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<CommandRecord>, StoreError> {
-        self.write(move |tx| commands::claim(tx, &owner, now_ms, lease_ms, limit))
-            .await?
+        let claimed = self
+            .write(move |tx| commands::claim(tx, &owner, now_ms, lease_ms, limit))
+            .await?;
+        // One unreadable row must not hold back its neighbours (it stays leased, and is logged each time).
+        Ok(claimed
             .into_iter()
-            .collect()
+            .filter_map(|row| {
+                row.map_err(|error| tracing::error!(%error, "skipping an unreadable command row"))
+                    .ok()
+            })
+            .collect())
     }
 
     async fn update_command(

@@ -34,68 +34,68 @@ fn started(claimed: Claimed) -> Uuid {
     }
 }
 
+fn completion(key: &str, token: Uuid, status: u16) -> KeyCompletion {
+    KeyCompletion {
+        caller: "svc".into(),
+        key: key.into(),
+        token,
+        response: StoredResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from_static(b"{\"id\":1}"),
+        },
+    }
+}
+
 #[tokio::test]
 async fn keys_run_once_then_replay_until_they_expire() {
-    let (store, _dir) = store().await;
+    let (store, dir) = store().await;
     let token = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
     assert_eq!(store.claim_key(claim("k", "f1", 10)).await.unwrap(), Claimed::InUse);
     assert_eq!(store.claim_key(claim("k", "f2", 10)).await.unwrap(), Claimed::Mismatch);
-    let response = StoredResponse {
-        status: 201,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: Bytes::from_static(b"{\"id\":1}"),
-    };
-    let done = KeyCompletion {
-        caller: "svc".into(),
-        key: "k".into(),
-        token,
-        response: response.clone(),
-    };
+    let done = completion("k", token, 201);
     assert!(store.complete_key(done.clone()).await.unwrap());
-    assert!(!store.complete_key(done).await.unwrap(), "completes once");
+    assert!(!store.complete_key(done.clone()).await.unwrap(), "completes once");
     assert_eq!(
         store.claim_key(claim("k", "f1", 20)).await.unwrap(),
-        Claimed::Replay(response)
+        Claimed::Replay(done.response.clone())
     );
     assert_eq!(store.claim_key(claim("k", "f2", 20)).await.unwrap(), Claimed::Mismatch);
     // Another caller's key of the same name is another key.
     let mut theirs = claim("k", "f2", 20);
     theirs.caller = "other".into();
     started(store.claim_key(theirs).await.unwrap());
-    // Past keep_ms the key is new again; pruning deletes it.
-    started(store.claim_key(claim("k", "f2", 10_001)).await.unwrap());
-    assert_eq!(store.prune(30_000, 0).await.unwrap().0, 2);
+    // The answer is durable: a new process on the same file replays it.
+    store.shutdown().await;
+    let reopened = SqliteStore::open(&dir.path().join("t.db"), 64).await.unwrap();
+    assert_eq!(
+        reopened.claim_key(claim("k", "f1", 30)).await.unwrap(),
+        Claimed::Replay(done.response)
+    );
+    // Past keep_ms the key is new again (and its new answer replaces the old); pruning deletes it.
+    let token = started(reopened.claim_key(claim("k", "f2", 10_001)).await.unwrap());
+    assert!(reopened.complete_key(completion("k", token, 202)).await.unwrap());
+    assert!(
+        matches!(reopened.claim_key(claim("k", "f2", 10_002)).await.unwrap(), Claimed::Replay(r) if r.status == 202)
+    );
+    assert_eq!(reopened.prune(10_000, 0).await.unwrap().0, 0);
+    assert_eq!(reopened.prune(30_000, 0).await.unwrap().0, 1);
 }
 
 #[tokio::test]
-async fn an_expired_lock_is_retaken_by_the_same_request_only_and_the_old_claim_loses() {
+async fn a_lapsed_lock_is_retaken_by_the_same_request_and_the_old_claim_loses() {
     let (store, _dir) = store().await;
     let old = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
-    assert_eq!(
-        store.claim_key(claim("k", "f2", 1_500)).await.unwrap(),
-        Claimed::Mismatch
-    );
     let new = started(store.claim_key(claim("k", "f1", 1_500)).await.unwrap());
     assert_ne!(old, new);
-    let late = KeyCompletion {
-        caller: "svc".into(),
-        key: "k".into(),
-        token: old,
-        response: StoredResponse {
-            status: 500,
-            headers: vec![],
-            body: Bytes::new(),
-        },
-    };
     assert!(
-        !store.complete_key(late).await.unwrap(),
-        "the crashed claim cannot overwrite"
+        !store.complete_key(completion("k", old, 500)).await.unwrap(),
+        "the stuck claim cannot store"
     );
     assert!(!store.release_key("svc".into(), "k".into(), old).await.unwrap());
     assert!(store.release_key("svc".into(), "k".into(), new).await.unwrap());
+    // Released: nothing was stored, so any request may take the key.
     started(store.claim_key(claim("k", "f2", 1_600)).await.unwrap());
-    // A running key under a live lock survives pruning even past its expiry.
-    assert_eq!(store.prune(1_700, 0).await.unwrap().0, 0);
 }
 
 fn command(id: Uuid, at: i64) -> NewCommand {

@@ -14,9 +14,6 @@ pub(super) trait Write: Send {
     fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
     /// Sends the remembered answer (`Ok`) or `error` to the waiting caller.
     fn answer(self: Box<Self>, outcome: Result<(), StoreError>);
-    /// Whether the caller needs the write on disk (fsynced) before its answer. A batch of writes that do not is
-    /// committed without an fsync; the next durable commit syncs it too (the WAL is written in order).
-    fn durable(&self) -> bool;
 }
 
 /// A [`Write`] from a closure and the channel its caller waits on.
@@ -24,7 +21,6 @@ pub(super) struct Op<T, F> {
     run: F,
     result: Option<T>,
     reply: oneshot::Sender<Result<T, StoreError>>,
-    durable: bool,
 }
 
 impl<T, F> Op<T, F>
@@ -32,14 +28,13 @@ where
     T: Send + 'static,
     F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
-    pub(super) fn boxed(run: F, durable: bool) -> (Box<dyn Write>, oneshot::Receiver<Result<T, StoreError>>) {
+    pub(super) fn boxed(run: F) -> (Box<dyn Write>, oneshot::Receiver<Result<T, StoreError>>) {
         let (reply, answer) = oneshot::channel();
         (
             Box::new(Op {
                 run,
                 result: None,
                 reply,
-                durable,
             }),
             answer,
         )
@@ -63,10 +58,6 @@ where
                 .ok_or_else(|| StoreError::Unavailable("the write produced no result".into()))
         });
         let _ = this.reply.send(answer);
-    }
-
-    fn durable(&self) -> bool {
-        self.durable
     }
 }
 
@@ -140,22 +131,11 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Box<dyn Write>>) {
 }
 
 fn apply_all(conn: &mut Connection, batch: &mut [Box<dyn Write>]) -> rusqlite::Result<()> {
-    let durable = batch.iter().any(|w| w.durable());
-    if !durable {
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for write in batch.iter_mut() {
+        write.apply(&tx)?;
     }
-    let committed = (|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for write in batch.iter_mut() {
-            write.apply(&tx)?;
-        }
-        tx.commit()
-    })();
-    if !durable {
-        // Every other commit must reach the disk before it returns.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-    }
-    committed
+    tx.commit()
 }
 
 /// Whether a failed batch may succeed write by write: a constraint or data error belongs to one write; a busy,

@@ -1,5 +1,6 @@
--- Idempotency keys, per caller: the request's fingerprint, a claim token with a lock that expires (a crashed
--- gateway's key can be retaken), and once completed the response to replay.
+-- Idempotency keys, per caller: the request's fingerprint and the response to replay, until expires_at_ms. (The
+-- embedded store holds keys in flight in memory and writes only completed ones; token, state and locked_until_ms
+-- leave room for a store whose claims are rows.)
 CREATE TABLE idempotency_keys (
     caller          TEXT    NOT NULL,
     key             TEXT    NOT NULL,
