@@ -19,10 +19,26 @@ pub async fn run(store: Arc<dyn Store>, config: Arc<Config>, stop: CancellationT
         }
         let now = crate::clock::now_ms();
         let keep = i64::try_from(config.commands.keep_for.as_millis()).unwrap_or(i64::MAX);
-        match store.prune(now, now.saturating_sub(keep)).await {
-            Ok((0, 0)) => {}
-            Ok((keys, commands)) => tracing::info!(keys, commands, "pruned expired idempotency keys and commands"),
-            Err(error) => tracing::warn!(%error, "pruning failed; retrying at the next interval"),
+        let (mut keys, mut commands) = (0, 0);
+        // In bounded chunks, each its own short transaction, so webhooks keep committing in between.
+        loop {
+            match store.prune(now, now.saturating_sub(keep)).await {
+                Ok((0, 0)) => break,
+                Ok((k, c)) => {
+                    keys += k;
+                    commands += c;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "pruning failed; retrying at the next interval");
+                    break;
+                }
+            }
+            if stop.is_cancelled() {
+                return;
+            }
+        }
+        if keys + commands > 0 {
+            tracing::info!(keys, commands, "pruned expired idempotency keys and commands");
         }
     }
 }

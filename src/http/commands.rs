@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::idempotency::KeyGuard;
-use super::outbound::outbound_problem;
+use super::outbound::{outbound_problem, with_limit_headers};
 use super::problem::{ApiError, Problem};
 use crate::providers::Provider;
 use crate::store::{CommandRecord, NewCommand};
@@ -111,8 +111,21 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>, headers:
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
+    // Polling counts against the caller's rate limit like any other call.
+    let limit = state.caller_limits.check(&caller.name);
+    if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
+        let refusal = ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
+            .retry_after(decision.retry_after)
+            .into_response();
+        return with_limit_headers(refusal, limit.as_ref());
+    }
+    let response = lookup(&state, caller, &id).await;
+    with_limit_headers(response, limit.as_ref())
+}
+
+async fn lookup(state: &AppState, caller: &super::auth::Caller, id: &str) -> Response {
     let not_found = || ApiError::new(Problem::NotFound, format!("no command {id}")).into_response();
-    let Ok(uuid) = Uuid::parse_str(&id) else {
+    let Ok(uuid) = Uuid::parse_str(id) else {
         return not_found();
     };
     match state.store.get_command(uuid).await {

@@ -165,7 +165,8 @@ pub trait Store: Send + Sync + 'static {
         update: CommandUpdate,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes expired idempotency keys and finished commands older than `commands_before_ms`; returns how many.
+    /// Deletes expired idempotency keys and finished commands older than `commands_before_ms`, a bounded number
+    /// per call (call again while it deletes any); returns how many of each.
     async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError>;
 
     /// Answers when the store is usable (for `/readyz`).

@@ -310,3 +310,28 @@ async fn a_crash_mid_command_loses_nothing() {
     assert_eq!(command_events(&app).len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_command_fails_once_its_attempts_are_spent() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor, "", "max_attempts = 2").await;
+    let id = submit(&app, None).await;
+    let command = finished(&app, &id).await;
+    assert_eq!(command["status"], "failed", "{command}");
+    assert_eq!(command["attempts"], 2);
+    assert_eq!(command["response"]["status"], 502);
+    assert_eq!(
+        command["response"]["body"]["type"],
+        "urn:gatehouse:problem:upstream-error"
+    );
+    assert_eq!(hits(&vendor).await, 2);
+    let events = command_events(&app);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "gatehouse.command.failed");
+    assert_eq!(events[0]["data"]["attempts"], 2);
+    app.stop().await;
+}

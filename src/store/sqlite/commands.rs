@@ -129,8 +129,11 @@ pub(super) fn update(
     Ok(changed == 1)
 }
 
-/// Deletes finished commands last updated before `before_ms`.
-pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<usize> {
-    tx.prepare_cached("DELETE FROM commands WHERE status != 'pending' AND updated_at_ms < ?1")?
-        .execute(params![before_ms])
+/// Deletes up to `limit` finished commands last updated before `before_ms`.
+pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "DELETE FROM commands WHERE seq IN
+             (SELECT seq FROM commands WHERE status != 'pending' AND updated_at_ms < ?1 LIMIT ?2)",
+    )?
+    .execute(params![before_ms, i64::try_from(limit).unwrap_or(i64::MAX)])
 }

@@ -63,8 +63,11 @@ pub(super) fn store(
     Ok(())
 }
 
-/// Deletes keys past their expiry.
-pub(super) fn prune(tx: &Transaction<'_>, now_ms: i64) -> rusqlite::Result<usize> {
-    tx.prepare_cached("DELETE FROM idempotency_keys WHERE expires_at_ms <= ?1")?
-        .execute(params![now_ms])
+/// Deletes up to `limit` keys past their expiry.
+pub(super) fn prune(tx: &Transaction<'_>, now_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "DELETE FROM idempotency_keys WHERE (caller, key) IN
+             (SELECT caller, key FROM idempotency_keys WHERE expires_at_ms <= ?1 LIMIT ?2)",
+    )?
+    .execute(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)])
 }

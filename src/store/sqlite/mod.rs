@@ -24,6 +24,8 @@ use super::{
 
 /// How many writes may wait for the writer before callers wait for room (backpressure).
 const QUEUE_DEPTH: usize = 16_384;
+/// The most rows one prune deletes per table, so a backlog is pruned in short transactions between other writes.
+const PRUNE_CHUNK: usize = 1_000;
 /// The longest a write waits for its commit before failing with 503 (vendors time out webhooks after 5-30 s).
 const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
 
@@ -246,8 +248,13 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError> {
-        self.write(move |tx| Ok((keys::prune(tx, now_ms)?, commands::prune(tx, commands_before_ms)?)))
-            .await
+        self.write(move |tx| {
+            Ok((
+                keys::prune(tx, now_ms, PRUNE_CHUNK)?,
+                commands::prune(tx, commands_before_ms, PRUNE_CHUNK)?,
+            ))
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

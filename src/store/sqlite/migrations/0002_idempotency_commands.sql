@@ -39,3 +39,4 @@ CREATE TABLE commands (
     updated_at_ms   INTEGER NOT NULL
 );
 CREATE INDEX commands_due ON commands (status, next_attempt_ms);
+CREATE INDEX commands_updated ON commands (updated_at_ms);
