@@ -69,6 +69,19 @@ impl Claims {
             })
     }
 
+    /// Forgets claims whose lock lapsed (a request that never completed nor released its key: a panicked task).
+    pub(super) fn forget_lapsed(&self, now_ms: i64) -> usize {
+        let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = running.len();
+        running.retain(|_, held| held.locked_until_ms > now_ms);
+        before - running.len()
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.running.lock().map(|running| running.len()).unwrap_or_default()
+    }
+
     /// Lets go of `(caller, key)` if `token` holds it; `true` if it did.
     pub(super) fn drop_claim(&self, caller: &str, key: &str, token: Uuid) -> bool {
         let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -248,6 +248,10 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError> {
+        let lapsed = self.claims.forget_lapsed(now_ms);
+        if lapsed > 0 {
+            tracing::warn!(lapsed, "forgot idempotency claims whose requests never finished");
+        }
         self.write(move |tx| {
             Ok((
                 keys::prune(tx, now_ms, PRUNE_CHUNK)?,

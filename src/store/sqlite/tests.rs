@@ -96,6 +96,16 @@ async fn a_lapsed_lock_is_retaken_by_the_same_request_and_the_old_claim_loses() 
     assert!(store.release_key("svc".into(), "k".into(), new).await.unwrap());
     // Released: nothing was stored, so any request may take the key.
     started(store.claim_key(claim("k", "f2", 1_600)).await.unwrap());
+    // A claim never completed nor released is forgotten by pruning once its lock lapsed.
+    store.prune(1_700, 0).await.unwrap();
+    assert_eq!(
+        store.claim_key(claim("k", "f1", 1_700)).await.unwrap(),
+        Claimed::Mismatch
+    );
+    assert_eq!(store.claims.len(), 1);
+    store.prune(2_601, 0).await.unwrap();
+    assert_eq!(store.claims.len(), 0);
+    started(store.claim_key(claim("k", "f1", 2_601)).await.unwrap());
 }
 
 fn command(id: Uuid, at: i64) -> NewCommand {
