@@ -231,6 +231,15 @@ rate_limit = { per_second = 1, burst = 1 }"#,
         "invalid-request",
     )
     .await;
+    // Each key is free again: the same request gets the gateway's answer again, never 409.
+    for (key, body) in [("t", ada()), ("r", ada()), ("v", json!({"name": 1}))] {
+        let again = post(&app, CALLER_KEY, "/v1/crm/customers", Some(key), &body).await;
+        assert!(
+            matches!(again.status().as_u16(), 429 | 400),
+            "key {key}: {}",
+            again.status()
+        );
+    }
     let held = |key: &str| {
         let conn = rusqlite::Connection::open(&app.db).unwrap();
         conn.query_row("SELECT COUNT(*) FROM idempotency_keys WHERE key = ?1", [key], |r| {
@@ -239,7 +248,7 @@ rate_limit = { per_second = 1, burst = 1 }"#,
         .unwrap()
     };
     for key in ["t", "r", "v"] {
-        assert_eq!(held(key), 0, "key {key} released");
+        assert_eq!(held(key), 0, "nothing stored for key {key}");
     }
     // A released key runs again (even with another body), once the vendor is quick.
     vendor.reset().await;
@@ -431,5 +440,30 @@ async fn bad_keys_are_refused_and_keys_on_reads_ignored() {
         assert!(!read.headers().contains_key("idempotent-replayed"));
     }
     assert_eq!(hits(&vendor).await, 3, "reads with a key still reach the vendor");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_breaker_releases_the_key() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&vendor)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(created("c_1"))
+        .mount(&vendor)
+        .await;
+    let breaker =
+        r#"circuit_breaker = { window = 2, min_calls = 2, failure_rate = 0.5, open_for = "1h", half_open_calls = 1 }"#;
+    let app = app(&vendor, breaker).await;
+    for _ in 0..2 {
+        assert_eq!(app.get_as(CALLER_KEY, "/v1/crm/customers/c_1").await.status(), 502);
+    }
+    for _ in 0..2 {
+        let refused = post(&app, CALLER_KEY, "/v1/crm/customers", Some("while-open"), &ada()).await;
+        problem(refused, 503, "circuit-open").await;
+    }
+    assert_eq!(hits(&vendor).await, 2, "no create reached the vendor");
     app.stop().await;
 }
