@@ -153,6 +153,21 @@ fn generate(target: &Target, tag: &str, count: usize, host: &str) -> Vec<Req> {
         .collect()
 }
 
+/// Group commits, their mean size and mean duration (ms), from the server's Prometheus metrics.
+fn commit_stats(addr: SocketAddr) -> Option<(f64, f64, f64)> {
+    let (_, metrics) = common::get(addr, "/metrics", "", None)?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    let count = value("gatehouse_store_commit_batch_size_count")?;
+    let batch = value("gatehouse_store_commit_batch_size_sum")? / count;
+    let seconds =
+        value("gatehouse_store_commit_duration_seconds_sum")? / value("gatehouse_store_commit_duration_seconds_count")?;
+    Some((count, batch, seconds * 1000.0))
+}
+
 fn main() {
     let requests = env_usize("BENCH_REQUESTS", 20_000);
     let rounds = env_usize("BENCH_ROUNDS", 3);
@@ -208,6 +223,7 @@ fn main() {
             }
         }
     });
+    let commits = commit_stats(addr);
     let _ = Command::new("kill")
         .args(["-TERM", &server.0.id().to_string()])
         .status();
@@ -251,6 +267,9 @@ fn main() {
         );
     }
     println!("\ncompleted keys in the store: {kept} of {keyed_sent} keyed requests");
+    if let Some((count, batch, ms)) = commits {
+        println!("group commits (whole run): {count:.0}, mean batch {batch:.1} writes, mean commit {ms:.3} ms");
+    }
     assert_eq!(errors, 0, "every request must be answered 201");
     assert_eq!(
         kept, keyed_sent as i64,
