@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::CommandsConfig;
+use crate::config::{CommandsConfig, SubscriptionConfig};
 use crate::envelope::Envelope;
 use crate::http::domain::{match_route, query_pairs};
 use crate::http::outbound::outbound_problem;
@@ -39,6 +39,9 @@ pub struct Executor {
     owner: String,
     wake: Arc<Notify>,
     slots: Arc<Semaphore>,
+    /// Where the `gatehouse.command.*` events go, and the relay to wake for them.
+    subscriptions: Vec<SubscriptionConfig>,
+    relay_wake: Arc<Notify>,
 }
 
 impl Executor {
@@ -48,6 +51,8 @@ impl Executor {
         config: CommandsConfig,
         max_body_bytes: usize,
         wake: Arc<Notify>,
+        subscriptions: Vec<SubscriptionConfig>,
+        relay_wake: Arc<Notify>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -57,6 +62,8 @@ impl Executor {
             max_body_bytes,
             owner: format!("executor-{}", Uuid::now_v7()),
             wake,
+            subscriptions,
+            relay_wake,
         })
     }
 
@@ -116,7 +123,12 @@ impl Executor {
 
     async fn execute(&self, command: CommandRecord, claimant: String) {
         let result = self.attempt(&command).await;
-        let update = self.decide(&command, result);
+        let mut update = self.decide(&command, result);
+        let mut announced = false;
+        if let CommandUpdate::Finish { event, .. } = &mut update {
+            event.deliver_to = crate::relay::route(&self.subscriptions, &event.event_type);
+            announced = !event.deliver_to.is_empty();
+        }
         let label = match &update {
             CommandUpdate::Finish { status, .. } => status.as_str(),
             CommandUpdate::Retry { counted: true, .. } => "retry",
@@ -126,7 +138,11 @@ impl Executor {
             .increment(1);
         let now = crate::clock::now_ms();
         match self.store.update_command(command.id, claimant, now, update).await {
-            Ok(true) => {}
+            Ok(true) => {
+                if announced {
+                    self.relay_wake.notify_one();
+                }
+            }
             Ok(false) => tracing::warn!(command = %command.id, "command claim lost before its outcome was recorded"),
             Err(error) => {
                 tracing::error!(%error, command = %command.id, "cannot record a command's outcome; it runs again")
@@ -259,6 +275,7 @@ fn finish(
         received_at_ms: now,
         envelope: serde_json::to_vec(&envelope).unwrap_or_default(),
         raw_body: bytes::Bytes::new(),
+        deliver_to: Vec::new(),
     };
     CommandUpdate::Finish {
         status,

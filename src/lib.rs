@@ -10,6 +10,7 @@
 //! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
 //! - [`commands`]: the executor that runs deferred commands (`Prefer: respond-async`) in the background.
 //! - [`prune`]: periodic deletion of expired idempotency keys and old finished commands.
+//! - [`relay`]: delivers outbox events to each matching subscription's sink, at least once.
 //! - [`envelope`]: the CloudEvents envelope of stored events.
 //! - [`store`]: durable state (inbox + outbox, idempotency keys, commands) behind the `Store` trait; SQLite with a
 //!   group-committing writer.
@@ -25,6 +26,7 @@ pub mod http;
 pub mod metrics;
 pub mod providers;
 pub mod prune;
+pub mod relay;
 pub mod serve;
 pub mod startup;
 pub mod store;

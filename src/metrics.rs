@@ -31,6 +31,8 @@ pub const IDEMPOTENT_REPLAYS: &str = "gatehouse_idempotent_replays_total";
 /// Deferred-command attempts, by `provider` and `outcome` (`succeeded`, `failed`, `retry`, `deferred`: the
 /// gateway's own refusal, such as an open breaker, that waits without spending an attempt).
 pub const COMMAND_ATTEMPTS: &str = "gatehouse_command_attempts_total";
+/// Delivery attempts of outbox events, by `subscription` and `outcome` (`delivered`, `retry`, `dead`).
+pub const DELIVERIES: &str = "gatehouse_deliveries_total";
 /// Writes (webhooks, idempotency keys, commands) per group commit.
 pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
 /// Time one group commit takes, fsync included.

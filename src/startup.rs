@@ -1,6 +1,6 @@
 //! Building and running the application: config → store (migrated) → providers → router, served on an injected
 //! listener (tests bind port 0) until a shutdown signal, then drained within the configured grace; the
-//! deferred-command executor and the pruning task run beside it.
+//! deferred-command executor, the outbox relay and the pruning task run beside it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +20,7 @@ use crate::upstream::rate_limit::CallerLimits;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    relay: Arc<crate::relay::Relay>,
 }
 
 impl Application {
@@ -34,6 +35,9 @@ impl Application {
             .await
             .context("cannot open the store")?;
         store.migrate().await.context("cannot migrate the store")?;
+        let relay_wake = Arc::new(tokio::sync::Notify::new());
+        let relay = crate::relay::Relay::build(&config, Arc::clone(&store), Arc::clone(&relay_wake))
+            .context("invalid configuration")?;
         let listener = match listener {
             Some(listener) => listener,
             None => TcpListener::bind(config.server.listen)
@@ -42,11 +46,13 @@ impl Application {
         };
         Ok(Self {
             listener,
+            relay,
             state: AppState::new(Shared {
                 callers: Arc::new(Callers::from_config(&config.callers)),
                 caller_limits: Arc::new(CallerLimits::new(&config.callers)),
                 admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
                 commands_wake: Arc::new(tokio::sync::Notify::new()),
+                relay_wake,
                 config: Arc::new(config),
                 providers: Arc::new(providers),
                 store,
@@ -95,7 +101,7 @@ impl Application {
         Ok(())
     }
 
-    /// The deferred-command executor and the pruning task, stopped by `stop`.
+    /// The deferred-command executor, the relay and the pruning task, stopped by `stop`.
     fn spawn_background(&self, stop: CancellationToken) -> tokio::task::JoinSet<()> {
         let state = &self.state;
         let mut tasks = tokio::task::JoinSet::new();
@@ -105,8 +111,11 @@ impl Application {
             state.config.commands.clone(),
             state.config.server.max_body_bytes,
             Arc::clone(&state.commands_wake),
+            state.config.subscriptions.clone(),
+            Arc::clone(&state.relay_wake),
         );
         tasks.spawn(executor.run(stop.clone(), state.config.server.shutdown_grace));
+        tasks.spawn(Arc::clone(&self.relay).run(stop.clone(), state.config.server.shutdown_grace));
         tasks.spawn(crate::prune::run(
             Arc::clone(&state.store),
             Arc::clone(&state.config),

@@ -7,6 +7,7 @@
 mod mutations;
 mod outbound;
 mod secret;
+mod subscriptions;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
 };
 pub use secret::SecretRef;
+pub use subscriptions::{DeliveryRetry, RelayConfig, SinkConfig, SubscriptionConfig, glob_matches};
 
 /// A configuration that cannot be used, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,10 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     #[serde(default)]
     pub commands: CommandsConfig,
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionConfig>,
+    #[serde(default)]
+    pub relay: RelayConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -264,6 +270,7 @@ impl Config {
             .max()
             .unwrap_or_default();
         mutations::check(&self.idempotency, &self.commands, longest_timeout)?;
+        subscriptions::check(&self.subscriptions, &self.relay)?;
         Ok(())
     }
 
@@ -325,6 +332,13 @@ impl Config {
                         keys.push(format!("providers.{name}.webhook.secrets[{i}]"));
                     }
                 }
+            }
+        }
+        for (i, subscription) in self.subscriptions.iter().enumerate() {
+            if let SinkConfig::Http { secret, .. } = &subscription.sink
+                && secret.is_literal()
+            {
+                keys.push(format!("subscriptions[{i}].sink.secret"));
             }
         }
         keys

@@ -54,6 +54,8 @@ pub struct Shared {
     pub admin: Arc<auth::AdminToken>,
     /// Wakes the deferred-command executor when a command is stored.
     pub commands_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the relay when an event with deliveries is stored.
+    pub relay_wake: Arc<tokio::sync::Notify>,
 }
 
 pub fn router(state: AppState) -> Router {

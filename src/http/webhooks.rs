@@ -106,11 +106,16 @@ async fn accept(
             return Err(ApiError::new(Problem::InvalidRequest, e.to_string()));
         }
     };
-    let new_event = new_event(provider, event, body, correlation_id)?;
+    let mut new_event = new_event(provider, event, body, correlation_id)?;
+    new_event.deliver_to = crate::relay::route(&state.config.subscriptions, &new_event.event_type);
+    let wake_relay = !new_event.deliver_to.is_empty();
     let ingested = state.store.ingest(new_event).await.map_err(|e| {
         tracing::error!(provider = %name, error = %e, "webhook not committed");
         ApiError::new(Problem::StoreUnavailable, "the event could not be stored; retry later").retry_after(5)
     })?;
+    if wake_relay && !ingested.duplicate {
+        state.relay_wake.notify_one();
+    }
     tracing::debug!(provider = %name, id = %ingested.id, duplicate = ingested.duplicate, "webhook accepted");
     Ok(Accepted::Stored(ingested))
 }
@@ -148,5 +153,6 @@ fn new_event(
         received_at_ms,
         envelope,
         raw_body,
+        deliver_to: Vec::new(),
     })
 }

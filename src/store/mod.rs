@@ -5,10 +5,12 @@
 //! SQL dialects stay inside the backends; today that is [`sqlite`] (the embedded default).
 
 mod commands;
+mod deliveries;
 mod idempotency;
 mod sqlite;
 
 pub use commands::{CommandRecord, CommandStatus, CommandUpdate, NewCommand};
+pub use deliveries::{Delivery, DeliveryOutcome, Subscriber};
 pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ pub struct NewEvent {
     pub envelope: Vec<u8>,
     /// The body exactly as the vendor sent it.
     pub raw_body: Bytes,
+    /// The subscriptions that get it (one delivery each, written with the event).
+    pub deliver_to: Vec<Subscriber>,
 }
 
 /// The result of ingesting: the event's id and whether the provider had sent it before (then `id` is the first
@@ -163,6 +167,26 @@ pub trait Store: Send + Sync + 'static {
         owner: String,
         now_ms: i64,
         update: CommandUpdate,
+    ) -> Result<bool, StoreError>;
+
+    /// Leases up to `limit` due deliveries of `subscriptions` to `owner` for `lease_ms`, oldest first; for ordered
+    /// subscriptions, only the oldest pending delivery of each subject.
+    async fn claim_deliveries(
+        &self,
+        owner: String,
+        subscriptions: Vec<String>,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records a delivery attempt if `owner` still holds its claim (`false`: nothing was written).
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        owner: String,
+        now_ms: i64,
+        outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError>;
 
     /// Deletes expired idempotency keys and finished commands older than `commands_before_ms`, a bounded number

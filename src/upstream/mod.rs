@@ -12,7 +12,7 @@
 pub mod body;
 pub mod breaker;
 pub mod bulkhead;
-mod client;
+pub(crate) mod client;
 pub mod rate_limit;
 mod retry;
 

@@ -137,7 +137,7 @@ async fn signed_headers_are_accepted_and_events_list_shows_the_event() {
             "list",
             "--json",
             "--status",
-            "pending",
+            "delivered",
             "--provider",
             "acme-crm",
         ],
@@ -160,7 +160,10 @@ async fn signed_headers_are_accepted_and_events_list_shows_the_event() {
         assert!(event[field].is_string(), "{field} in {event}");
     }
     assert_eq!(event["type"], "acme-crm.customer.updated");
-    assert_eq!(event["status"], "pending");
+    assert_eq!(
+        event["status"], "delivered",
+        "no subscription wants it: nothing left to deliver"
+    );
 
     let output = gatehouse(&app.config_path, &["events", "list", "--provider", "stripe", "--json"])
         .output()

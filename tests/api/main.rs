@@ -16,6 +16,7 @@ mod outbound_limits;
 mod outbound_proxy;
 mod outbound_retries;
 mod outbound_routes;
+mod relay;
 mod server_limits;
 mod webhook_input;
 mod webhooks;

@@ -1,4 +1,5 @@
-//! Inbox and outbox statements: ingesting an event (deduplicated by the provider's event id) and listing events.
+//! Inbox and outbox statements: ingesting an event (deduplicated by the provider's event id, with one delivery per
+//! subscriber) and listing events.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 use uuid::Uuid;
@@ -22,9 +23,15 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
     if claimed == 1 {
         let mut insert = tx.prepare_cached(
             "INSERT INTO outbox (id, provider, event_type, subject, provider_event_id, correlation_id,
-                                 received_at_ms, envelope, raw_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                 received_at_ms, envelope, raw_body, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
+        // An event no subscription wants has nothing left to deliver.
+        let status = if event.deliver_to.is_empty() {
+            "delivered"
+        } else {
+            "pending"
+        };
         insert.execute(params![
             id,
             event.provider,
@@ -35,7 +42,16 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
             event.received_at_ms,
             event.envelope,
             event.raw_body.as_ref(),
+            status,
         ])?;
+        let seq = tx.last_insert_rowid();
+        super::deliveries::fan_out(
+            tx,
+            seq,
+            event.subject.as_deref(),
+            &event.deliver_to,
+            event.received_at_ms,
+        )?;
         return Ok(Ingested {
             id: event.id,
             duplicate: false,

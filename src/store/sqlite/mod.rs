@@ -4,6 +4,7 @@
 
 mod claims;
 mod commands;
+mod deliveries;
 mod events;
 mod keys;
 mod schema;
@@ -18,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Claimed, CommandRecord, CommandUpdate, EventFilter, EventSummary, Ingested, KeyClaim, KeyCompletion, NewCommand,
-    NewEvent, Store, StoreError,
+    Claimed, CommandRecord, CommandUpdate, Delivery, DeliveryOutcome, EventFilter, EventSummary, Ingested, KeyClaim,
+    KeyCompletion, NewCommand, NewEvent, Store, StoreError,
 };
 
 /// How many writes may wait for the writer before callers wait for room (backpressure).
@@ -244,6 +245,38 @@ impl Store for SqliteStore {
         update: CommandUpdate,
     ) -> Result<bool, StoreError> {
         self.write(move |tx| commands::update(tx, id, &owner, now_ms, &update))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: String,
+        subscriptions: Vec<String>,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let claimed = self
+            .write(move |tx| deliveries::claim(tx, &owner, &subscriptions, now_ms, lease_ms, limit))
+            .await?;
+        Ok(claimed
+            .into_iter()
+            .filter_map(|row| {
+                row.map_err(|error| tracing::error!(%error, "skipping an unreadable delivery"))
+                    .ok()
+            })
+            .collect())
+    }
+
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        owner: String,
+        now_ms: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool, StoreError> {
+        let (subscription, seq) = (delivery.subscription.clone(), delivery.event_seq);
+        self.write(move |tx| deliveries::finish(tx, &subscription, seq, &owner, now_ms, &outcome))
             .await
     }
 

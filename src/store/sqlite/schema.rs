@@ -10,6 +10,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_inbox_outbox.sql"),
     include_str!("migrations/0002_idempotency_commands.sql"),
+    include_str!("migrations/0003_deliveries.sql"),
 ];
 
 /// Opens a connection with the durability settings every connection shares: WAL, `synchronous=FULL` (a commit is

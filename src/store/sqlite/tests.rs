@@ -133,6 +133,7 @@ fn event(id: Uuid) -> NewEvent {
         received_at_ms: 0,
         envelope: b"{}".to_vec(),
         raw_body: Bytes::new(),
+        deliver_to: Vec::new(),
     }
 }
 

@@ -1,0 +1,179 @@
+//! The outbox relay: delivers every stored event to each subscription that wants it, at least once. It claims due
+//! deliveries in batches under a lease (a crashed relay's claims come back when the lease lapses), sends each to its
+//! subscription's [`sink`], and records the outcome conditioned on its claim: delivered; retried with jittered
+//! exponential backoff (at least the sink's `Retry-After`); or dead after `max_attempts` or a permanent refusal.
+//! New events wake it at once; retries coming due and other relays' work are found by polling. For ordered
+//! subscriptions the store hands out only the oldest pending event of each subject, so a subject has at most one
+//! delivery in flight and a failing event holds back its own subject only.
+
+pub mod sink;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::{Config, ConfigError, DeliveryRetry, SubscriptionConfig, glob_matches};
+use crate::store::{Delivery, DeliveryOutcome, Store, Subscriber};
+use crate::upstream::full_jitter;
+use sink::{Attempt, Sink};
+
+/// The subscriptions an event of `event_type` goes to.
+pub fn route(subscriptions: &[SubscriptionConfig], event_type: &str) -> Vec<Subscriber> {
+    subscriptions
+        .iter()
+        .filter(|s| s.events.iter().any(|glob| glob_matches(glob, event_type)))
+        .map(|s| Subscriber {
+            name: s.name.clone(),
+            ordered: s.ordered,
+        })
+        .collect()
+}
+
+struct Subscription {
+    sink: Sink,
+    retry: DeliveryRetry,
+}
+
+pub struct Relay {
+    store: Arc<dyn Store>,
+    subscriptions: HashMap<String, Subscription>,
+    names: Vec<String>,
+    lease: Duration,
+    poll_every: Duration,
+    slots: Arc<Semaphore>,
+    /// This relay's name on its claims (a token is added per claim).
+    owner: String,
+    wake: Arc<Notify>,
+}
+
+impl Relay {
+    /// Builds every subscription's sink (resolving secrets); the first problem names its key.
+    pub fn build(config: &Config, store: Arc<dyn Store>, wake: Arc<Notify>) -> Result<Arc<Relay>, ConfigError> {
+        let mut subscriptions = HashMap::new();
+        for (i, subscription) in config.subscriptions.iter().enumerate() {
+            let sink = Sink::build(&format!("subscriptions[{i}].sink"), &subscription.sink)?;
+            let retry = subscription.retry.clone();
+            subscriptions.insert(subscription.name.clone(), Subscription { sink, retry });
+        }
+        let names = config.subscriptions.iter().map(|s| s.name.clone()).collect();
+        Ok(Arc::new(Relay {
+            store,
+            subscriptions,
+            names,
+            lease: config.relay.lease,
+            poll_every: config.relay.poll_every,
+            slots: Arc::new(Semaphore::new(config.relay.concurrency)),
+            owner: format!("relay-{}", Uuid::now_v7()),
+            wake,
+        }))
+    }
+
+    /// Runs until `stop`, then waits up to `grace` for the deliveries in flight (an unfinished one is delivered
+    /// again once its lease lapses).
+    pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) {
+        if self.names.is_empty() {
+            return;
+        }
+        let mut running = JoinSet::new();
+        loop {
+            let started = self.start_due(&mut running).await;
+            if started > 0 && self.slots.available_permits() > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = self.wake.notified() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = tokio::time::sleep(self.poll_every) => {}
+            }
+        }
+        if tokio::time::timeout(grace, running.join_all()).await.is_err() {
+            tracing::warn!("deliveries still in flight at shutdown; they are sent again once their lease lapses");
+        }
+    }
+
+    /// Claims as many due deliveries as there are free slots and starts them; returns how many started.
+    async fn start_due(self: &Arc<Self>, running: &mut JoinSet<()>) -> usize {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return 0;
+        }
+        let claimant = format!("{}/{}", self.owner, Uuid::now_v7());
+        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        let now = crate::clock::now_ms();
+        let claimed = self
+            .store
+            .claim_deliveries(claimant.clone(), self.names.clone(), now, lease, free)
+            .await;
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::error!(%error, "cannot claim deliveries");
+                return 0;
+            }
+        };
+        let count = claimed.len();
+        for delivery in claimed {
+            let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+                break;
+            };
+            let (this, claimant) = (Arc::clone(self), claimant.clone());
+            running.spawn(async move {
+                this.deliver(delivery, claimant).await;
+                drop(slot);
+            });
+        }
+        count
+    }
+
+    async fn deliver(&self, delivery: Delivery, claimant: String) {
+        let Some(subscription) = self.subscriptions.get(&delivery.subscription) else {
+            return;
+        };
+        let attempt = subscription.sink.deliver(&delivery).await;
+        let outcome = decide(&subscription.retry, delivery.attempts, attempt);
+        let label = match &outcome {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Retry { .. } => "retry",
+            DeliveryOutcome::Dead { .. } => "dead",
+        };
+        metrics::counter!(crate::metrics::DELIVERIES, "subscription" => delivery.subscription.clone(),
+            "outcome" => label)
+        .increment(1);
+        let now = crate::clock::now_ms();
+        match self.store.finish_delivery(&delivery, claimant, now, outcome).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(event = %delivery.event_id, subscription = %delivery.subscription,
+                "delivery claim lost before its outcome was recorded"),
+            Err(error) => tracing::error!(%error, event = %delivery.event_id,
+                "cannot record a delivery's outcome; it is sent again once its lease lapses"),
+        }
+    }
+}
+
+/// What an attempt means for the delivery, after `attempts` earlier ones.
+fn decide(retry: &DeliveryRetry, attempts: u32, attempt: Attempt) -> DeliveryOutcome {
+    match attempt {
+        Attempt::Delivered => DeliveryOutcome::Delivered,
+        Attempt::Refused { error } => DeliveryOutcome::Dead { error },
+        Attempt::Failed { error, after } => {
+            let made = attempts.saturating_add(1);
+            if made >= retry.max_attempts {
+                return DeliveryOutcome::Dead {
+                    error: format!("{error} (attempt {made} of {})", retry.max_attempts),
+                };
+            }
+            let delay = full_jitter(retry.base_delay, retry.max_delay, made).max(after.unwrap_or_default());
+            let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            DeliveryOutcome::Retry {
+                next_attempt_ms: crate::clock::now_ms().saturating_add(delay),
+                error,
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The sinks a subscription delivers to: `http` (a signed `POST` of the CloudEvents envelope) and `log`. A sink
+//! answers how an attempt went; the relay decides about retries.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gatehouse_kit::Scheme;
+use gatehouse_kit::signature::{SignRequest, SigningKey};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+
+use crate::config::{ConfigError, SinkConfig};
+use crate::store::Delivery;
+use crate::upstream::Call;
+use crate::upstream::client::HttpClient;
+
+/// How one attempt went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Worth retrying (408, 429, 5xx, network errors, timeouts), not before `after` if the sink said so.
+    Failed {
+        error: String,
+        after: Option<Duration>,
+    },
+    /// Refused for good (other 4xx).
+    Refused {
+        error: String,
+    },
+}
+
+pub enum Sink {
+    Http(Box<HttpSink>),
+    Log,
+}
+
+pub struct HttpSink {
+    client: HttpClient,
+    path_and_query: String,
+    key: SigningKey,
+    timeout: Duration,
+}
+
+impl Sink {
+    pub fn build(key: &str, config: &SinkConfig) -> Result<Sink, ConfigError> {
+        Ok(match config {
+            SinkConfig::Log => Sink::Log,
+            SinkConfig::Http { url, secret, timeout } => {
+                let invalid = || ConfigError::invalid(format!("{key}.url"), "expected an http(s) URL with a host");
+                let parsed = url::Url::parse(url).map_err(|_| invalid())?;
+                let origin = parsed.origin().ascii_serialization();
+                let path_and_query = match parsed.query() {
+                    Some(query) => format!("{}?{query}", parsed.path()),
+                    None => parsed.path().to_owned(),
+                };
+                let client = HttpClient::build(key, &origin, None, *timeout, 64)?;
+                let secret = secret.resolve(&format!("{key}.secret"))?;
+                let signing = Scheme::StandardWebhooks
+                    .signing_key(&secret)
+                    .map_err(|e| ConfigError::invalid(format!("{key}.secret"), e.to_string()))?;
+                Sink::Http(Box::new(HttpSink {
+                    client,
+                    path_and_query,
+                    key: signing,
+                    timeout: *timeout,
+                }))
+            }
+        })
+    }
+
+    pub async fn deliver(&self, delivery: &Delivery) -> Attempt {
+        match self {
+            Sink::Log => {
+                tracing::info!(
+                    target: "gatehouse::relay::log",
+                    subscription = %delivery.subscription,
+                    event_id = %delivery.event_id,
+                    envelope = %String::from_utf8_lossy(&delivery.envelope),
+                    "event delivered to the log"
+                );
+                Attempt::Delivered
+            }
+            Sink::Http(http) => {
+                let HttpSink {
+                    client,
+                    path_and_query,
+                    key,
+                    timeout,
+                } = http.as_ref();
+                let call = signed_post(key, path_and_query, delivery);
+                match tokio::time::timeout(*timeout, send(client, call)).await {
+                    Ok(attempt) => attempt,
+                    Err(_) => Attempt::Failed {
+                        error: format!("no answer within {timeout:?}"),
+                        after: None,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The envelope as a `POST`, signed with Standard Webhooks headers (`webhook-id` = the event id).
+fn signed_post(key: &SigningKey, path_and_query: &str, delivery: &Delivery) -> Call {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/cloudevents+json"),
+    );
+    let id = delivery.event_id.to_string();
+    let signed = Scheme::StandardWebhooks.sign(
+        key,
+        SignRequest {
+            body: &delivery.envelope,
+            timestamp: crate::clock::now_secs(),
+            message_id: &id,
+        },
+    );
+    for (name, value) in signed {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    }
+    Call {
+        method: Method::POST,
+        path_and_query: path_and_query.to_owned(),
+        headers,
+        body: Bytes::from(delivery.envelope.clone()),
+        retryable: true,
+        correlation_id: None,
+        traceparent: None,
+    }
+}
+
+async fn send(client: &HttpClient, call: Call) -> Attempt {
+    let response = match client.send(call).await {
+        Ok(response) => response,
+        Err(error) => {
+            return Attempt::Failed {
+                error: error.to_string(),
+                after: None,
+            };
+        }
+    };
+    let status = response.status();
+    let after = gatehouse_kit::outbound::parse_retry_after(response.headers());
+    // Read (and drop) the body so the connection can be reused.
+    let _ = response.into_body().collect().await;
+    classify(status, after)
+}
+
+fn classify(status: StatusCode, after: Option<Duration>) -> Attempt {
+    if status.is_success() {
+        Attempt::Delivered
+    } else if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
+        Attempt::Failed {
+            error: format!("the sink answered {status}"),
+            after,
+        }
+    } else {
+        Attempt::Refused {
+            error: format!("the sink answered {status}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_delivered_retried_or_refused() {
+        assert_eq!(classify(StatusCode::NO_CONTENT, None), Attempt::Delivered);
+        for retried in [408, 429, 500, 503] {
+            let status = StatusCode::from_u16(retried).unwrap();
+            assert!(matches!(classify(status, None), Attempt::Failed { .. }), "{retried}");
+        }
+        for refused in [400, 401, 404, 410, 422] {
+            let status = StatusCode::from_u16(refused).unwrap();
+            assert!(matches!(classify(status, None), Attempt::Refused { .. }), "{refused}");
+        }
+    }
+}
