@@ -33,6 +33,12 @@ pub const IDEMPOTENT_REPLAYS: &str = "gatehouse_idempotent_replays_total";
 pub const COMMAND_ATTEMPTS: &str = "gatehouse_command_attempts_total";
 /// Delivery attempts of outbox events, by `subscription` and `outcome` (`delivered`, `retry`, `dead`).
 pub const DELIVERIES: &str = "gatehouse_deliveries_total";
+/// Time from an event's receipt to its delivery, by `subscription`.
+pub const DELIVERY_SECONDS: &str = "gatehouse_delivery_latency_seconds";
+/// Deliveries waiting, by `subscription` (the outbox depth).
+pub const OUTBOX_PENDING: &str = "gatehouse_outbox_pending";
+/// Age of the oldest event waiting, by `subscription` (0 when none waits).
+pub const OUTBOX_OLDEST_SECONDS: &str = "gatehouse_outbox_oldest_pending_seconds";
 /// Writes (webhooks, idempotency keys, commands) per group commit.
 pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
 /// Time one group commit takes, fsync included.

@@ -1,5 +1,6 @@
-//! Retention of gateway-owned state: a background task that periodically deletes expired idempotency keys (after
-//! `idempotency.keep_for`) and finished deferred commands (after `commands.keep_for`).
+//! Retention: a background task that periodically deletes expired idempotency keys (after `idempotency.keep_for`),
+//! finished deferred commands (after `commands.keep_for`), delivered events (after `retention.events`) and inbox
+//! entries (after `retention.inbox`), in bounded chunks so other writes keep committing in between.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ pub async fn run(store: Arc<dyn Store>, config: Arc<Config>, stop: CancellationT
             _ = every.tick() => {}
         }
         let now = crate::clock::now_ms();
-        let keep = i64::try_from(config.commands.keep_for.as_millis()).unwrap_or(i64::MAX);
+        let keep = millis(config.commands.keep_for);
         let (mut keys, mut commands) = (0, 0);
         // In bounded chunks, each its own short transaction, so webhooks keep committing in between.
         loop {
@@ -40,5 +41,31 @@ pub async fn run(store: Arc<dyn Store>, config: Arc<Config>, stop: CancellationT
         if keys + commands > 0 {
             tracing::info!(keys, commands, "pruned expired idempotency keys and commands");
         }
+        let events_before = now.saturating_sub(millis(config.retention.events));
+        let inbox_before = now.saturating_sub(millis(config.retention.inbox));
+        let (mut events, mut inbox) = (0, 0);
+        loop {
+            match store.prune_delivered(events_before, inbox_before).await {
+                Ok((0, 0)) => break,
+                Ok((e, i)) => {
+                    events += e;
+                    inbox += i;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "pruning delivered events failed; retrying at the next interval");
+                    break;
+                }
+            }
+            if stop.is_cancelled() {
+                return;
+            }
+        }
+        if events + inbox > 0 {
+            tracing::info!(events, inbox, "pruned delivered events and old inbox entries");
+        }
     }
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

@@ -1,4 +1,5 @@
-//! `gatehouse events list`: the outbox, as a table or (with `--json`) a JSON array.
+//! `gatehouse events list`: the outbox, as a table or (with `--json`) a JSON array; `gatehouse events replay ID`:
+//! an event queued again for delivery.
 
 use anyhow::Context;
 
@@ -20,10 +21,24 @@ pub enum EventsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Put an event back in the delivery queue of every subscription that wants it (a delivery still pending is
+    /// left to its current attempt).
+    Replay {
+        /// The event's id.
+        id: uuid::Uuid,
+    },
 }
 
 pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> {
     match command {
+        EventsCommand::Replay { id } => {
+            let store = store::open(&config.store.url, config.store.max_batch).await?;
+            let replayed = replay(config, store.as_ref(), id).await;
+            store.shutdown().await;
+            let queued = replayed?;
+            println!("event {id} queued again for {queued} subscription(s)");
+            Ok(())
+        }
         EventsCommand::List {
             status,
             provider,
@@ -36,6 +51,7 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
                     status,
                     provider,
                     limit,
+                    after: None,
                 })
                 .await
                 .context("cannot list events")?;
@@ -63,4 +79,18 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
             Ok(())
         }
     }
+}
+
+async fn replay(config: &Config, store: &dyn store::Store, id: uuid::Uuid) -> anyhow::Result<usize> {
+    let event = store
+        .get_event(id)
+        .await
+        .context("cannot read the event")?
+        .with_context(|| format!("no event {id}"))?;
+    let subscribers = crate::relay::route(&config.subscriptions, &event.summary.event_type);
+    store
+        .replay_event(id, subscribers, crate::clock::now_ms())
+        .await
+        .context("cannot queue the event")?
+        .with_context(|| format!("no event {id}"))
 }

@@ -32,8 +32,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (applies store migrations first).
+    /// Run the HTTP server and the outbox relay (applies store migrations first).
     Serve,
+    /// Run the outbox relay alone, for relays apart from the HTTP tier (applies store migrations first).
+    Relay,
     /// Validate the config and print it, every secret redacted; exits 1 naming the bad key.
     CheckConfig,
     /// Apply store migrations.
@@ -53,6 +55,7 @@ pub fn run() -> anyhow::Result<()> {
     crate::telemetry::init();
     match cli.command {
         Command::Serve => runtime(true)?.block_on(serve(&cli.config)),
+        Command::Relay => runtime(true)?.block_on(relay(&cli.config)),
         Command::CheckConfig => check_config(&cli.config),
         Command::Migrate => runtime(false)?.block_on(migrate(&cli.config)),
         Command::HashKey => hash_key(),
@@ -79,9 +82,36 @@ async fn serve(path: &Path) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
+async fn relay(path: &Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let store = store::open(&config.store.url, config.store.max_batch)
+        .await
+        .context("cannot open the store")?;
+    store.migrate().await.context("cannot migrate the store")?;
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let relay = crate::relay::Relay::build(&config, std::sync::Arc::clone(&store), wake)
+        .with_context(|| format!("invalid configuration in {}", path.display()))?;
+    anyhow::ensure!(
+        !config.subscriptions.is_empty(),
+        "no [[subscriptions]] configured: nothing to relay"
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        trigger.cancel();
+    });
+    tracing::info!(subscriptions = config.subscriptions.len(), "relay running");
+    relay.run(stop, config.server.shutdown_grace).await;
+    store.shutdown().await;
+    tracing::info!("relay stopped");
+    Ok(())
+}
+
 fn check_config(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
     Providers::build(&config).with_context(|| format!("invalid configuration in {}", path.display()))?;
+    crate::relay::Relay::check(&config).with_context(|| format!("invalid configuration in {}", path.display()))?;
     for key in config.literal_secrets() {
         eprintln!("warning: {key} is a literal secret; use \"env:NAME\" or \"file:PATH\" in shared configs");
     }

@@ -6,6 +6,7 @@
 
 mod mutations;
 mod outbound;
+mod retention;
 mod secret;
 mod subscriptions;
 
@@ -22,6 +23,7 @@ pub use mutations::{CommandsConfig, IdempotencyConfig};
 pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
 };
+pub use retention::RetentionConfig;
 pub use secret::SecretRef;
 pub use subscriptions::{DeliveryRetry, RelayConfig, SinkConfig, SubscriptionConfig, glob_matches};
 
@@ -65,6 +67,8 @@ pub struct Config {
     pub subscriptions: Vec<SubscriptionConfig>,
     #[serde(default)]
     pub relay: RelayConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -271,6 +275,7 @@ impl Config {
             .unwrap_or_default();
         mutations::check(&self.idempotency, &self.commands, longest_timeout)?;
         subscriptions::check(&self.subscriptions, &self.relay)?;
+        retention::check(&self.retention)?;
         Ok(())
     }
 

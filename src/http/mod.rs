@@ -2,6 +2,7 @@
 //! share: correlation ids, problem errors, bearer auth, body limits, idempotency keys.
 
 mod admin;
+mod admin_events;
 pub mod auth;
 mod body;
 mod commands;
@@ -69,6 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/{provider}/{*rest}", any(domain::domain))
         .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
         .route("/admin/providers", get(admin::providers))
+        .route("/admin/events", get(admin_events::list))
+        .route("/admin/events/{id}", get(admin_events::detail))
+        .route("/admin/events/{id}/replay", post(admin_events::replay))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(correlation::layer))

@@ -22,6 +22,9 @@ use crate::store::{Delivery, DeliveryOutcome, Store, Subscriber};
 use crate::upstream::full_jitter;
 use sink::{Attempt, Sink};
 
+/// How often the outbox depth gauges are refreshed.
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+
 /// The subscriptions an event of `event_type` goes to.
 pub fn route(subscriptions: &[SubscriptionConfig], event_type: &str) -> Vec<Subscriber> {
     subscriptions
@@ -73,6 +76,14 @@ impl Relay {
         }))
     }
 
+    /// Builds every subscription's sink without running anything, for `check-config`.
+    pub fn check(config: &Config) -> Result<(), ConfigError> {
+        for (i, subscription) in config.subscriptions.iter().enumerate() {
+            Sink::build(&format!("subscriptions[{i}].sink"), &subscription.sink)?;
+        }
+        Ok(())
+    }
+
     /// Runs until `stop`, then waits up to `grace` for the deliveries in flight (an unfinished one is delivered
     /// again once its lease lapses).
     pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) {
@@ -80,6 +91,8 @@ impl Relay {
             return;
         }
         let mut running = JoinSet::new();
+        let mut gauges = tokio::time::interval(GAUGE_EVERY);
+        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let started = self.start_due(&mut running).await;
             if started > 0 && self.slots.available_permits() > 0 {
@@ -90,6 +103,7 @@ impl Relay {
                 () = self.wake.notified() => {}
                 Some(_) = running.join_next(), if !running.is_empty() => {}
                 () = tokio::time::sleep(self.poll_every) => {}
+                _ = gauges.tick() => self.record_depth().await,
             }
         }
         if tokio::time::timeout(grace, running.join_all()).await.is_err() {
@@ -131,6 +145,28 @@ impl Relay {
         count
     }
 
+    /// The outbox depth and oldest waiting event per subscription, as gauges.
+    async fn record_depth(&self) {
+        let stats = match self.store.pending_stats().await {
+            Ok(stats) => stats,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the outbox depth");
+                return;
+            }
+        };
+        let now = crate::clock::now_ms();
+        for name in &self.names {
+            let (count, oldest_ms) = stats
+                .iter()
+                .find(|(subscription, _, _)| subscription == name)
+                .map_or((0, now), |(_, count, oldest)| (*count, *oldest));
+            let labels = [("subscription", name.clone())];
+            metrics::gauge!(crate::metrics::OUTBOX_PENDING, &labels).set(count as f64);
+            let age = (now.saturating_sub(oldest_ms).max(0)) as f64 / 1000.0;
+            metrics::gauge!(crate::metrics::OUTBOX_OLDEST_SECONDS, &labels).set(age);
+        }
+    }
+
     async fn deliver(&self, delivery: Delivery, claimant: String) {
         let Some(subscription) = self.subscriptions.get(&delivery.subscription) else {
             return;
@@ -146,6 +182,11 @@ impl Relay {
             "outcome" => label)
         .increment(1);
         let now = crate::clock::now_ms();
+        if outcome == DeliveryOutcome::Delivered {
+            let latency = now.saturating_sub(delivery.received_at_ms).max(0) as f64 / 1000.0;
+            metrics::histogram!(crate::metrics::DELIVERY_SECONDS, "subscription" => delivery.subscription.clone())
+                .record(latency);
+        }
         match self.store.finish_delivery(&delivery, claimant, now, outcome).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(event = %delivery.event_id, subscription = %delivery.subscription,

@@ -1,7 +1,10 @@
 //! Deliveries as the store keeps them: one per (subscription, event), written with the event, claimed by a relay
 //! under a lease, and finished as delivered, retried later, or dead.
 
+use serde::Serialize;
 use uuid::Uuid;
+
+use super::EventSummary;
 
 /// A subscription an event is delivered to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub struct Delivery {
     pub event_id: Uuid,
     pub provider: String,
     pub event_type: String,
+    /// When the event was received (unix ms), for delivery latency.
+    pub received_at_ms: i64,
     /// Attempts made before this one.
     pub attempts: u32,
     /// The CloudEvents envelope as stored.
@@ -38,4 +43,37 @@ pub enum DeliveryOutcome {
     Dead {
         error: String,
     },
+}
+
+/// An event as `GET /admin/events/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub summary: EventSummary,
+    pub envelope: serde_json::Value,
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// One subscription's delivery of an event.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryState {
+    pub subscription: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    pub attempts: u32,
+    /// RFC 3339, while pending.
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub updated_at: String,
+    pub history: Vec<AttemptRecord>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub at: String,
+    /// `delivered`, `retry` or `dead`.
+    pub outcome: String,
+    pub error: Option<String>,
 }

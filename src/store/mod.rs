@@ -10,7 +10,7 @@ mod idempotency;
 mod sqlite;
 
 pub use commands::{CommandRecord, CommandStatus, CommandUpdate, NewCommand};
-pub use deliveries::{Delivery, DeliveryOutcome, Subscriber};
+pub use deliveries::{AttemptRecord, Delivery, DeliveryOutcome, DeliveryState, EventDetail, Subscriber};
 pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 
 use std::path::PathBuf;
@@ -68,7 +68,7 @@ impl EventStatus {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "pending" => EventStatus::Pending,
             "delivered" => EventStatus::Delivered,
@@ -91,6 +91,9 @@ pub struct EventSummary {
     /// RFC 3339.
     pub received_at: String,
     pub correlationid: String,
+    /// The commit order, for cursors.
+    #[serde(skip)]
+    pub seq: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -98,6 +101,8 @@ pub struct EventFilter {
     pub status: Option<EventStatus>,
     pub provider: Option<String>,
     pub limit: usize,
+    /// Only events committed after this one (`seq`), for cursor pagination.
+    pub after: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +193,25 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError>;
+
+    /// An event with its envelope and its delivery state per subscription, attempts included.
+    async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError>;
+
+    /// Queues event `id` again for `subscribers` (those whose delivery is delivered or dead, or who have none; one
+    /// still pending is left to its current attempt); `None` if there is no such event, else how many were queued.
+    async fn replay_event(
+        &self,
+        id: Uuid,
+        subscribers: Vec<Subscriber>,
+        now_ms: i64,
+    ) -> Result<Option<usize>, StoreError>;
+
+    /// Deletes, a bounded number per call, delivered events received before `events_before_ms` (with their
+    /// deliveries) and inbox entries received before `inbox_before_ms`; returns how many of each.
+    async fn prune_delivered(&self, events_before_ms: i64, inbox_before_ms: i64) -> Result<(usize, usize), StoreError>;
+
+    /// Per subscription: pending deliveries and the receipt time (unix ms) of the oldest one's event.
+    async fn pending_stats(&self) -> Result<Vec<(String, u64, i64)>, StoreError>;
 
     /// Deletes expired idempotency keys and finished commands older than `commands_before_ms`, a bounded number
     /// per call (call again while it deletes any); returns how many of each.

@@ -14,9 +14,9 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use crate::helpers::*;
 
 /// The sink's secret (Standard Webhooks).
-const SINK_SECRET: &str = "whsec_c2luay1zZWNyZXQtZm9yLWdhdGVob3VzZS10ZXN0cw==";
+pub const SINK_SECRET: &str = "whsec_c2luay1zZWNyZXQtZm9yLWdhdGVob3VzZS10ZXN0cw==";
 
-fn subscription(name: &str, events: &str, ordered: bool, consumer: &MockServer, max_attempts: u32) -> String {
+pub fn subscription(name: &str, events: &str, ordered: bool, consumer: &MockServer, max_attempts: u32) -> String {
     format!(
         r#"
 [[subscriptions]]
@@ -30,13 +30,13 @@ sink = {{ type = "http", url = "{uri}/events/{name}", secret = "{SINK_SECRET}", 
     )
 }
 
-async fn app(subscriptions: &str) -> TestApp {
+pub async fn app(subscriptions: &str) -> TestApp {
     let relay = "\n[relay]\nlease = \"2s\"\npoll_every = \"50ms\"\n";
     spawn_app_with(&format!("{subscriptions}{relay}")).await
 }
 
 /// Sends a signed acme-crm webhook of `kind` about customer `subject`; returns the event id.
-async fn webhook(app: &TestApp, n: u32, kind: &str, subject: &str) -> String {
+pub async fn webhook(app: &TestApp, n: u32, kind: &str, subject: &str) -> String {
     let body = format!(
         r#"{{"type":"customer.{kind}","data":{{"cust_id":"{subject}","full_name":"Ada {n}","email_address":"a{n}@x.io","lifetime_value":"1.00","created":"2026-01-02 10:00:00"}}}}"#
     );
@@ -56,7 +56,7 @@ async fn webhook(app: &TestApp, n: u32, kind: &str, subject: &str) -> String {
 }
 
 /// Waits (up to 10 s) until `consumer` has received `count` requests on `path`.
-async fn received(consumer: &MockServer, on: &str, count: usize) -> Vec<Request> {
+pub async fn received(consumer: &MockServer, on: &str, count: usize) -> Vec<Request> {
     for _ in 0..200 {
         let requests: Vec<Request> = consumer
             .received_requests()
@@ -73,13 +73,13 @@ async fn received(consumer: &MockServer, on: &str, count: usize) -> Vec<Request>
     panic!("{on} did not receive {count} requests within 10 s");
 }
 
-fn status_of(app: &TestApp, id: &str) -> String {
+pub fn status_of(app: &TestApp, id: &str) -> String {
     let conn = rusqlite::Connection::open(&app.db).unwrap();
     conn.query_row("SELECT status FROM outbox WHERE id = ?1", [id], |r| r.get(0))
         .unwrap()
 }
 
-async fn wait_status(app: &TestApp, id: &str, status: &str) {
+pub async fn wait_status(app: &TestApp, id: &str, status: &str) {
     for _ in 0..200 {
         if status_of(app, id) == status {
             return;

@@ -68,11 +68,14 @@ pub(super) fn claim(
         .prepare(&sql)?
         .query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let mut event = tx.prepare_cached("SELECT id, provider, event_type, envelope FROM outbox WHERE seq = ?1")?;
+    let mut event =
+        tx.prepare_cached("SELECT id, provider, event_type, envelope, received_at_ms FROM outbox WHERE seq = ?1")?;
     let mut deliveries = Vec::with_capacity(claimed.len());
     for (subscription, event_seq, attempts) in claimed {
-        let (id, provider, event_type, envelope): (String, String, String, Vec<u8>) =
-            event.query_row(params![event_seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let (id, provider, event_type, envelope, received_at_ms): (String, String, String, Vec<u8>, i64) = event
+            .query_row(params![event_seq], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
         deliveries.push(match Uuid::parse_str(&id) {
             Ok(event_id) => Ok(Delivery {
                 subscription,
@@ -80,6 +83,7 @@ pub(super) fn claim(
                 event_id,
                 provider,
                 event_type,
+                received_at_ms,
                 attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 envelope,
             }),
@@ -129,7 +133,8 @@ pub(super) fn finish(
     };
     tx.prepare_cached(
         "INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error)
-         SELECT ?1, ?2, attempts, ?3, ?4, ?5 FROM deliveries WHERE subscription = ?1 AND event_seq = ?2",
+         SELECT ?1, ?2, COALESCE(MAX(attempt), 0) + 1, ?3, ?4, ?5 FROM delivery_attempts
+         WHERE subscription = ?1 AND event_seq = ?2",
     )?
     .execute(params![subscription, event_seq, now_ms, label, error])?;
     refresh_status(tx, event_seq)?;

@@ -73,11 +73,12 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
 
 /// Outbox events matching `filter`, oldest first.
 pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-    let mut sql = String::from(
-        "SELECT id, provider, event_type, subject, provider_event_id, status, received_at_ms, correlation_id
-         FROM outbox WHERE 1 = 1",
-    );
+    let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM outbox WHERE 1 = 1");
     let mut args: Vec<String> = Vec::new();
+    if let Some(after) = filter.after {
+        args.push(after.to_string());
+        sql.push_str(&format!(" AND seq > CAST(?{} AS INTEGER)", args.len()));
+    }
     if let Some(status) = filter.status {
         args.push(status.as_str().to_owned());
         sql.push_str(&format!(" AND status = ?{}", args.len()));
@@ -88,33 +89,34 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
     }
     sql.push_str(&format!(" ORDER BY seq LIMIT {}", filter.limit.min(i64::MAX as usize)));
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, Option<String>>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, String>(5)?,
-            row.get::<_, i64>(6)?,
-            row.get::<_, String>(7)?,
-        ))
-    })?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), summary)?;
     let mut events = Vec::new();
     for row in rows {
-        let (id, provider, event_type, subject, providereventid, status, received_at_ms, correlationid) = row?;
-        events.push(EventSummary {
-            id: Uuid::parse_str(&id)
-                .map_err(|e| StoreError::Unavailable(format!("bad event id {id:?} in outbox: {e}")))?,
-            provider,
-            event_type,
-            subject,
-            providereventid,
-            status: EventStatus::parse(&status)
-                .ok_or_else(|| StoreError::Unavailable(format!("unknown status {status:?} in outbox")))?,
-            received_at: crate::clock::rfc3339_from_ms(received_at_ms),
-            correlationid,
-        });
+        events.push(row??);
     }
     Ok(events)
+}
+
+/// The columns an [`EventSummary`] is read from, in [`summary`]'s order.
+pub(super) const SUMMARY_COLUMNS: &str =
+    "id, provider, event_type, subject, provider_event_id, status, received_at_ms, correlation_id, seq";
+
+/// An outbox row (selected as [`SUMMARY_COLUMNS`]) as an [`EventSummary`].
+pub(super) fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventSummary, StoreError>> {
+    let id: String = row.get(0)?;
+    let status: String = row.get(5)?;
+    let (Ok(uuid), Some(status)) = (Uuid::parse_str(&id), EventStatus::parse(&status)) else {
+        return Ok(Err(StoreError::Unavailable(format!("unreadable outbox row {id:?}"))));
+    };
+    Ok(Ok(EventSummary {
+        id: uuid,
+        provider: row.get(1)?,
+        event_type: row.get(2)?,
+        subject: row.get(3)?,
+        providereventid: row.get(4)?,
+        status,
+        received_at: crate::clock::rfc3339_from_ms(row.get(6)?),
+        correlationid: row.get(7)?,
+        seq: row.get(8)?,
+    }))
 }

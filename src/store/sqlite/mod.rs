@@ -6,6 +6,7 @@ mod claims;
 mod commands;
 mod deliveries;
 mod events;
+mod inspect;
 mod keys;
 mod schema;
 mod writer;
@@ -19,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Claimed, CommandRecord, CommandUpdate, Delivery, DeliveryOutcome, EventFilter, EventSummary, Ingested, KeyClaim,
-    KeyCompletion, NewCommand, NewEvent, Store, StoreError,
+    Claimed, CommandRecord, CommandUpdate, Delivery, DeliveryOutcome, EventDetail, EventFilter, EventSummary, Ingested,
+    KeyClaim, KeyCompletion, NewCommand, NewEvent, Store, StoreError, Subscriber,
 };
 
 /// How many writes may wait for the writer before callers wait for room (backpressure).
@@ -278,6 +279,33 @@ impl Store for SqliteStore {
         let (subscription, seq) = (delivery.subscription.clone(), delivery.event_seq);
         self.write(move |tx| deliveries::finish(tx, &subscription, seq, &owner, now_ms, &outcome))
             .await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError> {
+        self.read(move |conn| {
+            schema::check(conn)?;
+            inspect::detail(conn, id)
+        })
+        .await
+    }
+
+    async fn replay_event(
+        &self,
+        id: Uuid,
+        subscribers: Vec<Subscriber>,
+        now_ms: i64,
+    ) -> Result<Option<usize>, StoreError> {
+        self.write(move |tx| inspect::replay(tx, id, &subscribers, now_ms))
+            .await
+    }
+
+    async fn prune_delivered(&self, events_before_ms: i64, inbox_before_ms: i64) -> Result<(usize, usize), StoreError> {
+        self.write(move |tx| inspect::prune(tx, events_before_ms, inbox_before_ms, PRUNE_CHUNK))
+            .await
+    }
+
+    async fn pending_stats(&self) -> Result<Vec<(String, u64, i64)>, StoreError> {
+        self.read(|conn| Ok(inspect::pending(conn)?)).await
     }
 
     async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError> {

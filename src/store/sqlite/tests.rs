@@ -220,3 +220,27 @@ async fn commands_are_leased_and_only_their_claimant_records_an_outcome() {
     assert!(store.get_command(a).await.unwrap().is_none());
     assert!(store.get_command(b).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn retention_deletes_delivered_events_and_old_inbox_entries_only() {
+    let (store, _dir) = store().await;
+    let mut delivered = event(Uuid::now_v7());
+    delivered.provider_event_id = "evt_delivered".into();
+    delivered.received_at_ms = 1_000;
+    let mut pending = event(Uuid::now_v7());
+    pending.provider_event_id = "evt_pending".into();
+    pending.received_at_ms = 1_000;
+    pending.deliver_to = vec![crate::store::Subscriber {
+        name: "sub".into(),
+        ordered: false,
+    }];
+    store.ingest(delivered.clone()).await.unwrap();
+    store.ingest(pending.clone()).await.unwrap();
+    // Events received after the cutoff, and pending ones, stay; so do inbox entries after theirs.
+    assert_eq!(store.prune_delivered(1_000, 1_000).await.unwrap(), (0, 0));
+    assert_eq!(store.prune_delivered(2_000, 0).await.unwrap(), (1, 0));
+    assert!(store.get_event(delivered.id).await.unwrap().is_none());
+    assert!(store.get_event(pending.id).await.unwrap().is_some());
+    assert_eq!(store.prune_delivered(2_000, 2_000).await.unwrap(), (0, 2));
+    assert_eq!(store.prune_delivered(2_000, 2_000).await.unwrap(), (0, 0));
+}
