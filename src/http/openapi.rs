@@ -3,6 +3,7 @@
 //! that have them (`acme-crm`, `stripe`). The operations are in [`operations`], made of the pieces in [`parts`]
 //! (correlation and rate-limit headers, problem responses, parameters); the schemas are in [`schemas`].
 
+mod admin_events;
 mod mutations;
 mod operations;
 mod parts;
@@ -119,6 +120,12 @@ fn paths() -> Paths {
         .path("/metrics", operation(Get, op::metrics()))
         .path("/openapi.json", operation(Get, op::openapi()))
         .path("/admin/providers", operation(Get, op::admin_providers()))
+        .path("/admin/events", operation(Get, admin_events::list_events()))
+        .path("/admin/events/{id}", operation(Get, admin_events::get_event()))
+        .path(
+            "/admin/events/{id}/replay",
+            operation(Post, admin_events::replay_event()),
+        )
         .path("/v1/acme-crm/customers", customers)
         .path("/v1/acme-crm/customers/{id}", customer)
         .path(
@@ -174,5 +181,11 @@ fn components() -> Components {
         .schema_from::<CommandStatus>()
         .schema_from::<Command>()
         .schema_from::<CommandResponse>()
+        .schema_from::<EventSummary>()
+        .schema_from::<EventPage>()
+        .schema_from::<EventDetail>()
+        .schema_from::<DeliveryState>()
+        .schema_from::<DeliveryAttempt>()
+        .schema_from::<Replayed>()
         .build()
 }

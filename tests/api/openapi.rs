@@ -7,13 +7,16 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// Every route the router serves, by path template, with its methods.
-const ROUTES: [(&str, &[&str]); 12] = [
+const ROUTES: [(&str, &[&str]); 15] = [
     ("/webhooks/{provider}", &["post"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
     ("/metrics", &["get"]),
     ("/openapi.json", &["get"]),
     ("/admin/providers", &["get"]),
+    ("/admin/events", &["get"]),
+    ("/admin/events/{id}", &["get"]),
+    ("/admin/events/{id}/replay", &["post"]),
     ("/v1/acme-crm/customers", &["get", "post"]),
     ("/v1/acme-crm/customers/{id}", &["get", "patch"]),
     ("/v1/stripe/payments", &["post"]),

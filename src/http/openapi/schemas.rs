@@ -247,3 +247,84 @@ pub struct CommandResponse {
     pub status: u16,
     pub body: serde_json::Value,
 }
+
+/// An outbox event, as listed.
+#[derive(ToSchema)]
+pub struct EventSummary {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub provider: String,
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub subject: Option<String>,
+    pub providereventid: String,
+    /// `pending` while any delivery is, `dead` if one is dead, else `delivered`.
+    #[schema(examples("pending", "delivered", "dead"))]
+    pub status: String,
+    #[schema(format = "date-time")]
+    pub received_at: String,
+    pub correlationid: String,
+}
+
+/// `GET /admin/events`.
+#[derive(ToSchema)]
+pub struct EventPage {
+    pub data: Vec<EventSummary>,
+    /// Present when there may be more: pass it as `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /admin/events/{id}`: the summary's fields, plus the envelope and the deliveries.
+#[derive(ToSchema)]
+pub struct EventDetail {
+    #[schema(format = "uuid")]
+    pub id: String,
+    pub provider: String,
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub subject: Option<String>,
+    pub providereventid: String,
+    pub status: String,
+    #[schema(format = "date-time")]
+    pub received_at: String,
+    pub correlationid: String,
+    /// The CloudEvents envelope, as delivered.
+    pub envelope: serde_json::Value,
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// One subscription's delivery of an event.
+#[derive(ToSchema)]
+pub struct DeliveryState {
+    pub subscription: String,
+    #[schema(examples("pending", "delivered", "dead"))]
+    pub state: String,
+    pub attempts: u32,
+    /// While pending: when the next attempt is due.
+    #[schema(format = "date-time")]
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    #[schema(format = "date-time")]
+    pub updated_at: String,
+    pub history: Vec<DeliveryAttempt>,
+}
+
+/// One delivery attempt.
+#[derive(ToSchema)]
+pub struct DeliveryAttempt {
+    pub attempt: u32,
+    #[schema(format = "date-time")]
+    pub at: String,
+    #[schema(examples("delivered", "retry", "dead"))]
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// `POST /admin/events/{id}/replay`.
+#[derive(ToSchema)]
+pub struct Replayed {
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// How many subscriptions it was queued for.
+    pub queued: u32,
+}

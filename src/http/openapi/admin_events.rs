@@ -1,0 +1,70 @@
+//! The admin operations on the outbox: list (cursor pagination), one event with its deliveries, and replay.
+
+use utoipa::openapi::path::OperationBuilder;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ObjectBuilder, Type};
+
+use super::ADMIN_TOKEN;
+use super::parts::{Problems, json_response, operation, path_param, query_param, schema_ref};
+
+const UNAUTHORIZED: (u16, &str) = (
+    401,
+    "`unauthorized`: missing or wrong admin token, or the admin API is disabled",
+);
+const STORE: (u16, &str) = (503, "`store-unavailable`: the store cannot answer right now");
+
+fn admin(id: &str, summary: &str) -> OperationBuilder {
+    operation(id, "admin", summary).security(SecurityRequirement::new(ADMIN_TOKEN, Vec::<String>::new()))
+}
+
+pub(super) fn list_events() -> OperationBuilder {
+    let status = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["pending", "delivered", "dead"]));
+    let limit = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(500))
+        .default(Some(serde_json::json!(50)));
+    admin("adminEvents", "Outbox events, oldest first, a page at a time")
+        .parameter(query_param("status", "Only events in this state", status))
+        .parameter(query_param("provider", "Only this provider's events", ObjectBuilder::new().schema_type(Type::String)))
+        .parameter(query_param("limit", "Page size", limit))
+        .parameter(query_param(
+            "cursor",
+            "`next_cursor` of the previous page",
+            ObjectBuilder::new().schema_type(Type::String),
+        ))
+        .response("200", json_response("One page of events", schema_ref("EventPage")))
+        .problems(
+            &[
+                (
+                    400,
+                    "`invalid-request`: an unknown status or query parameter, a limit out of range, or a cursor this API did not issue",
+                ),
+                UNAUTHORIZED,
+                STORE,
+            ],
+            false,
+        )
+}
+
+pub(super) fn get_event() -> OperationBuilder {
+    admin(
+        "adminEvent",
+        "An event: its envelope, and its delivery state and attempts per subscription",
+    )
+    .parameter(path_param("id", "The event's id"))
+    .response("200", json_response("The event", schema_ref("EventDetail")))
+    .problems(&[UNAUTHORIZED, (404, "`not-found`: no such event"), STORE], false)
+}
+
+pub(super) fn replay_event() -> OperationBuilder {
+    admin(
+        "adminReplayEvent",
+        "Queue an event again for every subscription that wants it (a delivery in progress is left to it)",
+    )
+    .parameter(path_param("id", "The event's id"))
+    .response("202", json_response("Queued", schema_ref("Replayed")))
+    .problems(&[UNAUTHORIZED, (404, "`not-found`: no such event"), STORE], false)
+}
