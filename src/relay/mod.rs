@@ -49,6 +49,8 @@ pub struct Relay {
     lease: Duration,
     poll_every: Duration,
     slots: Arc<Semaphore>,
+    /// The fewest free slots worth a claim while deliveries are in flight.
+    batch: usize,
     /// This relay's name on its claims (a token is added per claim).
     owner: String,
     wake: Arc<Notify>,
@@ -71,6 +73,7 @@ impl Relay {
             lease: config.relay.lease,
             poll_every: config.relay.poll_every,
             slots: Arc::new(Semaphore::new(config.relay.concurrency)),
+            batch: (config.relay.concurrency / 4).max(1),
             owner: format!("relay-{}", Uuid::now_v7()),
             wake,
         }))
@@ -114,7 +117,8 @@ impl Relay {
     /// Claims as many due deliveries as there are free slots and starts them; returns how many started.
     async fn start_due(self: &Arc<Self>, running: &mut JoinSet<()>) -> usize {
         let free = self.slots.available_permits();
-        if free == 0 {
+        // Claim in batches: a claim is a write, so not one per finished delivery while many are in flight.
+        if free == 0 || (free < self.batch && !running.is_empty()) {
             return 0;
         }
         let claimant = format!("{}/{}", self.owner, Uuid::now_v7());

@@ -53,7 +53,7 @@ impl Sink {
                     Some(query) => format!("{}?{query}", parsed.path()),
                     None => parsed.path().to_owned(),
                 };
-                let client = HttpClient::build(key, &origin, None, *timeout, 64)?;
+                let client = HttpClient::build(key, &origin, None, *timeout, 4096)?;
                 let secret = secret.resolve(&format!("{key}.secret"))?;
                 let signing = Scheme::StandardWebhooks
                     .signing_key(&secret)

@@ -25,7 +25,8 @@ pub(super) fn fan_out(
     Ok(())
 }
 
-/// Leases up to `limit` due deliveries of `subscriptions` to `owner`, oldest first. For an ordered subscription
+/// Leases up to `limit` due deliveries of `subscriptions` to `owner`, longest due first (in the order of the
+/// `deliveries_due` index, so a claim reads only the rows it takes, however long the queue). For an ordered subscription
 /// only the oldest pending delivery of each subject is due, so one subject never has two in flight and a failing
 /// event holds back its own subject only.
 pub(super) fn claim(
@@ -46,14 +47,14 @@ pub(super) fn claim(
     let sql = format!(
         "UPDATE deliveries SET lease_owner = ?1, lease_until_ms = ?2
          WHERE (subscription, event_seq) IN (
-             SELECT d.subscription, d.event_seq FROM deliveries d
+             SELECT d.subscription, d.event_seq FROM deliveries d INDEXED BY deliveries_due
              WHERE d.state = 'pending' AND d.next_attempt_ms <= ?3 AND d.lease_until_ms <= ?3
                AND d.subscription IN ({names})
                AND NOT (d.ordered AND d.subject IS NOT NULL AND EXISTS (
                    SELECT 1 FROM deliveries e
                    WHERE e.subscription = d.subscription AND e.subject = d.subject AND e.state = 'pending'
                      AND e.event_seq < d.event_seq))
-             ORDER BY d.event_seq LIMIT ?4)
+             ORDER BY d.next_attempt_ms LIMIT ?4)
          RETURNING subscription, event_seq, attempts"
     );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);

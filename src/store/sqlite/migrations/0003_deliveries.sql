@@ -16,7 +16,7 @@ CREATE TABLE deliveries (
     PRIMARY KEY (subscription, event_seq)
 ) WITHOUT ROWID;
 CREATE INDEX deliveries_due ON deliveries (state, next_attempt_ms);
-CREATE INDEX deliveries_event ON deliveries (event_seq);
+CREATE INDEX deliveries_event ON deliveries (event_seq, state);
 CREATE INDEX deliveries_subject ON deliveries (subscription, subject, event_seq) WHERE state = 'pending';
 
 -- Every attempt, for inspection (`GET /admin/events/{id}`).

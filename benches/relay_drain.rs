@@ -1,0 +1,309 @@
+//! The outbox relay's throughput and latency: (1) 100,000 events pre-loaded into the store, drained by
+//! `gatehouse relay` to a fast HTTP consumer (signed `POST`s), and (2) the end-to-end latency from a webhook's 2xx
+//! to the consumer's receipt, with `gatehouse serve` taking signed webhooks at a steady 1,000/s.
+//!
+//! Run: `cargo bench --bench relay_drain` (env `BENCH_EVENTS`, default 100000; `BENCH_RATE`, default 1000 webhooks/s;
+//! `BENCH_SECONDS`, default 10, for the steady run; any `GATEHOUSE__…` variable reaches the gateway).
+
+mod common;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::phase::{Server, wait_ready};
+use gatehouse::store::{NewEvent, Subscriber};
+use gatehouse_kit::Scheme;
+use gatehouse_kit::signature::SignRequest;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use secrecy::SecretString;
+
+/// Test-only secrets.
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SINK_SECRET: &str = "whsec_c2luay1zZWNyZXQtZm9yLWdhdGVob3VzZS10ZXN0cw==";
+
+/// When the consumer received each event (by `webhook-id`).
+type Receipts = Arc<Mutex<HashMap<String, Instant>>>;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    common::env_parse(name, default, "a positive integer", |&n| n > 0)
+}
+
+fn config_toml(db: &Path, consumer: SocketAddr) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+shutdown_grace = "5s"
+
+[store]
+url = "sqlite://{db}"
+
+[providers.acme-crm.webhook]
+secrets = ["{WEBHOOK_SECRET}"]
+tolerance = "1h"
+
+[relay]
+concurrency = 128
+poll_every = "200ms"
+
+[[subscriptions]]
+name = "consumer"
+events = ["*"]
+sink = {{ type = "http", url = "http://{consumer}/events", secret = "{SINK_SECRET}", timeout = "5s" }}
+"#,
+        db = db.display()
+    )
+}
+
+/// The consumer: answers `204` at once and notes when each event arrived.
+fn start_consumer(receipts: Receipts) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the consumer");
+    listener.set_nonblocking(true).expect("non-blocking listener");
+    let addr = listener.local_addr().expect("the consumer's address");
+    std::thread::Builder::new()
+        .name("consumer".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("register the listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let receipts = Arc::clone(&receipts);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                            let receipts = Arc::clone(&receipts);
+                            async move {
+                                let id = request
+                                    .headers()
+                                    .get("webhook-id")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_owned);
+                                let _ = request.into_body().collect().await;
+                                if let Some(id) = id {
+                                    receipts
+                                        .lock()
+                                        .expect("receipts")
+                                        .entry(id)
+                                        .or_insert_with(Instant::now);
+                                }
+                                let mut response = Response::new(Full::new(Bytes::new()));
+                                *response.status_mut() = StatusCode::NO_CONTENT;
+                                Ok::<_, Infallible>(response)
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        })
+        .expect("spawn the consumer");
+    addr
+}
+
+fn gatehouse(config: &Path, command: &str, addr: Option<SocketAddr>) -> Server {
+    let mut process = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    process
+        .arg("--config")
+        .arg(config)
+        .arg(command)
+        .env("GATEHOUSE_LOG", "warn")
+        .stdin(Stdio::null());
+    if let Some(addr) = addr {
+        process.env("GATEHOUSE__SERVER__LISTEN", addr.to_string());
+    }
+    Server(process.spawn().expect("start gatehouse"))
+}
+
+fn stop(server: &mut Server) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    let _ = server.0.wait();
+}
+
+/// Stores `count` events with one delivery each to `consumer`, straight into the store (as webhooks would).
+async fn preload(db: &Path, count: usize) {
+    let store = gatehouse::store::open(&format!("sqlite://{}", db.display()), 512)
+        .await
+        .expect("open the store");
+    store.migrate().await.expect("migrate");
+    let mut tasks = tokio::task::JoinSet::new();
+    let store = Arc::new(store);
+    for chunk in 0..count.div_ceil(1000) {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            for n in chunk * 1000..((chunk + 1) * 1000).min(count) {
+                let id = uuid::Uuid::now_v7();
+                let envelope = format!(
+                    r#"{{"specversion":"1.0","id":"{id}","source":"gatehouse/acme-crm","type":"acme-crm.customer.updated","time":"2026-11-23T10:00:00Z","subject":"c_{n}","datacontenttype":"application/json","data":{{"id":"c_{n}","name":"Ada {n}"}},"providereventid":"evt_{n}","correlationid":"bench"}}"#
+                );
+                let event = NewEvent {
+                    id,
+                    provider: "acme-crm".into(),
+                    provider_event_id: format!("evt_{n}"),
+                    event_type: "acme-crm.customer.updated".into(),
+                    subject: Some(format!("c_{n}")),
+                    correlation_id: "bench".into(),
+                    received_at_ms: gatehouse::clock::now_ms(),
+                    envelope: envelope.into_bytes(),
+                    raw_body: Bytes::new(),
+                    deliver_to: vec![Subscriber { name: "consumer".into(), ordered: false }],
+                };
+                store.ingest(event).await.expect("store an event");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a preload task");
+    }
+    store.shutdown().await;
+}
+
+fn delivered(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    conn.query_row("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'", [], |r| {
+        r.get(0)
+    })
+    .unwrap_or(0)
+}
+
+/// Sends signed webhooks at `rate` per second for `seconds` (open loop: each connection takes the next request as
+/// soon as it is free); returns each event's id and when its 2xx arrived.
+async fn steady(addr: SocketAddr, rate: usize, seconds: usize) -> Vec<(String, Instant)> {
+    let scheme = Scheme::StandardWebhooks;
+    let key = scheme
+        .signing_key(&SecretString::from(WEBHOOK_SECRET))
+        .expect("a valid secret");
+    let senders = common::connect::<Full<Bytes>>(addr, 32).await;
+    let (free_tx, mut free) = tokio::sync::mpsc::unbounded_channel();
+    for sender in senders {
+        free_tx.send(sender).expect("the pool is open");
+    }
+    let acked = Arc::new(Mutex::new(Vec::with_capacity(rate * seconds)));
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..rate * seconds {
+        tokio::time::sleep_until(start + interval * n as u32).await;
+        let body = format!(
+            r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n}","full_name":"Ada {n}","email_address":"a{n}@x.io","lifetime_value":"1.00","created":"2026-01-02 10:00:00"}}}}"#
+        );
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let message_id = format!("msg_steady_{n}");
+        let headers = scheme.sign(
+            &key,
+            SignRequest {
+                body: body.as_bytes(),
+                timestamp,
+                message_id: &message_id,
+            },
+        );
+        let mut request = Request::post("/webhooks/acme-crm").header("host", addr.to_string());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(Bytes::from(body))).expect("a request");
+        let mut sender = free.recv().await.expect("a free connection");
+        let (acked, free_tx) = (Arc::clone(&acked), free_tx.clone());
+        tasks.spawn_local(async move {
+            sender.ready().await.expect("the connection stays open");
+            let response = sender.send_request(request).await.expect("an answer");
+            let ok = response.status() == StatusCode::OK;
+            let body = response.into_body().collect().await.expect("a body").to_bytes();
+            if ok {
+                let reply: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+                let id = reply["id"].as_str().unwrap_or_default().to_owned();
+                acked.lock().expect("acked").push((id, Instant::now()));
+            }
+            let _ = free_tx.send(sender);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    std::mem::take(&mut *acked.lock().expect("acked"))
+}
+
+fn main() {
+    let events = env_usize("BENCH_EVENTS", 100_000);
+    let rate = env_usize("BENCH_RATE", 1_000);
+    let seconds = env_usize("BENCH_SECONDS", 10);
+    let receipts: Receipts = Arc::new(Mutex::new(HashMap::new()));
+    let consumer = start_consumer(Arc::clone(&receipts));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = dir.path().join("gatehouse.db");
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(&config, config_toml(&db, consumer)).expect("write the config");
+
+    // 1. Drain: pre-load, then time `gatehouse relay` until every delivery is done.
+    let loading = Instant::now();
+    common::block_on_local(preload(&db, events));
+    eprintln!("pre-loaded {events} events in {:.1} s", loading.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let mut relay = gatehouse(&config, "relay", None);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while delivered(&db) < events as i64 {
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not drain {events} events within 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let drain = started.elapsed().as_secs_f64();
+    stop(&mut relay);
+    let received = receipts.lock().expect("receipts").len();
+    println!(
+        "\nHTTP drain: {events} events in {drain:.2} s = {:.0} events/s (target ≥ 10,000); consumer received {received} distinct ids",
+        events as f64 / drain
+    );
+    receipts.lock().expect("receipts").clear();
+
+    // 2. Steady: webhooks at `rate`/s through `gatehouse serve`, latency from 2xx to the consumer's receipt.
+    let addr = common::free_addr();
+    let mut server = gatehouse(&config, "serve", Some(addr));
+    wait_ready(&mut server, addr);
+    let acked = common::block_on_local(steady(addr, rate, seconds));
+    std::thread::sleep(Duration::from_secs(2));
+    stop(&mut server);
+    let receipts = receipts.lock().expect("receipts").clone();
+    let mut latencies: Vec<u64> = acked
+        .iter()
+        .filter_map(|(id, at)| {
+            receipts
+                .get(id)
+                .map(|got| got.saturating_duration_since(*at).as_micros() as u64)
+        })
+        .collect();
+    latencies.sort_unstable();
+    let ms = |p: f64| common::percentile(&latencies, p).map_or(f64::NAN, |us| us as f64 / 1000.0);
+    println!(
+        "steady {rate} webhooks/s for {seconds} s: {} acknowledged, {} received; webhook 2xx → consumer: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 ≤ 50 ms)",
+        acked.len(),
+        latencies.len(),
+        ms(0.50),
+        ms(0.99),
+        ms(1.0)
+    );
+    assert_eq!(received, events, "every pre-loaded event reached the consumer");
+    assert_eq!(
+        latencies.len(),
+        acked.len(),
+        "every acknowledged webhook reached the consumer"
+    );
+}
