@@ -17,6 +17,7 @@ mod outbound_proxy;
 mod outbound_retries;
 mod outbound_routes;
 mod relay;
+mod relay_nats;
 mod server_limits;
 mod webhook_input;
 mod webhooks;

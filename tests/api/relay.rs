@@ -36,7 +36,7 @@ async fn app(subscriptions: &str) -> TestApp {
 }
 
 /// Sends a signed acme-crm webhook of `kind` about customer `subject`; returns the event id.
-async fn webhook(app: &TestApp, n: u32, kind: &str, subject: &str) -> String {
+pub async fn webhook(app: &TestApp, n: u32, kind: &str, subject: &str) -> String {
     let body = format!(
         r#"{{"type":"customer.{kind}","data":{{"cust_id":"{subject}","full_name":"Ada {n}","email_address":"a{n}@x.io","lifetime_value":"1.00","created":"2026-01-02 10:00:00"}}}}"#
     );
@@ -73,13 +73,13 @@ async fn received(consumer: &MockServer, on: &str, count: usize) -> Vec<Request>
     panic!("{on} did not receive {count} requests within 10 s");
 }
 
-fn status_of(app: &TestApp, id: &str) -> String {
+pub fn status_of(app: &TestApp, id: &str) -> String {
     let conn = rusqlite::Connection::open(&app.db).unwrap();
     conn.query_row("SELECT status FROM outbox WHERE id = ?1", [id], |r| r.get(0))
         .unwrap()
 }
 
-async fn wait_status(app: &TestApp, id: &str, status: &str) {
+pub async fn wait_status(app: &TestApp, id: &str, status: &str) {
     for _ in 0..200 {
         if status_of(app, id) == status {
             return;
