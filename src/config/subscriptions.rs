@@ -55,12 +55,34 @@ pub enum SinkConfig {
         #[serde(with = "humantime_serde", default = "default_sink_timeout")]
         timeout: Duration,
     },
+    /// JetStream publish of the envelope to `<subject_prefix>.<provider>.<type>` with `Nats-Msg-Id` = the event id,
+    /// delivered on the stream's PubAck. The stream is created (subjects `<subject_prefix>.>`) if missing.
+    Nats {
+        /// `nats://host[:port]` or `tls://host[:port]`.
+        url: String,
+        #[serde(default = "default_subject_prefix")]
+        subject_prefix: String,
+        /// The JetStream stream the subjects are captured by.
+        #[serde(default = "default_stream")]
+        stream: String,
+        /// The wait for a connection and the PubAck of one publish.
+        #[serde(with = "humantime_serde", default = "default_sink_timeout")]
+        timeout: Duration,
+    },
     /// The envelope written to the log (development).
     Log,
 }
 
 fn default_sink_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_subject_prefix() -> String {
+    "gatehouse".into()
+}
+
+fn default_stream() -> String {
+    "GATEHOUSE".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,23 +164,7 @@ pub(super) fn check(subscriptions: &[SubscriptionConfig], relay: &RelayConfig) -
                 "must be more than zero and at most max_delay",
             ));
         }
-        if let SinkConfig::Http { url, timeout, .. } = &subscription.sink {
-            let parsed = url::Url::parse(url)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.username().is_empty());
-            if parsed.is_none() {
-                return Err(ConfigError::invalid(
-                    format!("{key}.sink.url"),
-                    "expected an http(s) URL with a host and no user info",
-                ));
-            }
-            if timeout.is_zero() || *timeout >= relay.lease {
-                return Err(ConfigError::invalid(
-                    format!("{key}.sink.timeout"),
-                    "must be more than zero and shorter than relay.lease",
-                ));
-            }
-        }
+        check_sink(&format!("{key}.sink"), &subscription.sink, relay)?;
     }
     if !(1..=4096).contains(&relay.concurrency) || relay.poll_every.is_zero() {
         return Err(ConfigError::invalid(
@@ -167,6 +173,74 @@ pub(super) fn check(subscriptions: &[SubscriptionConfig], relay: &RelayConfig) -
         ));
     }
     Ok(())
+}
+
+fn check_sink(key: &str, sink: &SinkConfig, relay: &RelayConfig) -> Result<(), ConfigError> {
+    let timeout = match sink {
+        SinkConfig::Log => return Ok(()),
+        SinkConfig::Http { url, timeout, .. } => {
+            let parsed = url::Url::parse(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.username().is_empty());
+            if parsed.is_none() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.url"),
+                    "expected an http(s) URL with a host and no user info",
+                ));
+            }
+            timeout
+        }
+        SinkConfig::Nats {
+            url,
+            subject_prefix,
+            stream,
+            timeout,
+        } => {
+            let parsed = url::Url::parse(url).ok().filter(|u| {
+                matches!(u.scheme(), "nats" | "tls")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && matches!(u.path(), "" | "/")
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if parsed.is_none() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.url"),
+                    "expected nats://host[:port] or tls://host[:port], with no user info",
+                ));
+            }
+            if subject_prefix.split('.').any(|t| !is_nats_token(t)) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.subject_prefix"),
+                    "expected NATS subject tokens separated by '.': non-empty, without spaces, '*' or '>'",
+                ));
+            }
+            if stream.len() > 255 || !is_nats_token(stream) || stream.contains(['.', '/', '\\']) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.stream"),
+                    "expected a JetStream stream name: 1-255 characters without spaces, '.', '*', '>', '/' or '\\'",
+                ));
+            }
+            timeout
+        }
+    };
+    if timeout.is_zero() || *timeout >= relay.lease {
+        return Err(ConfigError::invalid(
+            format!("{key}.timeout"),
+            "must be more than zero and shorter than relay.lease",
+        ));
+    }
+    Ok(())
+}
+
+/// A non-empty NATS subject token without whitespace, control characters or wildcards.
+fn is_nats_token(token: &str) -> bool {
+    !token.is_empty()
+        && !token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>' || c == '.')
 }
 
 #[cfg(test)]

@@ -113,3 +113,72 @@ fn the_gateways_own_names_are_reserved() {
     .to_string();
     assert!(err.starts_with("callers[0].name"), "{err}");
 }
+
+#[test]
+fn nats_sinks_have_defaults_and_checked_keys() {
+    let subscription = |sink: &str| format!("[[subscriptions]]\nname = \"s\"\nevents = [\"*\"]\nsink = {{ {sink} }}\n");
+    let config = load(&subscription(r#"type = "nats", url = "nats://127.0.0.1:4222""#)).unwrap();
+    let SinkConfig::Nats {
+        url,
+        subject_prefix,
+        stream,
+        timeout,
+    } = &config.subscriptions[0].sink
+    else {
+        panic!("not a nats sink: {:?}", config.subscriptions[0].sink);
+    };
+    assert_eq!(url, "nats://127.0.0.1:4222");
+    assert_eq!(subject_prefix, "gatehouse");
+    assert_eq!(stream, "GATEHOUSE");
+    assert_eq!(*timeout, Duration::from_secs(10));
+    load(&subscription(
+        r#"type = "nats", url = "tls://nats.internal", subject_prefix = "org.events", stream = "ORG_EVENTS", timeout = "2s""#,
+    ))
+    .unwrap();
+    for (sink, key) in [
+        (r#"type = "nats", url = "http://127.0.0.1:4222""#, "url"),
+        (r#"type = "nats", url = "nats://user:pass@127.0.0.1""#, "url"),
+        (r#"type = "nats", url = "nats://""#, "url"),
+        (r#"type = "nats", url = "127.0.0.1:4222""#, "url"),
+        (
+            r#"type = "nats", url = "nats://h", subject_prefix = """#,
+            "subject_prefix",
+        ),
+        (
+            r#"type = "nats", url = "nats://h", subject_prefix = "a..b""#,
+            "subject_prefix",
+        ),
+        (
+            r#"type = "nats", url = "nats://h", subject_prefix = "a.""#,
+            "subject_prefix",
+        ),
+        (
+            r#"type = "nats", url = "nats://h", subject_prefix = "a b""#,
+            "subject_prefix",
+        ),
+        (
+            r#"type = "nats", url = "nats://h", subject_prefix = "a.*""#,
+            "subject_prefix",
+        ),
+        (
+            r#"type = "nats", url = "nats://h", subject_prefix = "a.>""#,
+            "subject_prefix",
+        ),
+        (r#"type = "nats", url = "nats://h", stream = "A.B""#, "stream"),
+        (r#"type = "nats", url = "nats://h", stream = "A B""#, "stream"),
+        (r#"type = "nats", url = "nats://h", stream = """#, "stream"),
+        (r#"type = "nats", url = "nats://h", stream = "A*""#, "stream"),
+        (r#"type = "nats", url = "nats://h", timeout = "0s""#, "timeout"),
+        (r#"type = "nats", url = "nats://h", timeout = "60s""#, "timeout"),
+    ] {
+        let err = load(&subscription(sink)).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("subscriptions[0].sink.{key}:")),
+            "{sink}: {err}"
+        );
+    }
+    let err = load(&subscription(r#"type = "nats", url = "nats://h", subjects = "x""#))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("subjects"), "{err}");
+}

@@ -6,6 +6,7 @@
 //! subscriptions the store hands out only the oldest pending event of each subject, so a subject has at most one
 //! delivery in flight and a failing event holds back its own subject only.
 
+pub mod nats;
 pub mod sink;
 
 use std::collections::HashMap;

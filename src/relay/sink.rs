@@ -1,5 +1,5 @@
-//! The sinks a subscription delivers to: `http` (a signed `POST` of the CloudEvents envelope) and `log`. A sink
-//! answers how an attempt went; the relay decides about retries.
+//! The sinks a subscription delivers to: `http` (a signed `POST` of the CloudEvents envelope), `nats` (a JetStream
+//! publish, in [`super::nats`]) and `log`. A sink answers how an attempt went; the relay decides about retries.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use gatehouse_kit::signature::{SignRequest, SigningKey};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 
+use super::nats::NatsSink;
 use crate::config::{ConfigError, SinkConfig};
 use crate::store::Delivery;
 use crate::upstream::Call;
@@ -31,6 +32,7 @@ pub enum Attempt {
 
 pub enum Sink {
     Http(Box<HttpSink>),
+    Nats(Box<NatsSink>),
     Log,
 }
 
@@ -45,6 +47,12 @@ impl Sink {
     pub fn build(key: &str, config: &SinkConfig) -> Result<Sink, ConfigError> {
         Ok(match config {
             SinkConfig::Log => Sink::Log,
+            SinkConfig::Nats {
+                url,
+                subject_prefix,
+                stream,
+                timeout,
+            } => Sink::Nats(Box::new(NatsSink::new(url, subject_prefix, stream, *timeout))),
             SinkConfig::Http { url, secret, timeout } => {
                 let invalid = || ConfigError::invalid(format!("{key}.url"), "expected an http(s) URL with a host");
                 let parsed = url::Url::parse(url).map_err(|_| invalid())?;
@@ -80,6 +88,7 @@ impl Sink {
                 );
                 Attempt::Delivered
             }
+            Sink::Nats(nats) => nats.deliver(delivery).await,
             Sink::Http(http) => {
                 let HttpSink {
                     client,

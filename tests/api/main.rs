@@ -18,6 +18,7 @@ mod outbound_retries;
 mod outbound_routes;
 mod relay;
 mod relay_admin;
+mod relay_nats;
 mod server_limits;
 mod webhook_input;
 mod webhooks;

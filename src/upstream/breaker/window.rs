@@ -71,10 +71,10 @@ impl Window {
 
     /// Adds an outcome, evicting the oldest one when the window is full.
     pub(super) fn push(&mut self, sample: Sample) {
-        if self.samples.len() >= self.capacity {
-            if let Some(oldest) = self.samples.pop_front() {
-                self.counts.remove(oldest);
-            }
+        if self.samples.len() >= self.capacity
+            && let Some(oldest) = self.samples.pop_front()
+        {
+            self.counts.remove(oldest);
         }
         self.samples.push_back(sample);
         self.counts.add(sample);

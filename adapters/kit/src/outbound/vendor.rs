@@ -382,7 +382,7 @@ mod tests {
         type Error = &'static str;
 
         fn try_from(thing: Thing) -> Result<Self, Self::Error> {
-            if thing.size % 2 == 0 {
+            if thing.size.is_multiple_of(2) {
                 Ok(Self(thing.size))
             } else {
                 Err("field `size` is odd")
