@@ -36,7 +36,19 @@ fn env_usize(name: &str, default: usize) -> usize {
     common::env_parse(name, default, "a positive integer", |&n| n > 0)
 }
 
-fn config_toml(db: &Path, consumer: SocketAddr) -> String {
+/// The HTTP sink to the bench's consumer.
+fn http_sink(consumer: SocketAddr) -> String {
+    format!(r#"{{ type = "http", url = "http://{consumer}/events", secret = "{SINK_SECRET}", timeout = "5s" }}"#)
+}
+
+/// The NATS sink, to a stream of its own.
+fn nats_sink(stream: &str) -> String {
+    format!(
+        r#"{{ type = "nats", url = "nats://127.0.0.1:4222", subject_prefix = "{stream}", stream = "{stream}", timeout = "5s" }}"#
+    )
+}
+
+fn config_toml(db: &Path, sink: &str) -> String {
     format!(
         r#"
 [server]
@@ -57,7 +69,7 @@ poll_every = "200ms"
 [[subscriptions]]
 name = "consumer"
 events = ["*"]
-sink = {{ type = "http", url = "http://{consumer}/events", secret = "{SINK_SECRET}", timeout = "5s" }}
+sink = {sink}
 "#,
         db = db.display()
     )
@@ -240,18 +252,12 @@ async fn steady(addr: SocketAddr, rate: usize, seconds: usize) -> Vec<(String, I
     std::mem::take(&mut *acked.lock().expect("acked"))
 }
 
-fn main() {
-    let events = env_usize("BENCH_EVENTS", 100_000);
-    let rate = env_usize("BENCH_RATE", 1_000);
-    let seconds = env_usize("BENCH_SECONDS", 10);
-    let receipts: Receipts = Arc::new(Mutex::new(HashMap::new()));
-    let consumer = start_consumer(Arc::clone(&receipts));
+/// Pre-loads `events` into a fresh store, then times `gatehouse relay` draining them to `sink`.
+fn drain(label: &str, sink: &str, events: usize, target: &str) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let db = dir.path().join("gatehouse.db");
     let config = dir.path().join("gatehouse.toml");
-    std::fs::write(&config, config_toml(&db, consumer)).expect("write the config");
-
-    // 1. Drain: pre-load, then time `gatehouse relay` until every delivery is done.
+    std::fs::write(&config, config_toml(&db, sink)).expect("write the config");
     let loading = Instant::now();
     common::block_on_local(preload(&db, events));
     eprintln!("pre-loaded {events} events in {:.1} s", loading.elapsed().as_secs_f64());
@@ -263,16 +269,53 @@ fn main() {
             Instant::now() < deadline,
             "the relay did not drain {events} events within 10 minutes"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let drain = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     stop(&mut relay);
-    let received = receipts.lock().expect("receipts").len();
+    let rate = events as f64 / seconds;
     println!(
-        "\nHTTP drain: {events} events in {drain:.2} s = {:.0} events/s (target ≥ 10,000); consumer received {received} distinct ids",
-        events as f64 / drain
+        "\n{label} drain: {events} events in {seconds:.2} s = {rate:.0} events/s (target {target}; relay start-up included)"
     );
+}
+
+/// Deletes the bench's JetStream stream (prefix `GHBENCH`: also any a crashed run left behind).
+fn delete_stream(stream: &str) {
+    common::block_on_local(async {
+        let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await else {
+            return;
+        };
+        let jetstream = async_nats::jetstream::new(client);
+        let _ = jetstream.delete_stream(stream).await;
+    });
+}
+
+fn main() {
+    let events = env_usize("BENCH_EVENTS", 100_000);
+    let rate = env_usize("BENCH_RATE", 1_000);
+    let seconds = env_usize("BENCH_SECONDS", 10);
+    let receipts: Receipts = Arc::new(Mutex::new(HashMap::new()));
+    let consumer = start_consumer(Arc::clone(&receipts));
+
+    // 1. Drains: pre-load, then time `gatehouse relay` until every delivery is done; to HTTP, then to NATS.
+    drain("HTTP", &http_sink(consumer), events, "≥ 10,000");
+    let received = receipts.lock().expect("receipts").len();
+    println!("  the consumer received {received} distinct ids");
     receipts.lock().expect("receipts").clear();
+    if std::net::TcpStream::connect("127.0.0.1:4222").is_ok() {
+        let stream = format!("GHBENCH{}", std::process::id());
+        drain("NATS", &nats_sink(&stream), events, "≥ 20,000");
+        delete_stream(&stream);
+    } else {
+        println!("NATS drain: skipped (nothing listens on 127.0.0.1:4222)");
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        config_toml(&dir.path().join("gatehouse.db"), &http_sink(consumer)),
+    )
+    .expect("write the config");
 
     // 2. Steady: webhooks at `rate`/s through `gatehouse serve`, latency from 2xx to the consumer's receipt.
     let addr = common::free_addr();
