@@ -134,3 +134,65 @@ async fn sigterm_exits_zero() {
     let mut server = start(&config).await;
     terminate(&mut server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_delivery_then_every_event_is_delivered_after_restart() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let consumer = MockServer::start().await;
+    // A slow consumer: the gateway dies with deliveries in flight.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(300)))
+        .mount(&consumer)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    let subscription = format!(
+        "\n[relay]\nlease = \"2s\"\npoll_every = \"100ms\"\n\n[[subscriptions]]\nname = \"all\"\nevents = [\"*\"]\n\
+         sink = {{ type = \"http\", url = \"{}/events\", secret = \"{}\", timeout = \"1s\" }}\n",
+        consumer.uri(),
+        crate::relay::SINK_SECRET
+    );
+    std::fs::write(&config, test_config_toml(&dir.path().join("g.db")) + &subscription).unwrap();
+    let mut server = start(&config).await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let (headers, body) = stripe_event(i);
+        let mut request = client.post(format!("{}/webhooks/stripe", server.addr)).body(body);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let reply: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        ids.push(reply["id"].as_str().unwrap().to_owned());
+    }
+    while consumer.received_requests().await.unwrap_or_default().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL, deliveries in flight
+    server.child.wait().unwrap();
+
+    let mut server = start(&config).await;
+    let mut missing = ids.clone();
+    for _ in 0..200 {
+        let received: std::collections::HashSet<String> = consumer
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| {
+                r.headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .collect();
+        missing.retain(|id| !received.contains(id));
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(missing.is_empty(), "never delivered after the restart: {missing:?}");
+    terminate(&mut server);
+}
