@@ -131,8 +131,25 @@ pub fn glob_matches(glob: &str, event_type: &str) -> bool {
 
 pub(super) fn check(subscriptions: &[SubscriptionConfig], relay: &RelayConfig) -> Result<(), ConfigError> {
     let mut names = std::collections::HashSet::new();
+    // A JetStream stream captures one prefix: two sinks sharing a stream must share the prefix too.
+    let mut streams: std::collections::HashMap<(&str, &str), &str> = std::collections::HashMap::new();
     for (i, subscription) in subscriptions.iter().enumerate() {
         let key = format!("subscriptions[{i}]");
+        if let SinkConfig::Nats {
+            url,
+            subject_prefix,
+            stream,
+            ..
+        } = &subscription.sink
+            && streams
+                .insert((url.as_str(), stream.as_str()), subject_prefix.as_str())
+                .is_some_and(|p| p != subject_prefix)
+        {
+            return Err(ConfigError::invalid(
+                format!("{key}.sink.stream"),
+                "another subscription's sink uses this stream with another subject_prefix; give each prefix its own stream",
+            ));
+        }
         let name = &subscription.name;
         let plain = !name.is_empty()
             && name.len() <= 64
@@ -179,9 +196,12 @@ fn check_sink(key: &str, sink: &SinkConfig, relay: &RelayConfig) -> Result<(), C
     let timeout = match sink {
         SinkConfig::Log => return Ok(()),
         SinkConfig::Http { url, timeout, .. } => {
-            let parsed = url::Url::parse(url)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.username().is_empty());
+            let parsed = url::Url::parse(url).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            });
             if parsed.is_none() {
                 return Err(ConfigError::invalid(
                     format!("{key}.url"),

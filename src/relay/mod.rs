@@ -91,6 +91,7 @@ impl Relay {
     /// Runs until `stop`, then waits up to `grace` for the deliveries in flight (an unfinished one is delivered
     /// again once its lease lapses).
     pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) {
+        self.warn_about_orphans().await;
         if self.names.is_empty() {
             return;
         }
@@ -148,6 +149,21 @@ impl Relay {
             });
         }
         count
+    }
+
+    /// Pending deliveries of subscriptions no longer configured are never sent: say so at start.
+    async fn warn_about_orphans(&self) {
+        let Ok(stats) = self.store.pending_stats().await else {
+            return;
+        };
+        for (name, count, _) in stats.iter().filter(|(name, _, _)| !self.names.contains(name)) {
+            tracing::warn!(
+                subscription = %name,
+                pending = count,
+                "pending deliveries of a subscription that is no longer configured; they are not sent (replay the \
+                 events to deliver them to the subscriptions configured now)"
+            );
+        }
     }
 
     /// The outbox depth and oldest waiting event per subscription, as gauges.
@@ -214,7 +230,9 @@ fn decide(retry: &DeliveryRetry, attempts: u32, attempt: Attempt) -> DeliveryOut
                     error: format!("{error} (attempt {made} of {})", retry.max_attempts),
                 };
             }
-            let delay = full_jitter(retry.base_delay, retry.max_delay, made).max(after.unwrap_or_default());
+            // The sink's Retry-After is honoured up to max_delay, so a consumer cannot park a delivery for years.
+            let asked = after.unwrap_or_default().min(retry.max_delay);
+            let delay = full_jitter(retry.base_delay, retry.max_delay, made).max(asked);
             let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
             DeliveryOutcome::Retry {
                 next_attempt_ms: crate::clock::now_ms().saturating_add(delay),

@@ -27,8 +27,9 @@ pub(super) fn fan_out(
 
 /// Leases up to `limit` due deliveries of `subscriptions` to `owner`, longest due first (in the order of the
 /// `deliveries_due` index, so a claim reads only the rows it takes, however long the queue). For an ordered subscription
-/// only the oldest pending delivery of each subject is due, so one subject never has two in flight and a failing
-/// event holds back its own subject only.
+/// only the oldest pending delivery of each subject is due, and none while another of the subject is in flight (a
+/// replayed older event waits for it), so one subject never has two in flight and a failing event holds back its
+/// own subject only. Events without a subject are not ordered.
 pub(super) fn claim(
     tx: &Transaction<'_>,
     owner: &str,
@@ -53,7 +54,7 @@ pub(super) fn claim(
                AND NOT (d.ordered AND d.subject IS NOT NULL AND EXISTS (
                    SELECT 1 FROM deliveries e
                    WHERE e.subscription = d.subscription AND e.subject = d.subject AND e.state = 'pending'
-                     AND e.event_seq < d.event_seq))
+                     AND (e.event_seq < d.event_seq OR (e.event_seq != d.event_seq AND e.lease_until_ms > ?3))))
              ORDER BY d.next_attempt_ms LIMIT ?4)
          RETURNING subscription, event_seq, attempts"
     );

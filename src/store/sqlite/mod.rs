@@ -339,4 +339,6 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
+mod delivery_tests;
+#[cfg(test)]
 mod tests;

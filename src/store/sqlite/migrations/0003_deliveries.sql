@@ -29,3 +29,10 @@ CREATE TABLE delivery_attempts (
     error        TEXT,
     PRIMARY KEY (subscription, event_seq, attempt)
 ) WITHOUT ROWID;
+
+-- Retention reads these.
+CREATE INDEX outbox_retention ON outbox (status, received_at_ms);
+CREATE INDEX inbox_received ON inbox (received_at_ms);
+
+-- Events stored before deliveries existed have nothing to deliver (a subscription starts with new events).
+UPDATE outbox SET status = 'delivered' WHERE status = 'pending';
