@@ -61,7 +61,7 @@ pub struct DeliveryState {
     /// `pending`, `delivered` or `dead`.
     pub state: String,
     pub attempts: u32,
-    /// RFC 3339, while pending.
+    /// RFC 3339, while pending (absent while it waits behind an earlier event of its subject).
     pub next_attempt_at: Option<String>,
     pub last_error: Option<String>,
     pub updated_at: String,

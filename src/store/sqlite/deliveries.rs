@@ -7,6 +7,10 @@ use uuid::Uuid;
 
 use crate::store::{Delivery, DeliveryOutcome, StoreError, Subscriber};
 
+/// `next_attempt_ms` of a delivery waiting behind an earlier pending one of its subject (ordered subscriptions):
+/// out of the claims' way until [`promote_next`] makes it due.
+pub(super) const WAITING: i64 = i64::MAX;
+
 /// One pending delivery per subscriber of the event stored at `seq`.
 pub(super) fn fan_out(
     tx: &Transaction<'_>,
@@ -17,11 +21,49 @@ pub(super) fn fan_out(
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for subscriber in subscribers {
-        insert.execute(params![subscriber.name, seq, subject, subscriber.ordered, now_ms])?;
+        let due = due_at(tx, &subscriber.name, subscriber.ordered, subject, seq, now_ms)?;
+        insert.execute(params![subscriber.name, seq, subject, subscriber.ordered, due, now_ms])?;
     }
+    Ok(())
+}
+
+/// When a new pending delivery of event `seq` is due: now, or [`WAITING`] behind another pending delivery of its
+/// subject in an ordered subscription.
+pub(super) fn due_at(
+    tx: &Transaction<'_>,
+    subscription: &str,
+    ordered: bool,
+    subject: Option<&str>,
+    seq: i64,
+    now_ms: i64,
+) -> rusqlite::Result<i64> {
+    let Some(subject) = subject.filter(|_| ordered) else {
+        return Ok(now_ms);
+    };
+    let behind: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription = ?1 AND subject = ?2 AND state = 'pending'
+                 AND event_seq != ?3)",
+        )?
+        .query_row(params![subscription, subject, seq], |r| r.get(0))?;
+    Ok(if behind { WAITING } else { now_ms })
+}
+
+/// Makes the oldest waiting delivery of `subscription`'s `subject` due, once the one before it is over.
+fn promote_next(tx: &Transaction<'_>, subscription: &str, event_seq: i64, now_ms: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE deliveries SET next_attempt_ms = ?3
+         WHERE (subscription, event_seq) = (
+             SELECT n.subscription, n.event_seq FROM deliveries d JOIN deliveries n
+                 ON n.subscription = d.subscription AND n.subject = d.subject
+             WHERE d.subscription = ?1 AND d.event_seq = ?2 AND d.ordered AND n.state = 'pending'
+             ORDER BY n.event_seq LIMIT 1)
+         AND next_attempt_ms = ?4",
+    )?
+    .execute(params![subscription, event_seq, now_ms, WAITING])?;
     Ok(())
 }
 
@@ -139,6 +181,9 @@ pub(super) fn finish(
          WHERE subscription = ?1 AND event_seq = ?2",
     )?
     .execute(params![subscription, event_seq, now_ms, label, error])?;
+    if !matches!(outcome, DeliveryOutcome::Retry { .. }) {
+        promote_next(tx, subscription, event_seq, now_ms)?;
+    }
     refresh_status(tx, event_seq)?;
     Ok(true)
 }

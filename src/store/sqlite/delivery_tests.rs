@@ -76,6 +76,12 @@ async fn one_delivery_per_subject_at_a_time_in_order() {
     };
     assert!(store.finish_delivery(a1_claim, "one".into(), 30, retry).await.unwrap());
     assert!(claim(&store, "two", 40).await.is_empty());
+    let waiting = store.get_event(a2).await.unwrap().unwrap();
+    assert_eq!(waiting.deliveries[0].state, "pending");
+    assert_eq!(
+        waiting.deliveries[0].next_attempt_at, None,
+        "a2 waits for a1, out of the claims' way"
+    );
     // a1 delivered: a2 is next.
     let again = claim(&store, "two", 5_000).await;
     assert_eq!(again.iter().map(|d| d.event_id).collect::<Vec<_>>(), [a1]);

@@ -53,7 +53,9 @@ pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>,
             })?
             .collect::<Result<Vec<_>, _>>()?;
         deliveries.push(DeliveryState {
-            next_attempt_at: (state == "pending").then(|| crate::clock::rfc3339_from_ms(next_ms)),
+            // A delivery waiting behind an earlier one of its subject has no time of its own yet.
+            next_attempt_at: (state == "pending" && next_ms != super::deliveries::WAITING)
+                .then(|| crate::clock::rfc3339_from_ms(next_ms)),
             subscription,
             state,
             attempts: u32::try_from(count).unwrap_or(u32::MAX),
@@ -86,7 +88,7 @@ pub(super) fn replay(
     };
     let mut queue = tx.prepare_cached(
         "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (subscription, event_seq) DO UPDATE SET state = 'pending', attempts = 0,
              next_attempt_ms = excluded.next_attempt_ms, lease_owner = NULL, lease_until_ms = 0,
              last_error = NULL, ordered = excluded.ordered, updated_at_ms = excluded.updated_at_ms
@@ -94,7 +96,15 @@ pub(super) fn replay(
     )?;
     let mut queued = 0;
     for subscriber in subscribers {
-        queued += queue.execute(params![subscriber.name, seq, subject, subscriber.ordered, now_ms])?;
+        let due = super::deliveries::due_at(
+            tx,
+            &subscriber.name,
+            subscriber.ordered,
+            subject.as_deref(),
+            seq,
+            now_ms,
+        )?;
+        queued += queue.execute(params![subscriber.name, seq, subject, subscriber.ordered, due, now_ms])?;
     }
     super::deliveries::refresh_status(tx, seq)?;
     Ok(Some(queued))
