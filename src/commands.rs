@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, UpstreamError};
 use serde_json::json;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -38,7 +37,6 @@ pub struct Executor {
     /// This executor's name on its claims.
     owner: String,
     wake: Arc<Notify>,
-    slots: Arc<Semaphore>,
     /// Where the `gatehouse.command.*` events go, and the relay to wake for them.
     subscriptions: Vec<SubscriptionConfig>,
     relay_wake: Arc<Notify>,
@@ -57,7 +55,6 @@ impl Executor {
         Arc::new(Self {
             store,
             providers,
-            slots: Arc::new(Semaphore::new(config.concurrency)),
             config,
             max_body_bytes,
             owner: format!("executor-{}", Uuid::now_v7()),
@@ -70,55 +67,13 @@ impl Executor {
     /// Runs until `stop`: claims what is due whenever a command arrives, a slot frees up, or `poll_every` passes;
     /// then waits up to `grace` for the commands still running (an unfinished one runs again after its lease).
     pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) {
-        let mut running = JoinSet::new();
-        loop {
-            let started = self.start_due(&mut running).await;
-            if started > 0 && self.slots.available_permits() > 0 {
-                continue;
-            }
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = self.wake.notified() => {}
-                Some(_) = running.join_next(), if !running.is_empty() => {}
-                () = tokio::time::sleep(self.config.poll_every) => {}
-            }
-        }
-        if tokio::time::timeout(grace, running.join_all()).await.is_err() {
-            tracing::warn!("commands still running at shutdown; they run again once their lease expires");
-        }
-    }
-
-    /// Claims as many due commands as there are free slots and starts them; returns how many started.
-    async fn start_due(self: &Arc<Self>, running: &mut JoinSet<()>) -> usize {
-        let free = self.slots.available_permits();
-        if free == 0 {
-            return 0;
-        }
-        let now = crate::clock::now_ms();
-        let lease = millis(self.config.lease);
-        // A token per claim: should an attempt outlive its lease, a later claim of the same command (by this
-        // executor or another) is a different claimant, and the late outcome is refused.
-        let claimant = format!("{}/{}", self.owner, Uuid::now_v7());
-        let claimed = match self.store.claim_commands(claimant.clone(), now, lease, free).await {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::error!(%error, "cannot claim deferred commands");
-                return 0;
-            }
+        let pace = crate::worker::Pace {
+            concurrency: self.config.concurrency,
+            batch: 1,
+            poll_every: self.config.poll_every,
         };
-        let count = claimed.len();
-        for command in claimed {
-            let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
-                break;
-            };
-            let this = Arc::clone(self);
-            let claimant = claimant.clone();
-            running.spawn(async move {
-                this.execute(command, claimant).await;
-                drop(slot);
-            });
-        }
-        count
+        let (owner, wake) = (self.owner.clone(), Arc::clone(&self.wake));
+        crate::worker::run(self, &owner, pace, wake, stop, grace).await;
     }
 
     async fn execute(&self, command: CommandRecord, claimant: String) {
@@ -287,4 +242,21 @@ fn finish(
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait::async_trait]
+impl crate::worker::Leased for Executor {
+    type Item = CommandRecord;
+    const WHAT: &'static str = "deferred commands";
+
+    async fn claim(&self, claimant: String, limit: usize) -> Result<Vec<CommandRecord>, crate::store::StoreError> {
+        let lease = millis(self.config.lease);
+        self.store
+            .claim_commands(claimant, crate::clock::now_ms(), lease, limit)
+            .await
+    }
+
+    async fn run_one(&self, command: CommandRecord, claimant: String) {
+        self.execute(command, claimant).await;
+    }
 }

@@ -11,6 +11,7 @@
 //! - [`commands`]: the executor that runs deferred commands (`Prefer: respond-async`) in the background.
 //! - [`prune`]: periodic deletion of expired idempotency keys and old finished commands.
 //! - [`relay`]: delivers outbox events to each matching subscription's sink, at least once.
+//! - [`worker`]: the claim-under-a-lease loop the relay and the command executor share.
 //! - [`envelope`]: the CloudEvents envelope of stored events.
 //! - [`store`]: durable state (inbox + outbox, idempotency keys, commands) behind the `Store` trait; SQLite with a
 //!   group-committing writer.
@@ -32,3 +33,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod worker;

@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -49,9 +48,7 @@ pub struct Relay {
     names: Vec<String>,
     lease: Duration,
     poll_every: Duration,
-    slots: Arc<Semaphore>,
-    /// The fewest free slots worth a claim while deliveries are in flight.
-    batch: usize,
+    concurrency: usize,
     /// This relay's name on its claims (a token is added per claim).
     owner: String,
     wake: Arc<Notify>,
@@ -73,8 +70,7 @@ impl Relay {
             names,
             lease: config.relay.lease,
             poll_every: config.relay.poll_every,
-            slots: Arc::new(Semaphore::new(config.relay.concurrency)),
-            batch: (config.relay.concurrency / 4).max(1),
+            concurrency: config.relay.concurrency,
             owner: format!("relay-{}", Uuid::now_v7()),
             wake,
         }))
@@ -95,60 +91,28 @@ impl Relay {
         if self.names.is_empty() {
             return;
         }
-        let mut running = JoinSet::new();
-        let mut gauges = tokio::time::interval(GAUGE_EVERY);
-        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let started = self.start_due(&mut running).await;
-            if started > 0 && self.slots.available_permits() > 0 {
-                continue;
+        // The depth gauges, beside the delivery loop.
+        let this = Arc::clone(&self);
+        let gauges_stop = stop.clone();
+        let gauges = tokio::spawn(async move {
+            let mut every = tokio::time::interval(GAUGE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = gauges_stop.cancelled() => return,
+                    _ = every.tick() => this.record_depth().await,
+                }
             }
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = self.wake.notified() => {}
-                Some(_) = running.join_next(), if !running.is_empty() => {}
-                () = tokio::time::sleep(self.poll_every) => {}
-                _ = gauges.tick() => self.record_depth().await,
-            }
-        }
-        if tokio::time::timeout(grace, running.join_all()).await.is_err() {
-            tracing::warn!("deliveries still in flight at shutdown; they are sent again once their lease lapses");
-        }
-    }
-
-    /// Claims as many due deliveries as there are free slots and starts them; returns how many started.
-    async fn start_due(self: &Arc<Self>, running: &mut JoinSet<()>) -> usize {
-        let free = self.slots.available_permits();
-        // Claim in batches: a claim is a write, so not one per finished delivery while many are in flight.
-        if free == 0 || (free < self.batch && !running.is_empty()) {
-            return 0;
-        }
-        let claimant = format!("{}/{}", self.owner, Uuid::now_v7());
-        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
-        let now = crate::clock::now_ms();
-        let claimed = self
-            .store
-            .claim_deliveries(claimant.clone(), self.names.clone(), now, lease, free)
-            .await;
-        let claimed = match claimed {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::error!(%error, "cannot claim deliveries");
-                return 0;
-            }
+        });
+        let pace = crate::worker::Pace {
+            concurrency: self.concurrency,
+            // A claim is a write: not one per finished delivery while many are in flight.
+            batch: (self.concurrency / 4).max(1),
+            poll_every: self.poll_every,
         };
-        let count = claimed.len();
-        for delivery in claimed {
-            let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
-                break;
-            };
-            let (this, claimant) = (Arc::clone(self), claimant.clone());
-            running.spawn(async move {
-                this.deliver(delivery, claimant).await;
-                drop(slot);
-            });
-        }
-        count
+        let (owner, wake) = (self.owner.clone(), Arc::clone(&self.wake));
+        crate::worker::run(self, &owner, pace, wake, stop, grace).await;
+        let _ = gauges.await;
     }
 
     /// Pending deliveries of subscriptions no longer configured are never sent: say so at start.
@@ -239,5 +203,22 @@ fn decide(retry: &DeliveryRetry, attempts: u32, attempt: Attempt) -> DeliveryOut
                 error,
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::worker::Leased for Relay {
+    type Item = Delivery;
+    const WHAT: &'static str = "deliveries";
+
+    async fn claim(&self, claimant: String, limit: usize) -> Result<Vec<Delivery>, crate::store::StoreError> {
+        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        self.store
+            .claim_deliveries(claimant, self.names.clone(), crate::clock::now_ms(), lease, limit)
+            .await
+    }
+
+    async fn run_one(&self, delivery: Delivery, claimant: String) {
+        self.deliver(delivery, claimant).await;
     }
 }
