@@ -14,10 +14,9 @@ mod common;
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use common::phase::{Phase, Req, Server, run_phase, wait_ready};
+use common::phase::{Phase, Req, Server, commit_stats, run_phase};
 use http_body_util::Full;
 use hyper::header::CONTENT_TYPE;
 use hyper::http::HeaderValue;
@@ -153,21 +152,6 @@ fn generate(target: &Target, tag: &str, count: usize, host: &str) -> Vec<Req> {
         .collect()
 }
 
-/// Group commits, their mean size and mean duration (ms), from the server's Prometheus metrics.
-fn commit_stats(addr: SocketAddr) -> Option<(f64, f64, f64)> {
-    let (_, metrics) = common::get(addr, "/metrics", "", None)?;
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-    };
-    let count = value("gatehouse_store_commit_batch_size_count")?;
-    let batch = value("gatehouse_store_commit_batch_size_sum")? / count;
-    let seconds =
-        value("gatehouse_store_commit_duration_seconds_sum")? / value("gatehouse_store_commit_duration_seconds_count")?;
-    Some((count, batch, seconds * 1000.0))
-}
-
 fn main() {
     let requests = env_usize("BENCH_REQUESTS", 20_000);
     let rounds = env_usize("BENCH_ROUNDS", 3);
@@ -177,19 +161,7 @@ fn main() {
     let db = dir.path().join("gatehouse.db");
     let config = dir.path().join("gatehouse.toml");
     std::fs::write(&config, config_toml(&db, vendor)).expect("write the bench config");
-    let addr = common::free_addr();
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("GATEHOUSE_LOG", "warn")
-            .env("GATEHOUSE__SERVER__LISTEN", addr.to_string())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start `gatehouse serve`"),
-    );
-    wait_ready(&mut server, addr);
+    let (mut server, addr) = Server::serve(&config);
     let host = addr.to_string();
     eprintln!(
         "server pid {}; {rounds} rounds of {requests} requests per target over {connections} connections",
@@ -224,10 +196,7 @@ fn main() {
         }
     });
     let commits = commit_stats(addr);
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status();
-    let _ = server.0.wait();
+    server.terminate();
 
     let conn = rusqlite::Connection::open(&db).expect("open the bench database");
     let kept: i64 = conn

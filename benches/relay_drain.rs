@@ -11,12 +11,11 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::phase::{Server, wait_ready};
+use common::phase::Server;
 use gatehouse::store::{NewEvent, Subscriber};
 use gatehouse_kit::Scheme;
 use gatehouse_kit::signature::SignRequest;
@@ -125,27 +124,6 @@ fn start_consumer(receipts: Receipts) -> SocketAddr {
         })
         .expect("spawn the consumer");
     addr
-}
-
-fn gatehouse(config: &Path, command: &str, addr: Option<SocketAddr>) -> Server {
-    let mut process = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    process
-        .arg("--config")
-        .arg(config)
-        .arg(command)
-        .env("GATEHOUSE_LOG", "warn")
-        .stdin(Stdio::null());
-    if let Some(addr) = addr {
-        process.env("GATEHOUSE__SERVER__LISTEN", addr.to_string());
-    }
-    Server(process.spawn().expect("start gatehouse"))
-}
-
-fn stop(server: &mut Server) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status();
-    let _ = server.0.wait();
 }
 
 /// Stores `count` events with one delivery each to `consumer`, straight into the store (as webhooks would).
@@ -262,7 +240,7 @@ fn drain(label: &str, sink: &str, events: usize, target: &str) {
     common::block_on_local(preload(&db, events));
     eprintln!("pre-loaded {events} events in {:.1} s", loading.elapsed().as_secs_f64());
     let started = Instant::now();
-    let mut relay = gatehouse(&config, "relay", None);
+    let mut relay = Server::spawn(&config, "relay", None);
     let deadline = Instant::now() + Duration::from_secs(600);
     while delivered(&db) < events as i64 {
         assert!(
@@ -272,7 +250,7 @@ fn drain(label: &str, sink: &str, events: usize, target: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let seconds = started.elapsed().as_secs_f64();
-    stop(&mut relay);
+    relay.terminate();
     let rate = events as f64 / seconds;
     println!(
         "\n{label} drain: {events} events in {seconds:.2} s = {rate:.0} events/s (target {target}; relay start-up included)"
@@ -318,12 +296,10 @@ fn main() {
     .expect("write the config");
 
     // 2. Steady: webhooks at `rate`/s through `gatehouse serve`, latency from 2xx to the consumer's receipt.
-    let addr = common::free_addr();
-    let mut server = gatehouse(&config, "serve", Some(addr));
-    wait_ready(&mut server, addr);
+    let (mut server, addr) = Server::serve(&config);
     let acked = common::block_on_local(steady(addr, rate, seconds));
     std::thread::sleep(Duration::from_secs(2));
-    stop(&mut server);
+    server.terminate();
     let receipts = receipts.lock().expect("receipts").clone();
     let mut latencies: Vec<u64> = acked
         .iter()

@@ -11,13 +11,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use bytes::Bytes;
-use common::phase::{Req, Server, run_phase, wait_ready};
+use common::phase::{Req, Server, commit_stats, run_phase};
 use gatehouse_kit::Scheme;
 use gatehouse_kit::signature::SignRequest;
 use http_body_util::Full;
@@ -94,23 +91,6 @@ fn generate(first: usize, count: usize, host: &str) -> Vec<Req> {
         .collect()
 }
 
-/// The body of a 200 answer to `GET path`, over a fresh blocking connection.
-fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    common::get(addr, path, "", None).and_then(|(status, body)| (status == 200).then_some(body))
-}
-
-/// Group commits and their mean size, from the server's Prometheus metrics (if it exports them).
-fn commit_stats(addr: SocketAddr) -> Option<(f64, f64)> {
-    let metrics = get(addr, "/metrics")?;
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-    };
-    let count = value("gatehouse_store_commit_batch_size_count")?;
-    Some((count, value("gatehouse_store_commit_batch_size_sum")? / count))
-}
-
 fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
     common::percentile(sorted_us, p).map_or(f64::NAN, |us| us as f64 / 1000.0)
 }
@@ -122,20 +102,7 @@ fn main() {
     let db = dir.path().join("gatehouse.db");
     let config = dir.path().join("gatehouse.toml");
     std::fs::write(&config, config_toml(&db)).expect("write the bench config");
-    let addr = common::free_addr();
-
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("GATEHOUSE_LOG", "warn")
-            .env("GATEHOUSE__SERVER__LISTEN", addr.to_string())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start `gatehouse serve`"),
-    );
-    wait_ready(&mut server, addr);
+    let (mut server, addr) = Server::serve(&config);
 
     let host = addr.to_string();
     let warmup = generate(0, WARMUP, &host);
@@ -153,17 +120,7 @@ fn main() {
     });
 
     let commits = commit_stats(addr);
-    let status = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -TERM failed: {status}");
-    let exit = (0..1500)
-        .find_map(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            server.0.try_wait().expect("wait for the server")
-        })
-        .expect("the server stops within 30s of SIGTERM");
+    let exit = server.terminate();
 
     let conn = rusqlite::Connection::open(&db).expect("open the bench database");
     let outbox: i64 = conn
@@ -177,7 +134,7 @@ fn main() {
     let rate = requests as f64 / seconds;
     let [p50, p90, p99, max] = [0.50, 0.90, 0.99, 1.0].map(|p| percentile_ms(lat, p));
     let warm_rate = WARMUP as f64 / warm.elapsed.as_secs_f64();
-    let commits = commits.map_or("n/a".into(), |(n, mean)| format!("{n:.0}, mean batch {mean:.1}"));
+    let commits = commits.map_or("n/a".into(), |(n, mean, _)| format!("{n:.0}, mean batch {mean:.1}"));
     println!("\nwebhook ingest: {requests} requests over {connections} connections in {seconds:.2} s");
     println!("  warm-up {warm_rate:.0} req/s; group commits (warm-up included) {commits}");
     println!(

@@ -1,10 +1,12 @@
-//! A server child process killed if the bench panics, waiting for its `/readyz`, and a closed-loop load phase:
-//! a fixed list of requests shared by keep-alive connections, each sending its next request once the previous
-//! answer's body is read.
+//! The gateway as a child process (started with a bench config, killed if the bench panics, stopped with
+//! SIGTERM), waiting for its `/readyz`, its group-commit statistics, and a closed-loop load phase: a fixed list of
+//! requests shared by keep-alive connections, each sending its next request once the previous answer's body is
+//! read.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,66 @@ impl Drop for Server {
             let _ = self.0.wait();
         }
     }
+}
+
+impl Server {
+    /// Runs `gatehouse <command>` (`serve`, `relay`) on `config`, listening on `listen` when given, logging warnings
+    /// only.
+    pub fn spawn(config: &Path, command: &str, listen: Option<SocketAddr>) -> Server {
+        let mut process = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        process
+            .arg("--config")
+            .arg(config)
+            .arg(command)
+            .env("GATEHOUSE_LOG", "warn")
+            .stdin(Stdio::null());
+        if let Some(addr) = listen {
+            process.env("GATEHOUSE__SERVER__LISTEN", addr.to_string());
+        }
+        Server(
+            process
+                .spawn()
+                .unwrap_or_else(|e| panic!("start `gatehouse {command}`: {e}")),
+        )
+    }
+
+    /// `gatehouse serve` on `config` at a free port, once ready.
+    pub fn serve(config: &Path) -> (Server, SocketAddr) {
+        let addr = super::free_addr();
+        let mut server = Server::spawn(config, "serve", Some(addr));
+        wait_ready(&mut server, addr);
+        (server, addr)
+    }
+
+    /// Sends SIGTERM and waits (up to 30 s) for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+        (0..1500)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                self.0.try_wait().expect("wait for the server")
+            })
+            .expect("the server stops within 30 s of SIGTERM")
+    }
+}
+
+/// The writer's group commits so far: how many, their mean size and mean duration (ms), from `/metrics`.
+pub fn commit_stats(addr: SocketAddr) -> Option<(f64, f64, f64)> {
+    let (_, metrics) = super::get(addr, "/metrics", "", None)?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    let count = value("gatehouse_store_commit_batch_size_count")?;
+    let batch = value("gatehouse_store_commit_batch_size_sum")? / count;
+    let seconds =
+        value("gatehouse_store_commit_duration_seconds_sum")? / value("gatehouse_store_commit_duration_seconds_count")?;
+    Some((count, batch, seconds * 1000.0))
 }
 
 /// Waits (up to 30 s) until `GET /readyz` on `addr` answers 200; panics if the server exits first.
