@@ -151,15 +151,18 @@ impl Executor {
         };
         if let Some(wait) = wait {
             return CommandUpdate::Retry {
-                next_attempt_ms: now.saturating_add(millis(wait.max(self.config.base_delay))),
+                next_attempt_ms: now.saturating_add(millis(wait.clamp(self.config.base_delay, self.config.max_delay))),
                 counted: false,
                 error: error.to_string(),
             };
         }
         // A rate limit (the provider's or the vendor's own 429) counts, so a vendor that always answers 429 cannot
-        // keep a command forever; its Retry-After is honoured.
+        // keep a command forever; its Retry-After is honoured up to `commands.max_delay` (a vendor asking for a
+        // year must not park a command that long).
         let at_least = match &error {
-            OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => *retry_after,
+            OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => {
+                (*retry_after).min(self.config.max_delay)
+            }
             _ => Duration::ZERO,
         };
         let transient = matches!(error, OutboundError::VendorFailed(_) | OutboundError::Upstream(_));

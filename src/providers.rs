@@ -43,7 +43,11 @@ impl Providers {
             let key = format!("providers.{name}");
             let adapter = build_adapter(&key, name, provider)?;
             let webhook = match &provider.webhook {
-                Some(webhook) => Some(build_verifier(&format!("{key}.webhook"), adapter.as_ref(), webhook)?),
+                Some(webhook) => {
+                    let verifier = build_verifier(&format!("{key}.webhook"), adapter.as_ref(), webhook)?;
+                    check_id_is_signed(&format!("{key}.webhook"), &verifier.scheme, webhook)?;
+                    Some(verifier)
+                }
                 None => None,
             };
             let outbound = ProviderClient::build(name, provider)?;
@@ -71,6 +75,56 @@ impl Providers {
         let mut all: Vec<_> = self.0.values().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all.into_iter()
+    }
+}
+
+/// Warnings about a config that works but is weaker than it looks: a `generic` provider whose event id comes from
+/// a header its scheme does not sign (whoever captures one webhook can resend it under new ids, each stored anew).
+pub fn warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (name, provider) in &config.providers {
+        let Some(webhook) = &provider.webhook else { continue };
+        let Some(header) = id_header(webhook) else { continue };
+        let signs_an_id = webhook
+            .scheme
+            .as_deref()
+            .and_then(Scheme::from_name)
+            .is_some_and(|scheme| !scheme.signed_id_headers().is_empty());
+        if !signs_an_id {
+            warnings.push(format!(
+                "providers.{name}.webhook.event_id reads header {header}, which the {} scheme does not sign: a \
+                 captured webhook can be resent under new ids; prefer a JSON pointer into the signed body",
+                webhook.scheme.as_deref().unwrap_or("configured")
+            ));
+        }
+    }
+    warnings
+}
+
+/// The header a `generic` provider reads its event id from, if it reads it from a header.
+fn id_header(webhook: &WebhookConfig) -> Option<String> {
+    match gatehouse_generic::Locator::parse(webhook.event_id.as_deref()?) {
+        Ok(gatehouse_generic::Locator::Header(header)) => Some(header),
+        _ => None,
+    }
+}
+
+/// A scheme that signs a message id (Standard Webhooks, Svix) must be the source of a header-located event id: any
+/// other header is unsigned, and a replay could carry any id there.
+fn check_id_is_signed(key: &str, scheme: &Scheme, webhook: &WebhookConfig) -> Result<(), ConfigError> {
+    let signed = scheme.signed_id_headers();
+    match id_header(webhook) {
+        Some(header) if !signed.is_empty() && !signed.iter().any(|s| s.eq_ignore_ascii_case(&header)) => {
+            Err(ConfigError::invalid(
+                format!("{key}.event_id"),
+                format!(
+                    "header {header} is not signed by the {} scheme; read the event id from header:{}, which is",
+                    scheme.name(),
+                    signed[0]
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -31,6 +31,9 @@ impl Application {
         for key in config.literal_secrets() {
             tracing::warn!(%key, "literal secret in the config; use \"env:NAME\" or \"file:PATH\" outside development");
         }
+        for warning in crate::providers::warnings(&config) {
+            tracing::warn!("{warning}");
+        }
         let store = store::open(&config.store.url, config.store.max_batch)
             .await
             .context("cannot open the store")?;

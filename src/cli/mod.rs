@@ -115,6 +115,9 @@ fn check_config(path: &Path) -> anyhow::Result<()> {
     for key in config.literal_secrets() {
         eprintln!("warning: {key} is a literal secret; use \"env:NAME\" or \"file:PATH\" in shared configs");
     }
+    for warning in crate::providers::warnings(&config) {
+        eprintln!("warning: {warning}");
+    }
     print!("{}", toml::to_string(&config).context("cannot print the config")?);
     eprintln!("config OK: {}", path.display());
     Ok(())

@@ -6,6 +6,7 @@
 
 mod mutations;
 mod outbound;
+mod redact;
 mod retention;
 mod secret;
 mod subscriptions;
@@ -23,6 +24,7 @@ pub use mutations::{CommandsConfig, IdempotencyConfig};
 pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
 };
+pub use redact::{CapabilityUrl, KeyDigest};
 pub use retention::RetentionConfig;
 pub use secret::SecretRef;
 pub use subscriptions::{DeliveryRetry, RelayConfig, SinkConfig, SubscriptionConfig, glob_matches};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, SecretRef};
+use super::{ConfigError, KeyDigest, SecretRef};
 
 /// An internal service allowed to call outbound routes with `Authorization: Bearer <key>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -13,7 +13,7 @@ use super::{ConfigError, SecretRef};
 pub struct CallerConfig {
     pub name: String,
     /// Hex SHA-256 of the caller's key (`gatehouse hash-key`).
-    pub key_sha256: String,
+    pub key_sha256: KeyDigest,
     /// Providers this caller may call, or `["*"]`.
     pub providers: Vec<String>,
     pub rate_limit: Option<RateLimitConfig>,
@@ -23,7 +23,7 @@ pub struct CallerConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Hex SHA-256 of the admin token (`Authorization: Bearer <token>` on `/admin/*`).
-    pub token_sha256: String,
+    pub token_sha256: KeyDigest,
 }
 
 /// A GCRA limit: `per_second` sustained, up to `burst` at once.

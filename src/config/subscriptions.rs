@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, SecretRef};
+use super::{CapabilityUrl, ConfigError, SecretRef};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +50,8 @@ impl Default for DeliveryRetry {
 pub enum SinkConfig {
     /// `POST` of the CloudEvents envelope, signed with Standard Webhooks headers and `secret` (`whsec_…`).
     Http {
-        url: String,
+        /// Printed as its origin only: the path or query may be the credential.
+        url: CapabilityUrl,
         secret: SecretRef,
         #[serde(with = "humantime_serde", default = "default_sink_timeout")]
         timeout: Duration,

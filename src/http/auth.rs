@@ -126,7 +126,7 @@ mod tests {
     fn finds_callers_by_key_hash() {
         let callers = Callers::from_config(&[CallerConfig {
             name: "billing".into(),
-            key_sha256: hex::encode(Sha256::digest(b"k1")),
+            key_sha256: crate::config::KeyDigest::new(hex::encode(Sha256::digest(b"k1"))),
             providers: vec!["stripe".into()],
             rate_limit: None,
         }]);

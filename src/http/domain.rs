@@ -42,10 +42,16 @@ pub fn match_route(provider: &Provider, method: &Method, path: &str) -> Result<(
         .filter_map(|i| routes.get(*i))
         .find(|r| r.method == method)
     else {
-        return Err(ApiError::new(
-            Problem::MethodNotAllowed,
-            format!("{path} does not accept {method}"),
-        ));
+        let allowed: Vec<&str> = matched
+            .value
+            .iter()
+            .filter_map(|i| routes.get(*i))
+            .map(|r| r.method.as_str())
+            .collect();
+        return Err(
+            ApiError::new(Problem::MethodNotAllowed, format!("{path} does not accept {method}"))
+                .allow(allowed.join(", ")),
+        );
     };
     let params = matched
         .params

@@ -38,6 +38,12 @@ pub fn key(method: &Method, headers: &HeaderMap) -> Result<Option<String>, ApiEr
     if method != Method::POST && method != Method::PATCH {
         return Ok(None);
     }
+    header_key(headers)
+}
+
+/// The `Idempotency-Key` header whatever the method: `Ok(None)` when absent, 400 when it is not 1 to 255 visible
+/// ASCII characters or spaces.
+pub fn header_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
     };
@@ -73,14 +79,24 @@ pub fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String
 
 /// The key sent to a vendor that deduplicates with one (Stripe): the caller's key under the caller's name, so two
 /// callers using the same key never collide at the vendor, and the same on every retry. Within 255 characters.
+///
+/// The mapping is injective: a key that fits is sent as `<caller>:<key>`; a longer one, or one that itself starts
+/// with [`HASHED_PREFIX`] (it could otherwise pose as a hashed key), as `<caller>:sha256:<hex of the key>`. Caller
+/// names hold no `:`, so the caller part is unambiguous too.
 pub fn vendor_key(caller: &str, key: &str) -> String {
     let readable = format!("{caller}:{key}");
-    if readable.len() <= MAX_KEY_CHARS {
+    if readable.len() <= MAX_KEY_CHARS && !key.starts_with(HASHED_PREFIX) {
         readable
     } else {
-        format!("{caller}:sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+        format!(
+            "{caller}:{HASHED_PREFIX}{}",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        )
     }
 }
+
+/// What marks a vendor key as a hash of the caller's key.
+const HASHED_PREFIX: &str = "sha256:";
 
 /// A key this request holds: complete it with the response, or release it.
 pub struct KeyGuard {
@@ -230,6 +246,21 @@ mod tests {
         let long = vendor_key(&"c".repeat(64), &"k".repeat(255));
         assert!(long.len() <= MAX_KEY_CHARS, "{}", long.len());
         assert_eq!(long, vendor_key(&"c".repeat(64), &"k".repeat(255)));
+    }
+
+    #[test]
+    fn vendor_keys_never_collide() {
+        // A literal key shaped like a hashed one must not map to the long key's vendor key.
+        let long = "k".repeat(255);
+        let hashed = vendor_key("billing", &long);
+        let posing = hashed.strip_prefix("billing:").unwrap();
+        assert_ne!(vendor_key("billing", posing), hashed);
+        assert!(vendor_key("billing", posing).starts_with("billing:sha256:"));
+        assert_ne!(vendor_key("billing", "sha256:x"), "billing:sha256:x");
+        // Different keys, different vendor keys, whichever form each takes.
+        let keys = ["a", "a ", "sha256:a", &long, &"k".repeat(254), "b:c"];
+        let mapped: std::collections::HashSet<_> = keys.iter().map(|k| vendor_key("svc", k)).collect();
+        assert_eq!(mapped.len(), keys.len());
     }
 
     #[test]

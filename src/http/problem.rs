@@ -103,6 +103,8 @@ pub struct ApiError {
     problem: Problem,
     detail: String,
     retry_after: Option<u64>,
+    /// The methods a 405's route accepts (`Allow`).
+    allow: Option<String>,
 }
 
 impl ApiError {
@@ -111,7 +113,14 @@ impl ApiError {
             problem,
             detail: detail.into(),
             retry_after: None,
+            allow: None,
         }
+    }
+
+    /// Adds `Allow` (the methods the route accepts, comma-separated), as a 405 answer carries.
+    pub fn allow(mut self, methods: impl Into<String>) -> Self {
+        self.allow = Some(methods.into());
+        self
     }
 
     /// Adds `Retry-After` (seconds), as 429 and 503 answers carry.
@@ -169,6 +178,9 @@ impl IntoResponse for ApiError {
         );
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(allow) = self.allow.and_then(|methods| HeaderValue::try_from(methods).ok()) {
+            headers.insert(header::ALLOW, allow);
         }
         response
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -99,8 +99,29 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The methods passed through. TRACE would echo the injected credential back to the caller, CONNECT would open a
+/// tunnel, and unknown methods have unknown semantics: all three are refused before anything is sent.
+const PROXIED_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+const PROXIED_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
 pub async fn proxy(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
+    if !PROXIED_METHODS.contains(request.method()) {
+        return ApiError::new(
+            Problem::MethodNotAllowed,
+            format!("{} is not passed through to vendors", request.method()),
+        )
+        .allow(PROXIED_ALLOW)
+        .into_response();
+    }
     let (mut parts, body) = request.into_parts();
     let correlation = parts.extensions.remove::<CorrelationId>();
     let correlation_id = correlation.as_ref().map(CorrelationId::header_value);
@@ -130,22 +151,27 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
                 "Prefer: respond-async is for the domain routes under /v1; passthrough calls answer synchronously",
             ));
         }
+        let key = idempotency::header_key(&parts.headers)?;
         let body = super::body::read_limited(&parts.headers, body, &state.config.server).await?;
-        Ok::<_, ApiError>((body, idempotency::key(&parts.method, &parts.headers)?))
+        Ok::<_, ApiError>((body, key))
     };
     let (body, key) = match read.await {
         Ok(read) => read,
         Err(error) => return with_limit_headers(error.into_response(), limit),
     };
+    if let Some(key) = &key {
+        // The vendor sees the key under the caller's name on every method, as on domain routes: callers share the
+        // provider's credentials, so two callers' keys must never meet at the vendor.
+        let scoped = idempotency::vendor_key(&admitted.caller.name, key);
+        match HeaderValue::from_str(&scoped) {
+            Ok(value) => parts.headers.insert(idempotency::HEADER, value),
+            Err(_) => parts.headers.remove(idempotency::HEADER),
+        };
+    }
+    // Only POST and PATCH keys are the gateway's to keep (other methods are safe to repeat anyway).
+    let key = key.filter(|_| parts.method == Method::POST || parts.method == Method::PATCH);
     let guard = match key {
         Some(key) => {
-            // The vendor sees the key under the caller's name, as on domain routes: callers share the provider's
-            // credentials, so two callers' keys must never meet at the vendor.
-            let scoped = idempotency::vendor_key(&admitted.caller.name, &key);
-            match HeaderValue::from_str(&scoped) {
-                Ok(value) => parts.headers.insert(idempotency::HEADER, value),
-                Err(_) => parts.headers.remove(idempotency::HEADER),
-            };
             let target = parts.uri.path_and_query().map_or("", |p| p.as_str());
             let fingerprint = idempotency::fingerprint(&parts.method, target, &body);
             let caller = admitted.caller.name.as_str();

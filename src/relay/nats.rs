@@ -81,13 +81,16 @@ impl NatsSink {
                 }
                 Ok(())
             }
-            Err(error) => {
-                if error.kind() == PublishErrorKind::StreamNotFound {
-                    // Deleted since we ensured it: create it again on the next attempt.
-                    self.stream_ready.store(false, Ordering::Release);
-                }
-                Err(format!("no PubAck for NATS subject {subject}: {error}"))
+            Err(error) if error.kind() == PublishErrorKind::StreamNotFound => {
+                // Deleted, or its subjects changed, since we ensured it: checked again on the next attempt.
+                self.stream_ready.store(false, Ordering::Release);
+                Err(format!(
+                    "no PubAck for NATS subject {subject}: no JetStream stream captures it (the sink's stream {} \
+                     should; it is checked, and its subjects extended, on the next attempt): {error}",
+                    self.stream
+                ))
             }
+            Err(error) => Err(format!("no PubAck for NATS subject {subject}: {error}")),
         }
     }
 
@@ -114,19 +117,60 @@ impl NatsSink {
         Ok(context)
     }
 
+    /// Creates the stream if it is missing. An existing stream of that name that does not capture
+    /// `<subject_prefix>.>` (made by an earlier deployment, or before `subject_prefix` changed) gets the prefix added
+    /// to its subjects, so publishes do not fall into nothing; if the server refuses that, the error names the stream
+    /// and what it captures.
     async fn ensure_stream(&self, jetstream: &Context) -> Result<(), String> {
+        let wanted = format!("{}.>", self.subject_prefix);
         let config = stream::Config {
             name: self.stream.clone(),
-            subjects: vec![format!("{}.>", self.subject_prefix)],
+            subjects: vec![wanted.clone()],
             ..Default::default()
         };
-        jetstream
+        let mut found = jetstream
             .get_or_create_stream(config)
             .await
             .map_err(|error| format!("cannot get or create the JetStream stream {}: {error}", self.stream))?;
+        let mut config = found.cached_info().config.clone();
+        if !config.subjects.iter().any(|pattern| covers(pattern, &wanted)) {
+            let before = config.subjects.join(", ");
+            config.subjects.push(wanted.clone());
+            jetstream.update_stream(&config).await.map_err(|error| {
+                format!(
+                    "the JetStream stream {} captures [{before}], not {wanted}, and adding {wanted} to it failed: \
+                     {error}",
+                    self.stream
+                )
+            })?;
+            tracing::warn!(stream = %self.stream, subjects = %before, added = %wanted,
+                "the JetStream stream did not capture this sink's subjects; added them");
+            found
+                .info()
+                .await
+                .map_err(|error| format!("cannot read the stream {}: {error}", self.stream))?;
+        }
         self.stream_ready.store(true, Ordering::Release);
         Ok(())
     }
+}
+
+/// Whether the subject filter `pattern` matches every subject `filter` matches (both may hold the wildcards `*`,
+/// one token, and `>`, one or more trailing tokens).
+fn covers(pattern: &str, filter: &str) -> bool {
+    let mut wanted = filter.split('.');
+    for token in pattern.split('.') {
+        let Some(other) = wanted.next() else {
+            return false;
+        };
+        match token {
+            ">" => return true,
+            "*" if other != ">" => {}
+            literal if literal == other => {}
+            _ => return false,
+        }
+    }
+    wanted.next().is_none()
 }
 
 /// `<prefix>.<provider>.<type>`, where `<type>` is the event type without its `<provider>.` prefix (its dots
@@ -164,7 +208,19 @@ fn push_token(subject: &mut String, token: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::subject;
+    use super::{covers, subject};
+
+    #[test]
+    fn stream_subjects_cover_the_prefix_or_not() {
+        for pattern in ["gatehouse.>", ">", "*.>", "gatehouse.>"] {
+            assert!(covers(pattern, "gatehouse.>"), "{pattern}");
+        }
+        for pattern in ["other.>", "gatehouse.*", "gatehouse", "gatehouse.x.>", "*"] {
+            assert!(!covers(pattern, "gatehouse.>"), "{pattern}");
+        }
+        assert!(covers("org.*.>", "org.events.>"));
+        assert!(!covers("org.*", "org.events.>"));
+    }
 
     #[test]
     fn subjects_are_prefix_provider_and_type() {

@@ -153,9 +153,28 @@ async fn send(client: &HttpClient, call: Call) -> Attempt {
     };
     let status = response.status();
     let after = gatehouse_kit::outbound::parse_retry_after(response.headers());
-    // Read (and drop) the body so the connection can be reused.
-    let _ = response.into_body().collect().await;
+    discard(response.into_body(), ANSWER_READ_LIMIT).await;
     classify(status, after)
+}
+
+/// How much of a consumer's answer the relay reads: only the status matters, so the body is read just far enough
+/// for a short one to free its connection for reuse.
+const ANSWER_READ_LIMIT: usize = 16 * 1024;
+
+/// Reads and drops at most `limit` bytes of `body`. A longer (or endless) body is dropped unread, which closes its
+/// connection instead of holding its bytes in memory.
+async fn discard<B: http_body::Body + Unpin>(mut body: B, limit: usize) {
+    let mut read = 0usize;
+    while read <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    read = read.saturating_add(bytes::Buf::remaining(data));
+                }
+            }
+            Some(Err(_)) | None => return,
+        }
+    }
 }
 
 fn classify(status: StatusCode, after: Option<Duration>) -> Attempt {
@@ -176,6 +195,34 @@ fn classify(status: StatusCode, after: Option<Duration>) -> Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_endless_answer_is_not_read_to_its_end() {
+        use std::pin::Pin;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::{Context, Poll};
+
+        /// A body that never ends, counting the bytes handed out.
+        struct Endless(Arc<AtomicUsize>);
+        impl http_body::Body for Endless {
+            type Data = Bytes;
+            type Error = std::convert::Infallible;
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+                self.0.fetch_add(1024, Ordering::Relaxed);
+                Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(&[b'x'; 1024])))))
+            }
+        }
+        let handed_out = Arc::new(AtomicUsize::new(0));
+        discard(Endless(Arc::clone(&handed_out)), ANSWER_READ_LIMIT).await;
+        let read = handed_out.load(Ordering::Relaxed);
+        assert!(read <= ANSWER_READ_LIMIT + 1024, "read {read} bytes");
+        // A short answer is read to its end (so its connection can be reused).
+        discard(http_body_util::Full::new(Bytes::from_static(b"ok")), ANSWER_READ_LIMIT).await;
+    }
 
     #[test]
     fn statuses_are_delivered_retried_or_refused() {

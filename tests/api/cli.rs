@@ -38,6 +38,51 @@ fn check_config_accepts_the_shipped_default_and_redacts_its_secret() {
 }
 
 #[test]
+fn check_config_redacts_capability_urls_and_key_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.toml");
+    let digest = key_sha256("some-caller-key");
+    let admin = key_sha256("some-admin-token");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[store]
+url = "sqlite://{db}"
+[admin]
+token_sha256 = "{admin}"
+[[callers]]
+name = "svc"
+key_sha256 = "{digest}"
+providers = []
+[[subscriptions]]
+name = "slack"
+events = ["*"]
+sink = {{ type = "http", url = "https://hooks.example.com/services/T0/B0/capability-token?sig=query-token", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }}
+"#,
+            db = dir.path().join("g.db").display()
+        ),
+    )
+    .unwrap();
+    let output = gatehouse(&path, &["check-config"]).output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    for secret in [
+        "capability-token",
+        "query-token",
+        "services/T0",
+        digest.as_str(),
+        admin.as_str(),
+    ] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} printed: {stdout}"
+        );
+    }
+    assert!(stdout.contains("https://hooks.example.com/[redacted]"), "{stdout}");
+}
+
+#[test]
 fn check_config_names_the_bad_key_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
@@ -63,6 +108,11 @@ fn check_config_names_the_bad_key_and_exits_1() {
             "[providers.g]\nadapter = \"generic\"\n[providers.g.webhook]\nscheme = \"github\"\nsecrets = [\"env:HOME\"]\nevent_type = \"/t\"\n",
             "providers.g.webhook.event_id",
         ),
+        (
+            // standard-webhooks signs webhook-id: an id from any other header is unsigned.
+            "[providers.g]\nadapter = \"generic\"\n[providers.g.webhook]\nscheme = \"standard-webhooks\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\nevent_id = \"header:X-Event-Id\"\nevent_type = \"/t\"\n",
+            "providers.g.webhook.event_id",
+        ),
     ];
     for (toml, key) in cases {
         let path = dir.path().join("bad.toml");
@@ -71,6 +121,31 @@ fn check_config_names_the_bad_key_and_exits_1() {
         let (_, stderr) = text(&output);
         assert_eq!(output.status.code(), Some(1), "{toml}");
         assert!(stderr.contains(key), "expected {key} in: {stderr}");
+    }
+}
+
+#[test]
+fn check_config_warns_about_event_ids_from_unsigned_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.toml");
+    let toml = "[providers.g]\nadapter = \"generic\"\n[providers.g.webhook]\nscheme = \"github\"\nsecrets = [\"env:HOME\"]\nevent_id = \"header:X-Delivery\"\nevent_type = \"/t\"\n";
+    std::fs::write(&path, toml).unwrap();
+    let output = gatehouse(&path, &["check-config"]).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("providers.g.webhook.event_id reads header X-Delivery"),
+        "{stderr}"
+    );
+    for signed in ["svix-id", "webhook-id"] {
+        let toml = format!(
+            "[providers.g]\nadapter = \"generic\"\n[providers.g.webhook]\nscheme = \"svix\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\nevent_id = \"header:{signed}\"\nevent_type = \"/t\"\n"
+        );
+        std::fs::write(&path, toml).unwrap();
+        let output = gatehouse(&path, &["check-config"]).output().unwrap();
+        let (_, stderr) = text(&output);
+        assert!(output.status.success(), "{signed}: {stderr}");
+        assert!(!stderr.contains("event_id reads header"), "{stderr}");
     }
 }
 

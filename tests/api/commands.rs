@@ -357,3 +357,25 @@ async fn a_vendor_429_counts_as_an_attempt_and_its_retry_after_is_honoured() {
     assert_eq!(hits(&vendor).await, 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_vendor_retry_after_is_capped_by_commands_max_delay() {
+    let vendor = MockServer::start().await;
+    // About a century: uncapped, the command would be parked until then.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3153600000"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&vendor)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(payment_intent())
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor, "", "").await;
+    let id = submit(&app, None).await;
+    let command = finished(&app, &id).await;
+    assert_eq!(command["status"], "succeeded", "{command}");
+    assert_eq!(command["attempts"], 2);
+    app.stop().await;
+}

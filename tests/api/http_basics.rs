@@ -26,6 +26,7 @@ async fn unknown_routes_and_methods_are_problems() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
     problem(response, 405, "method-not-allowed").await;
     app.stop().await;
 }

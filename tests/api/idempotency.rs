@@ -467,3 +467,47 @@ async fn an_open_breaker_releases_the_key() {
     assert_eq!(hits(&vendor).await, 2, "no create reached the vendor");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn passthrough_keys_on_every_method_reach_the_vendor_scoped() {
+    let vendor = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor, "").await;
+    for verb in [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::GET] {
+        for caller in [CALLER_KEY, SECOND_KEY] {
+            let response = app
+                .client
+                .request(verb.clone(), format!("{}/proxy/pay/v1/things/1", app.addr))
+                .bearer_auth(caller)
+                .header("Idempotency-Key", "shared-key")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{verb}");
+            assert!(!response.headers().contains_key("idempotent-replayed"));
+        }
+    }
+    let keys: Vec<_> = vendor
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, ["svc:shared-key", "second:shared-key"].repeat(3));
+    // A malformed key is refused on every method, before the vendor.
+    let refused = app
+        .client
+        .delete(format!("{}/proxy/pay/v1/things/1", app.addr))
+        .bearer_auth(CALLER_KEY)
+        .header("Idempotency-Key", "")
+        .send()
+        .await
+        .unwrap();
+    problem(refused, 400, "invalid-request").await;
+    assert_eq!(hits(&vendor).await, 6);
+    app.stop().await;
+}

@@ -97,6 +97,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["allow"], "GET, PATCH");
     problem(response, 405, "method-not-allowed").await;
     assert_eq!(hits(&vendor).await, 0);
     app.stop().await;

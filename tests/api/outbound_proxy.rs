@@ -264,3 +264,33 @@ async fn vendor_redirects_are_never_followed() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn trace_connect_and_unknown_methods_are_refused_with_allow_before_the_vendor() {
+    let vendor = MockServer::start().await;
+    let app = app(&vendor).await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_string("reached"))
+        .mount(&vendor)
+        .await;
+    for verb in ["TRACE", "PROPFIND", "BREW", "MKCOL"] {
+        let response = app
+            .client
+            .request(
+                reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
+                format!("{}/proxy/px/v1/things", app.addr),
+            )
+            .bearer_auth(CALLER_KEY)
+            .send()
+            .await
+            .unwrap();
+        let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+        assert_eq!(allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", "{verb}");
+        problem(response, 405, "method-not-allowed").await;
+    }
+    // CONNECT in authority form never reaches a route; in origin form it is refused like TRACE.
+    let (status, body) = app.raw_request("CONNECT", "/proxy/px/v1/things", CALLER_KEY).await;
+    assert!(status == 405 || status == 400, "{status}: {body}");
+    assert_eq!(hits(&vendor).await, 0, "nothing reached the vendor");
+    app.stop().await;
+}

@@ -223,3 +223,50 @@ async fn a_crash_mid_delivery_loses_nothing() {
     assert!(requests.iter().all(|r| r.headers["webhook-id"].to_str().unwrap() == id));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_consumer_answering_an_endless_body_is_delivered_without_reading_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A consumer that accepts, then streams an answer that never ends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&served);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let subscriptions = format!(
+        r#"
+[[subscriptions]]
+name = "endless"
+events = ["acme-crm.*"]
+retry = {{ max_attempts = 2, base_delay = "20ms", max_delay = "50ms" }}
+sink = {{ type = "http", url = "http://{addr}/events", secret = "{SINK_SECRET}", timeout = "1500ms" }}
+"#
+    );
+    let app = app(&subscriptions).await;
+    let id = webhook(&app, 1, "updated", "c_1").await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = status_of(&app, &id);
+        if status != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "delivered", "the 200 counts; the endless body is not awaited");
+    assert_eq!(served.load(Ordering::SeqCst), 1, "delivered on the first attempt");
+    app.stop().await;
+}

@@ -298,3 +298,33 @@ async fn with_nats_down_the_relay_starts_and_retries_with_backoff() {
     assert_eq!(status_of(&app, &other), "pending");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_existing_stream_capturing_another_prefix_gets_ours_added() {
+    let Some(jetstream) = nats_or_skip("an_existing_stream_capturing_another_prefix_gets_ours_added").await else {
+        return;
+    };
+    let (prefix, stream) = unique();
+    // An earlier deployment's stream, under the configured name, capturing another prefix.
+    let earlier = format!("{prefix}_earlier");
+    jetstream
+        .create_stream(stream::Config {
+            name: stream.clone(),
+            subjects: vec![format!("{earlier}.>")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let app = spawn_app_with(&nats_subscription(&prefix, &stream)).await;
+    let id = webhook(&app, 1, "updated", "c_1").await;
+    wait_status(&app, &id, "delivered").await;
+    let info = jetstream.get_stream(&stream).await.unwrap().cached_info().clone();
+    assert_eq!(
+        info.config.subjects,
+        vec![format!("{earlier}.>"), format!("{prefix}.>")],
+        "the prefix was added, the earlier subjects kept"
+    );
+    assert_eq!(stream_messages(&jetstream, &stream).await, 1);
+    app.stop().await;
+    jetstream.delete_stream(&stream).await.unwrap();
+}

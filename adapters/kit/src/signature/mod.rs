@@ -148,6 +148,17 @@ impl Scheme {
         }
     }
 
+    /// The headers whose value the scheme signs as the message id: an event id read from any other header is not
+    /// covered by the signature, so a captured webhook could be replayed under new ids. Svix signs `svix-id`, or
+    /// `webhook-id` when only that one is sent (a request carrying both with different values is refused).
+    pub fn signed_id_headers(&self) -> &'static [&'static str] {
+        match self {
+            Scheme::StandardWebhooks => &["webhook-id"],
+            Scheme::Svix => &["svix-id", "webhook-id"],
+            _ => &[],
+        }
+    }
+
     /// Prepares a configured secret for this scheme; an unusable secret (bad base64 for Standard Webhooks, empty)
     /// is an error at start-up rather than at the first webhook.
     pub fn signing_key(&self, secret: &SecretString) -> Result<SigningKey, SignatureError> {

@@ -63,6 +63,16 @@ pub(crate) fn verify(
     ctx: VerifyContext<'_>,
 ) -> Result<(), SignatureError> {
     let (_, id) = flavor.read(headers, ID)?;
+    if flavor == Flavor::Svix
+        && let (Some(svix), Some(standard)) = (headers.get(ID.1), headers.get(ID.0))
+        && svix != standard
+    {
+        // Only one of them is signed: a reader of the other could be handed any id.
+        return Err(mac::malformed(
+            ID.1,
+            "svix-id and webhook-id are both present and differ",
+        ));
+    }
     let (timestamp_name, timestamp_text) = flavor.read(headers, TIMESTAMP)?;
     let (signature_name, signatures) = flavor.read(headers, SIGNATURE)?;
     let timestamp = mac::parse_timestamp(timestamp_name, timestamp_text)?;
@@ -165,6 +175,18 @@ mod tests {
             check(Flavor::Standard, &headers(&out), b"x"),
             Err(SignatureError::MissingHeader("webhook-id".into()))
         );
+    }
+
+    #[test]
+    fn svix_refuses_a_second_id_that_disagrees_with_the_signed_one() {
+        let mut out = signed(Flavor::Svix, b"x");
+        out.push(("webhook-id".into(), "msg_replayed_under_a_new_id".into()));
+        assert!(malformed(check(Flavor::Svix, &headers(&out), b"x")));
+        // The same id twice is fine.
+        let mut same = signed(Flavor::Svix, b"x");
+        let id = same[0].1.clone();
+        same.push(("webhook-id".into(), id));
+        assert_eq!(check(Flavor::Svix, &headers(&same), b"x"), Ok(()));
     }
 
     #[test]

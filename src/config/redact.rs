@@ -1,0 +1,138 @@
+//! Config values that are not secrets to resolve, yet must never be printed whole (Debug, `check-config`, logs):
+//! [`KeyDigest`], the hex SHA-256 of a caller key or the admin token, and [`CapabilityUrl`], a sink URL whose path
+//! or query may itself be the credential (Slack-style incoming-webhook URLs, `?token=`).
+
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What a redacted value prints as.
+const REDACTED: &str = "[redacted]";
+
+/// The hex SHA-256 of a key. A digest of a weak key can be brute-forced, so it is printed as `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyDigest(String);
+
+impl KeyDigest {
+    pub fn new(hex: impl Into<String>) -> Self {
+        Self(hex.into())
+    }
+}
+
+impl Deref for KeyDigest {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl Serialize for KeyDigest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyDigest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(KeyDigest)
+    }
+}
+
+/// A URL that may carry a credential in its path or query. It prints as its scheme, host and port, with
+/// `/[redacted]` in place of anything after them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CapabilityUrl(String);
+
+impl CapabilityUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+}
+
+impl Deref for CapabilityUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CapabilityUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Ok(url) = url::Url::parse(&self.0) else {
+            return f.write_str(REDACTED);
+        };
+        let origin = url.origin().ascii_serialization();
+        let bare = matches!(url.path(), "" | "/") && url.query().is_none() && url.fragment().is_none();
+        if origin == "null" {
+            f.write_str(REDACTED)
+        } else if bare {
+            f.write_str(&origin)
+        } else {
+            write!(f, "{origin}/{REDACTED}")
+        }
+    }
+}
+
+impl fmt::Debug for CapabilityUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl Serialize for CapabilityUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CapabilityUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(CapabilityUrl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_never_print() {
+        let digest = KeyDigest::new("ab".repeat(32));
+        for shown in [format!("{digest:?}"), serde_json::to_string(&digest).unwrap()] {
+            assert!(!shown.contains("abab"), "{shown}");
+        }
+        assert_eq!(&*digest, "ab".repeat(32));
+    }
+
+    #[test]
+    fn urls_print_only_their_origin() {
+        let cases = [
+            (
+                "https://hooks.example.com/services/T0/B0/s3cr3t",
+                "https://hooks.example.com/[redacted]",
+            ),
+            (
+                "http://127.0.0.1:9000/events?token=s3cr3t",
+                "http://127.0.0.1:9000/[redacted]",
+            ),
+            ("http://consumer.internal:8080", "http://consumer.internal:8080"),
+            ("http://consumer.internal/", "http://consumer.internal"),
+            ("not a url s3cr3t", "[redacted]"),
+        ];
+        for (url, shown) in cases {
+            let url = CapabilityUrl::new(url);
+            assert_eq!(url.to_string(), shown);
+            assert_eq!(format!("{url:?}"), shown);
+            assert_eq!(serde_json::to_string(&url).unwrap(), format!("\"{shown}\""));
+        }
+    }
+}
