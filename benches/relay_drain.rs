@@ -153,6 +153,7 @@ async fn preload(db: &Path, count: usize) {
                     envelope: envelope.into_bytes(),
                     raw_body: Bytes::new(),
                     deliver_to: vec![Subscriber { name: "consumer".into(), ordered: false }],
+                    quarantine: None,
                 };
                 store.ingest(event).await.expect("store an event");
             }

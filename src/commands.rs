@@ -234,6 +234,7 @@ fn finish(
         envelope: serde_json::to_vec(&envelope).unwrap_or_default(),
         raw_body: bytes::Bytes::new(),
         deliver_to: Vec::new(),
+        quarantine: None,
     };
     CommandUpdate::Finish {
         status,

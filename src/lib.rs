@@ -6,6 +6,8 @@
 //! - [`startup`]: builds the application (store, providers, router) and serves it until a shutdown signal.
 //! - [`serve`]: the accept loop (header-read timeout, connection cap, graceful drain).
 //! - [`http`]: the HTTP API, one file per route family, with correlation ids and problem+json errors.
+//! - [`ingest`]: the webhook path behind the HTTP handler (verify → translate or quarantine → envelope → store),
+//!   and the retranslation of quarantined events.
 //! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
 //! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
 //! - [`commands`]: the executor that runs deferred commands (`Prefer: respond-async`) in the background.
@@ -24,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod envelope;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod providers;
 pub mod prune;

@@ -8,8 +8,12 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Webhooks received, by `provider` and `outcome` (`accepted`, `duplicate`, `reply`, or a problem slug).
+/// Webhooks received, by `provider` and `outcome` (`accepted`, `duplicate`, `quarantined`, `reply`, or a problem
+/// slug).
 pub const WEBHOOKS: &str = "gatehouse_webhooks_total";
+/// Verified webhooks the adapter could not translate, kept as quarantined events, by `provider` (duplicates of an
+/// already quarantined webhook are not counted again).
+pub const WEBHOOKS_QUARANTINED: &str = "gatehouse_webhooks_quarantined_total";
 /// Time from a webhook's arrival to its answer, by `provider`.
 pub const WEBHOOK_SECONDS: &str = "gatehouse_webhook_duration_seconds";
 /// Outbound calls, by `provider`, `route` (the adapter's route pattern, or `proxy`) and `outcome` (the status

@@ -1,10 +1,14 @@
 //! `gatehouse events list`: the outbox, as a table or (with `--json`) a JSON array; `gatehouse events replay ID`:
-//! an event queued again for delivery.
+//! an event queued again for delivery; `gatehouse events retranslate (ID | --provider P)`: quarantined events
+//! translated again by the (fixed) adapter.
 
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::store::{self, EventFilter, EventStatus};
+use crate::ingest::Ingest;
+use crate::ingest::quarantine::Retranslated;
+use crate::providers::Providers;
+use crate::store::{self, EventFilter, EventStatus, Replayed};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EventsCommand {
@@ -27,10 +31,38 @@ pub enum EventsCommand {
         /// The event's id.
         id: uuid::Uuid,
     },
+    /// Run the provider's adapter again on quarantined events' stored bytes (after fixing the adapter or the
+    /// provider's config): translated, each becomes an ordinary event under its id and is delivered; still
+    /// unreadable, it stays quarantined with the new error.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "provider"])))]
+    Retranslate {
+        /// One quarantined event's id.
+        id: Option<uuid::Uuid>,
+        /// Every quarantined event of this provider.
+        #[arg(long)]
+        provider: Option<String>,
+    },
 }
 
 pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> {
     match command {
+        EventsCommand::Retranslate { id, provider } => {
+            let providers = Providers::build(config).context("invalid configuration")?;
+            let store = store::open(&config.store.url, config.store.max_batch).await?;
+            let ingest = Ingest {
+                store: store.as_ref(),
+                subscriptions: &config.subscriptions,
+                relay_wake: None,
+            };
+            let outcomes = match (id, provider) {
+                (Some(id), _) => ingest.retranslate(&providers, id).await.map(|one| vec![one]),
+                (None, Some(provider)) => ingest.retranslate_provider(&providers, &provider).await,
+                (None, None) => Ok(Vec::new()),
+            };
+            store.shutdown().await;
+            report(&outcomes?);
+            Ok(())
+        }
         EventsCommand::Replay { id } => {
             let store = store::open(&config.store.url, config.store.max_batch).await?;
             let replayed = replay(config, store.as_ref(), id).await;
@@ -61,12 +93,12 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
                 return Ok(());
             }
             println!(
-                "{:<36}  {:<10}  {:<9}  {:<20}  {:<34}  SUBJECT",
+                "{:<36}  {:<10}  {:<11}  {:<20}  {:<34}  SUBJECT",
                 "ID", "PROVIDER", "STATUS", "RECEIVED_AT", "TYPE"
             );
             for e in &events {
                 println!(
-                    "{:<36}  {:<10}  {:<9}  {:<20}  {:<34}  {}",
+                    "{:<36}  {:<10}  {:<11}  {:<20}  {:<34}  {}",
                     e.id,
                     e.provider,
                     e.status.as_str(),
@@ -81,6 +113,37 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
     }
 }
 
+/// One line per retranslated event, then the totals.
+fn report(outcomes: &[Retranslated]) {
+    let mut translated = 0;
+    let mut still = 0;
+    for outcome in outcomes {
+        match (&outcome.error, outcome.duplicate_of, outcome.retranslated) {
+            (_, _, false) => println!(
+                "{}: not quarantined (status {}); left as it is",
+                outcome.id,
+                outcome.status.as_str()
+            ),
+            (Some(error), _, true) => {
+                still += 1;
+                println!("{}: still quarantined: {error}", outcome.id);
+            }
+            (None, Some(first), true) => {
+                translated += 1;
+                println!(
+                    "{}: translated, a duplicate of event {first}: not delivered",
+                    outcome.id
+                );
+            }
+            (None, None, true) => {
+                translated += 1;
+                println!("{}: translated, now {}", outcome.id, outcome.status.as_str());
+            }
+        }
+    }
+    eprintln!("{translated} translated, {still} still quarantined");
+}
+
 async fn replay(config: &Config, store: &dyn store::Store, id: uuid::Uuid) -> anyhow::Result<usize> {
     let event = store
         .get_event(id)
@@ -88,9 +151,15 @@ async fn replay(config: &Config, store: &dyn store::Store, id: uuid::Uuid) -> an
         .context("cannot read the event")?
         .with_context(|| format!("no event {id}"))?;
     let subscribers = crate::relay::route(&config.subscriptions, &event.summary.event_type);
-    store
+    match store
         .replay_event(id, subscribers, crate::clock::now_ms())
         .await
         .context("cannot queue the event")?
-        .with_context(|| format!("no event {id}"))
+    {
+        Replayed::Queued(queued) => Ok(queued),
+        Replayed::NoSuchEvent => anyhow::bail!("no event {id}"),
+        Replayed::Quarantined => {
+            anyhow::bail!("event {id} is quarantined: run `gatehouse events retranslate {id}` first")
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `/admin/events` (admin token): the outbox for operators — a cursor-paginated list, one event with its envelope
-//! and per-subscription delivery state and attempts, and replay, which queues an event again for every
-//! subscription that wants it.
+//! and per-subscription delivery state and attempts, replay, which queues an event again for every subscription
+//! that wants it, and retranslate, which runs the adapter again on a quarantined event.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::problem::{ApiError, Problem};
-use crate::store::{EventFilter, EventStatus, StoreError};
+use crate::ingest::Ingest;
+use crate::ingest::quarantine::RetranslateError;
+use crate::store::{EventFilter, EventStatus, Replayed, StoreError};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
@@ -48,10 +50,12 @@ pub async fn list(
     let Query(query) = query.map_err(|e| ApiError::new(Problem::InvalidRequest, format!("bad query: {e}")))?;
     let status = match query.status.as_deref() {
         None => None,
-        Some(text) => Some(
-            EventStatus::parse(text)
-                .ok_or_else(|| ApiError::new(Problem::InvalidRequest, "status must be pending, delivered or dead"))?,
-        ),
+        Some(text) => Some(EventStatus::parse(text).ok_or_else(|| {
+            ApiError::new(
+                Problem::InvalidRequest,
+                "status must be pending, delivered, dead or quarantined",
+            )
+        })?),
     };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -112,12 +116,47 @@ pub async fn replay(
         .map_err(store_problem)?
         .ok_or_else(not_found)?;
     let subscribers = crate::relay::route(&state.config.subscriptions, &event.summary.event_type);
-    let queued = state
+    let queued = match state
         .store
         .replay_event(uuid, subscribers, crate::clock::now_ms())
         .await
         .map_err(store_problem)?
-        .ok_or_else(not_found)?;
+    {
+        Replayed::Queued(queued) => queued,
+        Replayed::NoSuchEvent => return Err(not_found()),
+        Replayed::Quarantined => {
+            return Err(ApiError::new(
+                Problem::EventQuarantined,
+                format!("event {uuid} is quarantined: retranslate it (POST /admin/events/{uuid}/retranslate) first"),
+            ));
+        }
+    };
     state.relay_wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(json!({"id": uuid, "queued": queued}))).into_response())
+}
+
+/// `POST /admin/events/{id}/retranslate` → `200 {"id","status","retranslated","error"?,"duplicate_of"?}`: the
+/// provider's adapter run again on a quarantined event's stored bytes (an event that is not quarantined is left
+/// as it is, `retranslated: false`).
+pub async fn retranslate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.admin.check(&headers)?;
+    let not_found = || ApiError::new(Problem::NotFound, format!("no event {id}"));
+    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let ingest = Ingest {
+        store: state.store.as_ref(),
+        subscriptions: &state.config.subscriptions,
+        relay_wake: Some(&state.relay_wake),
+    };
+    match ingest.retranslate(&state.providers, uuid).await {
+        Ok(outcome) => Ok(Json(outcome).into_response()),
+        Err(RetranslateError::NotFound(_)) => Err(not_found()),
+        Err(error @ RetranslateError::ProviderGone { .. }) => {
+            Err(ApiError::new(Problem::UnknownProvider, error.to_string()))
+        }
+        Err(RetranslateError::Store(error)) => Err(store_problem(error)),
+    }
 }

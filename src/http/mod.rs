@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/events", get(admin_events::list))
         .route("/admin/events/{id}", get(admin_events::detail))
         .route("/admin/events/{id}/replay", post(admin_events::replay))
+        .route("/admin/events/{id}/retranslate", post(admin_events::retranslate))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(correlation::layer))

@@ -126,6 +126,10 @@ fn paths() -> Paths {
             "/admin/events/{id}/replay",
             operation(Post, admin_events::replay_event()),
         )
+        .path(
+            "/admin/events/{id}/retranslate",
+            operation(Post, admin_events::retranslate_event()),
+        )
         .path("/v1/acme-crm/customers", customers)
         .path("/v1/acme-crm/customers/{id}", customer)
         .path(
@@ -187,5 +191,7 @@ fn components() -> Components {
         .schema_from::<DeliveryState>()
         .schema_from::<DeliveryAttempt>()
         .schema_from::<Replayed>()
+        .schema_from::<QuarantineState>()
+        .schema_from::<Retranslated>()
         .build()
 }

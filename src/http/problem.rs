@@ -29,6 +29,7 @@ pub enum Problem {
     UpstreamTimeout,
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
+    EventQuarantined,
 }
 
 impl Problem {
@@ -52,6 +53,7 @@ impl Problem {
             Problem::UpstreamTimeout => "upstream-timeout",
             Problem::IdempotencyKeyInUse => "idempotency-key-in-use",
             Problem::IdempotencyKeyMismatch => "idempotency-key-mismatch",
+            Problem::EventQuarantined => "event-quarantined",
         }
     }
 
@@ -68,7 +70,7 @@ impl Problem {
             Problem::UpstreamError => StatusCode::BAD_GATEWAY,
             Problem::CircuitOpen | Problem::BulkheadFull | Problem::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Problem::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Problem::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Problem::IdempotencyKeyInUse | Problem::EventQuarantined => StatusCode::CONFLICT,
             Problem::IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -93,6 +95,7 @@ impl Problem {
             Problem::UpstreamTimeout => "The vendor did not answer in time",
             Problem::IdempotencyKeyInUse => "A request with this Idempotency-Key is still running",
             Problem::IdempotencyKeyMismatch => "This Idempotency-Key was used for a different request",
+            Problem::EventQuarantined => "The event is quarantined: retranslate it before replaying it",
         }
     }
 }

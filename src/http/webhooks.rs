@@ -1,6 +1,6 @@
-//! `POST /webhooks/{provider}`: raw bytes → verify (the provider's scheme, any of its secrets) → the adapter reads
-//! id, type, subject and domain data → inbox + outbox in one durable transaction → 200. Nothing is stored unless
-//! every step passes, and nothing is acknowledged before the commit returns.
+//! `POST /webhooks/{provider}`: the edge of the webhook path. It finds the provider, reads the raw body within its
+//! limits, hands both to [`crate::ingest`] (verify → translate or quarantine → commit) and answers: 200 only once
+//! the commit returned, 401 for a signature that does not verify, 503 when the store cannot commit.
 
 use std::time::Instant;
 
@@ -10,19 +10,13 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use gatehouse_kit::signature::VerifyContext;
-use gatehouse_kit::{InboundEvent, WebhookOutcome};
-use serde_json::{Value, json};
-use uuid::Uuid;
+use serde_json::json;
 
 use super::AppState;
 use super::correlation::CorrelationId;
 use super::problem::{ApiError, Problem};
-use crate::envelope::Envelope;
+use crate::ingest::{Ingest, IngestError, Received};
 use crate::metrics::{WEBHOOK_SECONDS, WEBHOOKS};
-use crate::providers::{Provider, WebhookVerifier};
-use crate::store::{Ingested, NewEvent};
 
 pub async fn receive(
     State(state): State<AppState>,
@@ -45,114 +39,48 @@ pub async fn receive(
             format!("no provider {name:?} receives webhooks"),
         ));
     };
-    let result = accept(
-        &state,
-        provider,
-        verifier,
-        headers,
-        body,
-        correlation_id.as_str().to_owned(),
-    )
-    .await;
+    let ingest = Ingest {
+        store: state.store.as_ref(),
+        subscriptions: &state.config.subscriptions,
+        relay_wake: Some(&state.relay_wake),
+    };
+    let result = match super::body::read_limited(&headers, body, &state.config.server).await {
+        Ok(body) => ingest
+            .receive(provider, verifier, headers, body, correlation_id.as_str().to_owned())
+            .await
+            .map_err(|error| refusal(&provider.name, error)),
+        Err(error) => Err(error),
+    };
     let outcome = match &result {
-        Ok(Accepted::Stored(ingested)) if ingested.duplicate => "duplicate",
-        Ok(Accepted::Stored(_)) => "accepted",
-        Ok(Accepted::Reply(_)) => "reply",
+        Ok(Received::Stored { quarantined: true, .. }) => "quarantined",
+        Ok(Received::Stored { ingested, .. }) if ingested.duplicate => "duplicate",
+        Ok(Received::Stored { .. }) => "accepted",
+        Ok(Received::Reply(_)) => "reply",
         Err(e) => e.problem().slug(),
     };
     metrics::counter!(WEBHOOKS, "provider" => provider.name.clone(), "outcome" => outcome).increment(1);
     metrics::histogram!(WEBHOOK_SECONDS, "provider" => provider.name.clone()).record(started.elapsed().as_secs_f64());
     Ok(match result? {
-        Accepted::Stored(ingested) => Json(json!({"id": ingested.id, "duplicate": ingested.duplicate})).into_response(),
-        Accepted::Reply(reply) => Json(reply).into_response(),
+        Received::Stored { ingested, quarantined } => Json(json!({
+            "id": ingested.id,
+            "duplicate": ingested.duplicate,
+            "quarantined": quarantined,
+        }))
+        .into_response(),
+        Received::Reply(reply) => Json(reply).into_response(),
     })
 }
 
-enum Accepted {
-    Stored(Ingested),
-    Reply(Value),
-}
-
-async fn accept(
-    state: &AppState,
-    provider: &Provider,
-    verifier: &WebhookVerifier,
-    headers: HeaderMap,
-    body: Body,
-    correlation_id: String,
-) -> Result<Accepted, ApiError> {
-    let name = &provider.name;
-    let body = super::body::read_limited(&headers, body, &state.config.server).await?;
-    let verified = verifier
-        .scheme
-        .verify(
-            headers,
-            body.clone(),
-            VerifyContext {
-                keys: &verifier.keys,
-                now: crate::clock::now_secs(),
-                tolerance: verifier.tolerance,
-            },
-        )
-        .map_err(|e| {
-            tracing::info!(provider = %name, reason = %e, "webhook rejected: signature");
+/// The answer to a webhook that was not taken in.
+fn refusal(provider: &str, error: IngestError) -> ApiError {
+    match error {
+        IngestError::Signature(e) => {
+            tracing::info!(%provider, reason = %e, "webhook rejected: signature");
             ApiError::new(Problem::InvalidSignature, e.to_string())
-        })?;
-    let event = match provider.adapter.interpret_webhook(&verified) {
-        Ok(WebhookOutcome::Event(event)) => event,
-        Ok(WebhookOutcome::Reply(reply)) => return Ok(Accepted::Reply(reply)),
-        Err(e) => {
-            tracing::info!(provider = %name, reason = %e, "webhook rejected: unreadable body");
-            return Err(ApiError::new(Problem::InvalidRequest, e.to_string()));
         }
-    };
-    let mut new_event = new_event(provider, event, body, correlation_id)?;
-    new_event.deliver_to = crate::relay::route(&state.config.subscriptions, &new_event.event_type);
-    let wake_relay = !new_event.deliver_to.is_empty();
-    let ingested = state.store.ingest(new_event).await.map_err(|e| {
-        tracing::error!(provider = %name, error = %e, "webhook not committed");
-        ApiError::new(Problem::StoreUnavailable, "the event could not be stored; retry later").retry_after(5)
-    })?;
-    if wake_relay && !ingested.duplicate {
-        state.relay_wake.notify_one();
+        IngestError::Store(e) => {
+            tracing::error!(%provider, error = %e, "webhook not committed");
+            ApiError::new(Problem::StoreUnavailable, "the event could not be stored; retry later").retry_after(5)
+        }
     }
-    tracing::debug!(provider = %name, id = %ingested.id, duplicate = ingested.duplicate, "webhook accepted");
-    Ok(Accepted::Stored(ingested))
-}
-
-fn new_event(
-    provider: &Provider,
-    event: InboundEvent,
-    raw_body: Bytes,
-    correlation_id: String,
-) -> Result<NewEvent, ApiError> {
-    let id = Uuid::now_v7();
-    let received_at_ms = crate::clock::now_ms();
-    let event_type = format!("{}.{}", provider.name, event.event_type);
-    let envelope = Envelope {
-        specversion: Envelope::SPEC_VERSION,
-        id,
-        source: format!("gatehouse/{}", provider.name),
-        event_type: &event_type,
-        time: crate::clock::rfc3339_from_ms(received_at_ms),
-        subject: event.subject.as_deref(),
-        datacontenttype: Envelope::CONTENT_TYPE,
-        data: &event.data,
-        providereventid: &event.provider_event_id,
-        correlationid: &correlation_id,
-    };
-    let envelope = serde_json::to_vec(&envelope)
-        .map_err(|e| ApiError::new(Problem::InvalidRequest, format!("the event cannot be encoded: {e}")))?;
-    Ok(NewEvent {
-        id,
-        provider: provider.name.clone(),
-        provider_event_id: event.provider_event_id,
-        event_type,
-        subject: event.subject,
-        correlation_id,
-        received_at_ms,
-        envelope,
-        raw_body,
-        deliver_to: Vec::new(),
-    })
 }

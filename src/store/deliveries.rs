@@ -51,7 +51,17 @@ pub struct EventDetail {
     #[serde(flatten)]
     pub summary: EventSummary,
     pub envelope: serde_json::Value,
+    /// While quarantined: why the adapter could not translate it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineState>,
     pub deliveries: Vec<DeliveryState>,
+}
+
+/// A quarantined event's state, as `GET /admin/events/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineState {
+    /// The adapter's last error.
+    pub error: String,
 }
 
 /// One subscription's delivery of an event.

@@ -7,11 +7,15 @@
 mod commands;
 mod deliveries;
 mod idempotency;
+mod quarantine;
 mod sqlite;
 
 pub use commands::{CommandRecord, CommandStatus, CommandUpdate, NewCommand};
-pub use deliveries::{AttemptRecord, Delivery, DeliveryOutcome, DeliveryState, EventDetail, Subscriber};
+pub use deliveries::{
+    AttemptRecord, Delivery, DeliveryOutcome, DeliveryState, EventDetail, QuarantineState, Subscriber,
+};
 pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
+pub use quarantine::{Quarantine, Replayed, Resolution, Resolved, StoredWebhook};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +45,8 @@ pub struct NewEvent {
     pub raw_body: Bytes,
     /// The subscriptions that get it (one delivery each, written with the event).
     pub deliver_to: Vec<Subscriber>,
+    /// Set when the adapter could not translate it: stored `quarantined`, with no deliveries.
+    pub quarantine: Option<Quarantine>,
 }
 
 /// The result of ingesting: the event's id and whether the provider had sent it before (then `id` is the first
@@ -57,6 +63,8 @@ pub enum EventStatus {
     Pending,
     Delivered,
     Dead,
+    /// Verified but not translated: kept with its raw bytes, delivered after `events retranslate` succeeds.
+    Quarantined,
 }
 
 impl EventStatus {
@@ -65,6 +73,7 @@ impl EventStatus {
             EventStatus::Pending => "pending",
             EventStatus::Delivered => "delivered",
             EventStatus::Dead => "dead",
+            EventStatus::Quarantined => "quarantined",
         }
     }
 
@@ -73,6 +82,7 @@ impl EventStatus {
             "pending" => EventStatus::Pending,
             "delivered" => EventStatus::Delivered,
             "dead" => EventStatus::Dead,
+            "quarantined" => EventStatus::Quarantined,
             _ => return None,
         })
     }
@@ -198,13 +208,21 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError>;
 
     /// Queues event `id` again for `subscribers` (those whose delivery is delivered or dead, or who have none; one
-    /// still pending is left to its current attempt); `None` if there is no such event, else how many were queued.
-    async fn replay_event(
+    /// still pending is left to its current attempt). A quarantined event is left as it is.
+    async fn replay_event(&self, id: Uuid, subscribers: Vec<Subscriber>, now_ms: i64) -> Result<Replayed, StoreError>;
+
+    /// Event `id` as it arrived (raw body, headers kept, last error), for translating it again.
+    async fn get_webhook(&self, id: Uuid) -> Result<Option<StoredWebhook>, StoreError>;
+
+    /// Records a new translation of quarantined event `id`, atomically: translated, it becomes an ordinary event
+    /// (same id, same receipt order: an ordered subscription gets it before later events of its subject still
+    /// pending) with its deliveries; failed, it stays quarantined with the new error. `None`: no such event.
+    async fn resolve_quarantine(
         &self,
         id: Uuid,
-        subscribers: Vec<Subscriber>,
+        resolution: Resolution,
         now_ms: i64,
-    ) -> Result<Option<usize>, StoreError>;
+    ) -> Result<Option<Resolved>, StoreError>;
 
     /// Deletes, a bounded number per call, delivered events received before `events_before_ms` (with their
     /// deliveries) and inbox entries received before `inbox_before_ms`; returns how many of each.

@@ -248,6 +248,13 @@ impl TestApp {
         start(self._dir, self.db, self.config_path).await
     }
 
+    /// Stops the server gracefully and starts it again on the same store and config file (rewrite the file in
+    /// between to change the config).
+    pub async fn restart(self) -> TestApp {
+        self.stop().await;
+        start(self._dir, self.db, self.config_path).await
+    }
+
     /// Stops the server gracefully and waits for it (and its store writer) to finish.
     pub async fn stop(&self) {
         if let Some(stop) = self.stop.lock().unwrap().take() {

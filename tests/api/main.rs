@@ -16,6 +16,7 @@ mod outbound_limits;
 mod outbound_proxy;
 mod outbound_retries;
 mod outbound_routes;
+mod quarantine;
 mod relay;
 mod relay_admin;
 mod relay_nats;

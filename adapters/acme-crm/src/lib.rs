@@ -42,6 +42,10 @@ impl Adapter for AcmeCrm {
         webhook::interpret(webhook).map(WebhookOutcome::Event)
     }
 
+    fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        webhook::event_id(webhook)
+    }
+
     fn routes(&self) -> &'static [RouteSpec] {
         &routes::ROUTES
     }

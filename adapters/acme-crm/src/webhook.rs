@@ -13,6 +13,11 @@ const EVENT_ID_HEADER: &str = "webhook-id";
 /// Every event Acme sends is about a customer.
 const TYPE_PREFIX: &str = "customer.";
 
+/// The event id alone (the signed `webhook-id` header), for a body the adapter cannot translate.
+pub(crate) fn event_id(webhook: &VerifiedWebhook) -> Option<String> {
+    webhook.header_text(EVENT_ID_HEADER)
+}
+
 /// The webhook body in Acme's words.
 #[derive(Debug, Deserialize)]
 struct Envelope {

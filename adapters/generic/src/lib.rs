@@ -45,4 +45,11 @@ impl Adapter for Generic {
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
         webhook::interpret(webhook, &self.event_id, &self.event_type, self.subject.as_ref()).map(WebhookOutcome::Event)
     }
+
+    fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        match &self.event_id {
+            Locator::Header(name) => webhook.header_text(name),
+            Locator::Pointer(pointer) => webhook.json_text(pointer),
+        }
+    }
 }

@@ -31,4 +31,8 @@ impl Adapter for Github {
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
         webhook::interpret(webhook).map(WebhookOutcome::Event)
     }
+
+    fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        webhook::event_id(webhook)
+    }
 }

@@ -8,6 +8,11 @@ use serde_json::Value;
 const DELIVERY_HEADER: &str = "X-GitHub-Delivery";
 const EVENT_HEADER: &str = "X-GitHub-Event";
 
+/// The delivery id alone, for a body the adapter cannot translate.
+pub(crate) fn event_id(webhook: &VerifiedWebhook) -> Option<String> {
+    webhook.header_text(DELIVERY_HEADER)
+}
+
 pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, WebhookError> {
     let provider_event_id = checked_text(DELIVERY_HEADER, webhook.required_header(DELIVERY_HEADER)?)?;
     let event = webhook.required_header(EVENT_HEADER)?;

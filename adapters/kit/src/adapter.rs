@@ -22,6 +22,18 @@ pub trait Adapter: Send + Sync + 'static {
     /// Must never panic, whatever the bytes: a body it cannot read is a [`WebhookError`].
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError>;
 
+    /// The vendor's event id, read without the full translation (a header, or one field of the body), so that a
+    /// webhook this adapter cannot translate (the vendor changed its payload) is still deduplicated by the vendor's
+    /// own id when it is quarantined. `None` when it cannot be read; the gateway then deduplicates by the SHA-256 of
+    /// the body.
+    ///
+    /// Whenever [`Self::interpret_webhook`] makes an event, this must give `None` or the same `provider_event_id`
+    /// (the kit's conformance check holds every adapter to it). Must never panic.
+    fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        let _ = webhook;
+        None
+    }
+
     /// The domain routes this adapter serves under `/v1/{provider}`; none for webhook-only vendors.
     fn routes(&self) -> &'static [RouteSpec] {
         &[]

@@ -18,7 +18,7 @@ use secrecy::SecretString;
 
 use crate::adapter::Adapter;
 use crate::signature::{Scheme, SignRequest, VerifyContext};
-use crate::webhook::{WebhookError, WebhookOutcome};
+use crate::webhook::{VerifiedWebhook, WebhookError, WebhookOutcome};
 
 pub use conformance::{assert_conformance, assert_conformance_with, mutations};
 pub use routes::{domain_request, invalid_request, vendor_failed};
@@ -45,6 +45,12 @@ pub fn deliver_with(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> Result<WebhookOutcome, WebhookError> {
+    adapter.interpret_webhook(&verified_with(scheme, body, extra))
+}
+
+/// `body` signed with `scheme` and [`TEST_SECRET`], with the `extra` headers, and verified through the scheme, as
+/// the gateway would hand it to an adapter.
+pub fn verified_with(scheme: &Scheme, body: &[u8], extra: &[(&str, &str)]) -> VerifiedWebhook {
     let key = scheme
         .signing_key(&SecretString::from(TEST_SECRET))
         .expect("the test secret suits every scheme");
@@ -68,7 +74,7 @@ pub fn deliver_with(
         );
     }
     let keys = [key];
-    let verified = scheme
+    scheme
         .verify(
             headers,
             body.to_vec().into(),
@@ -78,8 +84,7 @@ pub fn deliver_with(
                 tolerance: Duration::from_secs(300),
             },
         )
-        .expect("a freshly signed webhook verifies");
-    adapter.interpret_webhook(&verified)
+        .expect("a freshly signed webhook verifies")
 }
 
 /// Unwraps an event outcome, failing the test on a reply.

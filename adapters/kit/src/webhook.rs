@@ -25,6 +25,13 @@ impl VerifiedWebhook {
         Self { headers, body }
     }
 
+    /// A webhook this gateway verified when it received it and stored with its headers (a quarantined event being
+    /// translated again). Its signature cannot be checked again (the signed timestamp has aged past any
+    /// tolerance), so only bytes read back from the gateway's own store may be passed here.
+    pub fn previously_verified(headers: HeaderMap, body: Bytes) -> Self {
+        Self::new(headers, body)
+    }
+
     /// Builds a verified webhook without verifying it, for adapter unit tests.
     #[cfg(any(test, feature = "testing"))]
     pub fn assume_verified(headers: HeaderMap, body: impl Into<Bytes>) -> Self {
@@ -70,8 +77,30 @@ impl VerifiedWebhook {
 
     /// The body deserialized into a vendor DTO.
     pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, WebhookError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| WebhookError::new(format!("body does not match the vendor's event shape: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            WebhookError::new(format!(
+                "body does not match the vendor's event shape: {}",
+                fields::without_values(&e.to_string())
+            ))
+        })
+    }
+
+    /// The string or integer at `pointer` in the JSON body, checked with [`checked_text`]: for
+    /// [`crate::Adapter::event_id`], which must read an id without the full translation. `None` when the body is
+    /// not JSON or the value is missing, of another type, or not storable text.
+    pub fn json_text(&self, pointer: &str) -> Option<String> {
+        let body: Value = serde_json::from_slice(&self.body).ok()?;
+        match body.pointer(pointer)? {
+            Value::String(text) => checked_text("", text).ok(),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The header `name` as storable text ([`checked_text`]), for [`crate::Adapter::event_id`]: `None` when absent,
+    /// repeated, or not storable.
+    pub fn header_text(&self, name: &str) -> Option<String> {
+        checked_text("", self.header(name).ok()??).ok()
     }
 }
 

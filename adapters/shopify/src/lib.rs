@@ -32,4 +32,8 @@ impl Adapter for Shopify {
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
         webhook::interpret(webhook).map(WebhookOutcome::Event)
     }
+
+    fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        webhook::event_id(webhook)
+    }
 }

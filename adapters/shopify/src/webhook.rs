@@ -11,6 +11,15 @@ const WEBHOOK_ID_HEADER: &str = "X-Shopify-Webhook-Id";
 const EVENT_ID_HEADER: &str = "X-Shopify-Event-Id";
 const TOPIC_HEADER: &str = "X-Shopify-Topic";
 
+/// The id alone (the webhook id, or the event id without one), for a body the adapter cannot translate.
+pub(crate) fn event_id(webhook: &VerifiedWebhook) -> Option<String> {
+    if webhook.headers().contains_key(WEBHOOK_ID_HEADER) {
+        webhook.header_text(WEBHOOK_ID_HEADER)
+    } else {
+        webhook.header_text(EVENT_ID_HEADER)
+    }
+}
+
 pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, WebhookError> {
     let provider_event_id = match webhook.header(WEBHOOK_ID_HEADER)? {
         Some(id) => checked_text(WEBHOOK_ID_HEADER, id)?,

@@ -32,4 +32,9 @@ impl Adapter for Slack {
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {
         webhook::interpret(webhook)
     }
+
+    fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        // An event callback's `event_id`, whatever shape the rest of the body has.
+        webhook.json_text("/event_id")
+    }
 }

@@ -42,6 +42,11 @@ impl Adapter for Stripe {
         webhook::interpret(webhook).map(WebhookOutcome::Event)
     }
 
+    fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        // The Event's `id` alone, whatever shape the rest of the body has.
+        webhook.json_text("/id")
+    }
+
     fn routes(&self) -> &'static [RouteSpec] {
         &routes::ROUTES
     }

@@ -1,4 +1,5 @@
-//! The admin operations on the outbox: list (cursor pagination), one event with its deliveries, and replay.
+//! The admin operations on the outbox: list (cursor pagination), one event with its deliveries, replay, and the
+//! retranslation of a quarantined event.
 
 use utoipa::openapi::path::OperationBuilder;
 use utoipa::openapi::security::SecurityRequirement;
@@ -18,9 +19,12 @@ fn admin(id: &str, summary: &str) -> OperationBuilder {
 }
 
 pub(super) fn list_events() -> OperationBuilder {
-    let status = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(["pending", "delivered", "dead"]));
+    let status = ObjectBuilder::new().schema_type(Type::String).enum_values(Some([
+        "pending",
+        "delivered",
+        "dead",
+        "quarantined",
+    ]));
     let limit = ObjectBuilder::new()
         .schema_type(Type::Integer)
         .minimum(Some(1))
@@ -66,5 +70,40 @@ pub(super) fn replay_event() -> OperationBuilder {
     )
     .parameter(path_param("id", "The event's id"))
     .response("202", json_response("Queued", schema_ref("Replayed")))
-    .problems(&[UNAUTHORIZED, (404, "`not-found`: no such event"), STORE], false)
+    .problems(
+        &[
+            UNAUTHORIZED,
+            (404, "`not-found`: no such event"),
+            (
+                409,
+                "`event-quarantined`: the event is quarantined; retranslate it first",
+            ),
+            STORE,
+        ],
+        false,
+    )
+}
+
+pub(super) fn retranslate_event() -> OperationBuilder {
+    admin(
+        "adminRetranslateEvent",
+        "Run the provider's adapter again on a quarantined event's stored bytes: translated, it becomes an ordinary \
+         event under the same id and is delivered; else it stays quarantined with the new error",
+    )
+    .parameter(path_param("id", "The event's id"))
+    .response(
+        "200",
+        json_response("The event's status now", schema_ref("Retranslated")),
+    )
+    .problems(
+        &[
+            UNAUTHORIZED,
+            (
+                404,
+                "`not-found`: no such event; `unknown-provider`: its provider is not configured any more",
+            ),
+            STORE,
+        ],
+        false,
+    )
 }

@@ -63,7 +63,8 @@ pub(super) fn proxy_mutation(operation: OperationBuilder) -> OperationBuilder {
     operation
         .parameter(idempotency_key(
             "On `POST` and `PATCH`: per caller, kept 24 h; the same request again replays the vendor's first \
-             answer (`Idempotent-Replayed: true`) without calling it. Passed on to the vendor as sent",
+             answer (`Idempotent-Replayed: true`) without calling it. On every method it reaches the vendor as \
+             `<caller>:<key>`, so two callers' keys never meet there",
         ))
         .problems(&[IN_USE, MISMATCH], true)
 }

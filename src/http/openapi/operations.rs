@@ -59,7 +59,9 @@ pub(super) fn webhook() -> OperationBuilder {
         .description(Some(
             "Verify the signature (the provider's scheme and any configured secret), translate the payload, and \
              record it in the inbox and the outbox in one durable transaction before answering. A duplicate \
-             delivery answers the first event's id with `duplicate: true` and stores nothing new.",
+             delivery answers the first event's id with `duplicate: true` and stores nothing new. A correctly \
+             signed body the adapter cannot translate is kept as a quarantined event (`quarantined: true`), never \
+             refused for its content.",
         ))
         .parameter(path_param("provider", "A configured provider that receives webhooks"))
         .request_body(Some(body))
@@ -69,10 +71,6 @@ pub(super) fn webhook() -> OperationBuilder {
         )
         .problems(
             &[
-                (
-                    400,
-                    "`invalid-request`: a correctly signed body the adapter cannot read; nothing stored",
-                ),
                 (
                     401,
                     "`invalid-signature`: missing, malformed, wrong or expired signature; nothing stored",

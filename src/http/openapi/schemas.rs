@@ -35,12 +35,15 @@ pub struct Problem {
 
 /// A webhook committed to the store: the event's id, or the first delivery's when this one is a duplicate.
 #[derive(ToSchema)]
-#[schema(example = json!({"id": "0197f5a4-5c1e-7b7e-9d6a-3f1c2b4a5d6e", "duplicate": false}))]
+#[schema(example = json!({"id": "0197f5a4-5c1e-7b7e-9d6a-3f1c2b4a5d6e", "duplicate": false, "quarantined": false}))]
 pub struct WebhookAccepted {
     #[schema(format = "uuid")]
     pub id: String,
     /// Whether the provider had delivered this event before (nothing new was stored).
     pub duplicate: bool,
+    /// Whether the adapter could not translate it: it is kept, raw, as a quarantined event (no deliveries) until
+    /// `events retranslate` succeeds.
+    pub quarantined: bool,
 }
 
 /// `{"status":"ok"}` from `/healthz`, `{"status":"ready"}` from `/readyz`.
@@ -258,8 +261,9 @@ pub struct EventSummary {
     pub kind: String,
     pub subject: Option<String>,
     pub providereventid: String,
-    /// `pending` while any delivery is, `dead` if one is dead, else `delivered`.
-    #[schema(examples("pending", "delivered", "dead"))]
+    /// `pending` while any delivery is, `dead` if one is dead, `quarantined` while the adapter cannot translate
+    /// it, else `delivered`.
+    #[schema(examples("pending", "delivered", "dead", "quarantined"))]
     pub status: String,
     #[schema(format = "date-time")]
     pub received_at: String,
@@ -290,7 +294,33 @@ pub struct EventDetail {
     pub correlationid: String,
     /// The CloudEvents envelope, as delivered.
     pub envelope: serde_json::Value,
+    /// Present while the event is quarantined.
+    pub quarantine: Option<QuarantineState>,
     pub deliveries: Vec<DeliveryState>,
+}
+
+/// Why a quarantined event is not translated.
+#[derive(ToSchema)]
+pub struct QuarantineState {
+    /// The adapter's last error (it names the field or header at fault).
+    pub error: String,
+}
+
+/// `POST /admin/events/{id}/retranslate`.
+#[derive(ToSchema)]
+pub struct Retranslated {
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// The event's status now: `pending` or `delivered` once translated, else still `quarantined`.
+    #[schema(examples("pending", "delivered", "quarantined"))]
+    pub status: String,
+    /// `false` when the event was not quarantined (nothing was changed).
+    pub retranslated: bool,
+    /// The adapter's error, when it still cannot translate the event.
+    pub error: Option<String>,
+    /// Translated, but the vendor's event id belongs to this earlier event: kept as its duplicate, not delivered.
+    #[schema(format = "uuid")]
+    pub duplicate_of: Option<String>,
 }
 
 /// One subscription's delivery of an event.

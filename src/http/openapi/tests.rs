@@ -87,7 +87,7 @@ async fn the_problem_schema_matches_problem_bodies() {
     assert_eq!(properties(&document(), "Problem"), keys(&body));
 }
 
-const PROBLEMS: [Problem; 18] = [
+const PROBLEMS: [Problem; 19] = [
     Problem::InvalidRequest,
     Problem::Unauthorized,
     Problem::InvalidSignature,
@@ -106,6 +106,7 @@ const PROBLEMS: [Problem; 18] = [
     Problem::UpstreamTimeout,
     Problem::IdempotencyKeyInUse,
     Problem::IdempotencyKeyMismatch,
+    Problem::EventQuarantined,
 ];
 
 /// The slugs a response description names: each "`slug`:".

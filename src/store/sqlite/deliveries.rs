@@ -30,8 +30,11 @@ pub(super) fn fan_out(
     Ok(())
 }
 
-/// When a new pending delivery of event `seq` is due: now, or [`WAITING`] behind another pending delivery of its
-/// subject in an ordered subscription.
+/// When a new pending delivery of event `seq` is due: now, or [`WAITING`] behind an older pending delivery of its
+/// subject in an ordered subscription (that one's end promotes the oldest waiting one). Behind only a newer one (a
+/// replayed or retranslated event) it is due at once: it comes first in its subject's order, and the claim still
+/// holds it back while a newer one of its subject is in flight. (Waiting behind a newer one would wedge the subject:
+/// the newer one is never claimed while an older one is pending.)
 pub(super) fn due_at(
     tx: &Transaction<'_>,
     subscription: &str,
@@ -46,7 +49,7 @@ pub(super) fn due_at(
     let behind: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription = ?1 AND subject = ?2 AND state = 'pending'
-                 AND event_seq != ?3)",
+                 AND event_seq < ?3)",
         )?
         .query_row(params![subscription, subject, seq], |r| r.get(0))?;
     Ok(if behind { WAITING } else { now_ms })

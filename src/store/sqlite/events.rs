@@ -23,14 +23,23 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
     if claimed == 1 {
         let mut insert = tx.prepare_cached(
             "INSERT INTO outbox (id, provider, event_type, subject, provider_event_id, correlation_id,
-                                 received_at_ms, envelope, raw_body, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                 received_at_ms, envelope, raw_body, status, raw_headers, quarantine_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
-        // An event no subscription wants has nothing left to deliver.
-        let status = if event.deliver_to.is_empty() {
+        // A quarantined event waits for a translation; one no subscription wants has nothing left to deliver.
+        let status = if event.quarantine.is_some() {
+            "quarantined"
+        } else if event.deliver_to.is_empty() {
             "delivered"
         } else {
             "pending"
+        };
+        let (headers, error) = match &event.quarantine {
+            Some(quarantine) => (
+                Some(serde_json::to_string(&quarantine.headers).map_err(|e| to_sql_error(e.into()))?),
+                Some(quarantine.error.as_str()),
+            ),
+            None => (None, None),
         };
         insert.execute(params![
             id,
@@ -43,15 +52,19 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
             event.envelope,
             event.raw_body.as_ref(),
             status,
+            headers,
+            error,
         ])?;
         let seq = tx.last_insert_rowid();
-        super::deliveries::fan_out(
-            tx,
-            seq,
-            event.subject.as_deref(),
-            &event.deliver_to,
-            event.received_at_ms,
-        )?;
+        if event.quarantine.is_none() {
+            super::deliveries::fan_out(
+                tx,
+                seq,
+                event.subject.as_deref(),
+                &event.deliver_to,
+                event.received_at_ms,
+            )?;
+        }
         return Ok(Ingested {
             id: event.id,
             duplicate: false,
@@ -69,6 +82,10 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
         id: first,
         duplicate: true,
     })
+}
+
+fn to_sql_error(error: Box<dyn std::error::Error + Send + Sync>) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(error)
 }
 
 /// Outbox events matching `filter`, oldest first.

@@ -5,17 +5,23 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use uuid::Uuid;
 
 use super::events::{SUMMARY_COLUMNS, summary};
-use crate::store::{AttemptRecord, DeliveryState, EventDetail, StoreError, Subscriber};
+use crate::store::{
+    AttemptRecord, DeliveryState, EventDetail, EventStatus, QuarantineState, Replayed, StoreError, Subscriber,
+};
 
 pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>, StoreError> {
-    let sql = format!("SELECT {SUMMARY_COLUMNS}, envelope FROM outbox WHERE id = ?1");
+    let sql = format!("SELECT {SUMMARY_COLUMNS}, envelope, quarantine_error FROM outbox WHERE id = ?1");
     let found = conn
         .prepare_cached(&sql)?
         .query_row(params![id.to_string()], |row| {
-            Ok((summary(row)?, row.get::<_, Vec<u8>>(9)?))
+            Ok((
+                summary(row)?,
+                row.get::<_, Vec<u8>>(9)?,
+                row.get::<_, Option<String>>(10)?,
+            ))
         })
         .optional()?;
-    let Some((summary, envelope)) = found else {
+    let Some((summary, envelope, quarantine_error)) = found else {
         return Ok(None);
     };
     let summary = summary?;
@@ -65,6 +71,9 @@ pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>,
         });
     }
     Ok(Some(EventDetail {
+        quarantine: quarantine_error
+            .filter(|_| summary.status == EventStatus::Quarantined)
+            .map(|error| QuarantineState { error }),
         summary,
         envelope,
         deliveries,
@@ -72,20 +81,23 @@ pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>,
 }
 
 /// Puts event `id` back in the queue of each of `subscribers` whose delivery is over (delivered or dead) or who
-/// has none; a pending delivery is left to its current attempt. `None`: no such event.
+/// has none; a pending delivery is left to its current attempt. A quarantined event is left as it is.
 pub(super) fn replay(
     tx: &Transaction<'_>,
     id: Uuid,
     subscribers: &[Subscriber],
     now_ms: i64,
-) -> rusqlite::Result<Option<usize>> {
-    let found: Option<(i64, Option<String>)> = tx
-        .prepare_cached("SELECT seq, subject FROM outbox WHERE id = ?1")?
-        .query_row(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+) -> rusqlite::Result<Replayed> {
+    let found: Option<(i64, Option<String>, String)> = tx
+        .prepare_cached("SELECT seq, subject, status FROM outbox WHERE id = ?1")?
+        .query_row(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((seq, subject)) = found else {
-        return Ok(None);
+    let Some((seq, subject, status)) = found else {
+        return Ok(Replayed::NoSuchEvent);
     };
+    if status == EventStatus::Quarantined.as_str() {
+        return Ok(Replayed::Quarantined);
+    }
     let mut queue = tx.prepare_cached(
         "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -107,7 +119,7 @@ pub(super) fn replay(
         queued += queue.execute(params![subscriber.name, seq, subject, subscriber.ordered, due, now_ms])?;
     }
     super::deliveries::refresh_status(tx, seq)?;
-    Ok(Some(queued))
+    Ok(Replayed::Queued(queued))
 }
 
 /// Deletes up to `limit` delivered events received before `events_before_ms`, with their deliveries and attempts,

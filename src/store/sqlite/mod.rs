@@ -8,6 +8,7 @@ mod deliveries;
 mod events;
 mod inspect;
 mod keys;
+mod quarantine;
 mod schema;
 mod writer;
 
@@ -21,7 +22,8 @@ use uuid::Uuid;
 
 use super::{
     Claimed, CommandRecord, CommandUpdate, Delivery, DeliveryOutcome, EventDetail, EventFilter, EventSummary, Ingested,
-    KeyClaim, KeyCompletion, NewCommand, NewEvent, Store, StoreError, Subscriber,
+    KeyClaim, KeyCompletion, NewCommand, NewEvent, Replayed, Resolution, Resolved, Store, StoreError, StoredWebhook,
+    Subscriber,
 };
 
 /// How many writes may wait for the writer before callers wait for room (backpressure).
@@ -289,13 +291,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn replay_event(
+    async fn replay_event(&self, id: Uuid, subscribers: Vec<Subscriber>, now_ms: i64) -> Result<Replayed, StoreError> {
+        self.write(move |tx| inspect::replay(tx, id, &subscribers, now_ms))
+            .await
+    }
+
+    async fn get_webhook(&self, id: Uuid) -> Result<Option<StoredWebhook>, StoreError> {
+        self.read(move |conn| {
+            schema::check(conn)?;
+            quarantine::get(conn, id)
+        })
+        .await
+    }
+
+    async fn resolve_quarantine(
         &self,
         id: Uuid,
-        subscribers: Vec<Subscriber>,
+        resolution: Resolution,
         now_ms: i64,
-    ) -> Result<Option<usize>, StoreError> {
-        self.write(move |tx| inspect::replay(tx, id, &subscribers, now_ms))
+    ) -> Result<Option<Resolved>, StoreError> {
+        self.write(move |tx| quarantine::resolve(tx, id, &resolution, now_ms))
             .await
     }
 

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_inbox_outbox.sql"),
     include_str!("migrations/0002_idempotency_commands.sql"),
     include_str!("migrations/0003_deliveries.sql"),
+    include_str!("migrations/0004_quarantine.sql"),
 ];
 
 /// Opens a connection with the durability settings every connection shares: WAL, `synchronous=FULL` (a commit is
@@ -74,4 +75,59 @@ pub(super) fn check(conn: &Connection) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quarantine_migration_keeps_every_event_and_frees_wedged_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(&dir.path().join("m.db")).unwrap();
+        // A database at version 3, with two events of one subject: seq 7 replayed behind seq 9, which retries.
+        for (index, sql) in MIGRATIONS.iter().enumerate().take(3) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", index + 1).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO outbox (seq, id, provider, event_type, subject, provider_event_id, correlation_id,
+                                 received_at_ms, status, envelope, raw_body)
+             VALUES (7, 'e7', 'p', 'p.t', 's', 'x7', 'c', 1, 'pending', x'7b7d', x''),
+                    (9, 'e9', 'p', 'p.t', 's', 'x9', 'c', 2, 'pending', x'7b7d', x'');
+             INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
+             VALUES ('sub', 7, 's', 1, 9223372036854775807, 0), ('sub', 9, 's', 1, 5000, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        check(&conn).unwrap();
+        let rows: Vec<(i64, String, String)> = conn
+            .prepare("SELECT seq, id, status FROM outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [(7, "e7".into(), "pending".into()), (9, "e9".into(), "pending".into())]
+        );
+        let due: Vec<i64> = conn
+            .prepare("SELECT next_attempt_ms FROM deliveries ORDER BY event_seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            due,
+            [0, 5000],
+            "the replayed delivery no longer waits behind the newer one"
+        );
+        conn.execute(
+            "UPDATE outbox SET status = 'quarantined', quarantine_error = 'e' WHERE seq = 9",
+            [],
+        )
+        .unwrap();
+    }
 }

@@ -134,6 +134,7 @@ fn event(id: Uuid) -> NewEvent {
         envelope: b"{}".to_vec(),
         raw_body: Bytes::new(),
         deliver_to: Vec::new(),
+        quarantine: None,
     }
 }
 

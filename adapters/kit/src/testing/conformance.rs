@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde_json::{Value, json};
 
-use super::deliver_with;
+use super::verified_with;
 use crate::adapter::Adapter;
 use crate::signature::Scheme;
 use crate::webhook::{InboundEvent, MAX_ID_CHARS, WebhookOutcome};
@@ -32,15 +32,27 @@ pub fn assert_conformance(adapter: &dyn Adapter, samples: &[Value], extra: &[(&s
 /// When interpreting any of them panics, or when any gives an event that breaks the contract the gateway relies
 /// on: `provider_event_id` non-blank, at most [`MAX_ID_CHARS`] characters, without control characters;
 /// `event_type` the same and without whitespace; `subject`, when present, like `provider_event_id`. Errors and
-/// replies are fine.
+/// replies are fine. [`Adapter::event_id`] must never panic either, must locate only storable ids, and must agree
+/// with the event's `provider_event_id` whenever both are made (a quarantined copy is deduplicated by it).
 pub fn assert_conformance_with(adapter: &dyn Adapter, scheme: &Scheme, samples: &[Value], extra: &[(&str, &str)]) {
     let derived = samples
         .iter()
         .flat_map(|sample| std::iter::once(sample.to_string().into_bytes()).chain(mutations(sample)));
     for body in derived.chain(NOT_JSON_OBJECTS.iter().map(|body| body.to_vec())) {
         let shown = String::from_utf8_lossy(&body);
-        let outcome = catch_unwind(AssertUnwindSafe(|| deliver_with(adapter, scheme, &body, extra)))
-            .unwrap_or_else(|_| panic!("{} panicked on the body {shown:?}", adapter.name()));
+        let webhook = verified_with(scheme, &body, extra);
+        let (outcome, located) = catch_unwind(AssertUnwindSafe(|| {
+            (adapter.interpret_webhook(&webhook), adapter.event_id(&webhook))
+        }))
+        .unwrap_or_else(|_| panic!("{} panicked on the body {shown:?}", adapter.name()));
+        if let Some(id) = &located
+            && !storable(id)
+        {
+            panic!(
+                "{} located an event id that is blank, too long or has control characters, from the body {shown:?}: {id:?}",
+                adapter.name()
+            );
+        }
         let Ok(WebhookOutcome::Event(event)) = outcome else {
             continue;
         };
@@ -50,14 +62,24 @@ pub fn assert_conformance_with(adapter: &dyn Adapter, scheme: &Scheme, samples: 
                 adapter.name()
             );
         }
+        if located.as_ref().is_some_and(|id| *id != event.provider_event_id) {
+            panic!(
+                "{}'s event_id() located {located:?} but interpret_webhook() read {:?}, from the body {shown:?}: a \
+                 quarantined copy would not be deduplicated against the translated one",
+                adapter.name(),
+                event.provider_event_id
+            );
+        }
     }
+}
+
+/// Non-blank, at most [`MAX_ID_CHARS`] characters, without control characters.
+fn storable(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= MAX_ID_CHARS && !text.chars().any(char::is_control)
 }
 
 /// The rule of the event contract `event` breaks, if any.
 fn broken_rule(event: &InboundEvent) -> Option<&'static str> {
-    let storable = |text: &str| {
-        !text.trim().is_empty() && text.chars().count() <= MAX_ID_CHARS && !text.chars().any(char::is_control)
-    };
     if !storable(&event.provider_event_id) {
         Some("provider_event_id is blank, too long or has control characters")
     } else if !storable(&event.event_type) || event.event_type.chars().any(char::is_whitespace) {
@@ -133,6 +155,7 @@ mod tests {
     struct Fixed {
         event: InboundEvent,
         panics_on_non_json: bool,
+        located: Option<String>,
     }
 
     impl Adapter for Fixed {
@@ -150,6 +173,10 @@ mod tests {
             }
             Ok(WebhookOutcome::Event(self.event.clone()))
         }
+
+        fn event_id(&self, _: &VerifiedWebhook) -> Option<String> {
+            self.located.clone()
+        }
     }
 
     fn fixed(provider_event_id: &str, event_type: &str, subject: Option<&str>) -> Fixed {
@@ -161,6 +188,7 @@ mod tests {
                 data: Value::Null,
             },
             panics_on_non_json: false,
+            located: None,
         }
     }
 
@@ -199,6 +227,29 @@ mod tests {
     fn fails_an_adapter_that_panics() {
         let mut adapter = fixed("evt_1", "thing.happened", None);
         adapter.panics_on_non_json = true;
+        assert_conformance(&adapter, &[json!({"id": 1})], &[]);
+    }
+
+    #[test]
+    fn passes_an_id_locator_that_agrees() {
+        let mut adapter = fixed("evt_1", "thing.happened", None);
+        adapter.located = Some("evt_1".into());
+        assert_conformance(&adapter, &[json!({"id": 1})], &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "located Some(\"evt_2\") but interpret_webhook() read \"evt_1\"")]
+    fn fails_an_id_locator_that_disagrees_with_the_translation() {
+        let mut adapter = fixed("evt_1", "thing.happened", None);
+        adapter.located = Some("evt_2".into());
+        assert_conformance(&adapter, &[json!({"id": 1})], &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "located an event id that is blank")]
+    fn fails_an_id_locator_that_locates_blanks() {
+        let mut adapter = fixed("evt_1", "thing.happened", None);
+        adapter.located = Some(" ".into());
         assert_conformance(&adapter, &[json!({"id": 1})], &[]);
     }
 

@@ -68,8 +68,33 @@ pub fn deserialize_at<T: DeserializeOwned>(value: &Value, path: &str, what: &str
             ("", inner) => inner.to_owned(),
             (path, inner) => format!("{path}.{inner}"),
         };
-        WebhookError::new(format!("{what}: field `{field}`: {}", e.inner()))
+        WebhookError::new(format!(
+            "{what}: field `{field}`: {}",
+            without_values(&e.inner().to_string())
+        ))
     })
+}
+
+/// A serde error message without the value it quotes (`invalid type: string "ada@example.com", expected f64` →
+/// `invalid type: string, expected f64`): webhook errors are logged and kept, and must not carry body content.
+pub fn without_values(message: &str) -> String {
+    let mut out = message.to_owned();
+    for lead in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(start) = out.find(lead).map(|at| at + lead.len()) else {
+            continue;
+        };
+        let Some(length) = out[start..].find(", expected") else {
+            continue;
+        };
+        // Keep the kind of value (`string`, `integer`, `floating point`), drop the value itself.
+        let quoted = out[start..start + length].find(['"', '`']).unwrap_or(length);
+        let kind = out[start..start + quoted].trim_end().to_owned();
+        out.replace_range(start..start + length, &kind);
+        if lead == "unknown variant " && kind.is_empty() {
+            out.replace_range(start - 1..start, "");
+        }
+    }
+    out
 }
 
 /// A vendor field whose value cannot be translated to our domain: the error of the DTOs' `TryFrom` translations.
@@ -97,6 +122,36 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn serde_messages_lose_the_values_they_quote() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Shape {
+            amount: f64,
+            kind: Kind,
+            count: u8,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Kind {
+            Card,
+        }
+        let err = |body: Value| deserialize_at::<Shape>(&body, "", "body").unwrap_err().to_string();
+        let shown = err(json!({"amount": "ada@example.com", "kind": "card", "count": 1}));
+        assert_eq!(shown, "body: field `amount`: invalid type: string, expected f64");
+        let shown = err(json!({"amount": 1.0, "kind": "secret-kind", "count": 1}));
+        assert!(
+            !shown.contains("secret-kind") && shown.contains("unknown variant"),
+            "{shown}"
+        );
+        let shown = err(json!({"amount": 1.0, "kind": "card", "count": 912345}));
+        assert!(
+            !shown.contains("912345") && shown.contains("invalid value: integer"),
+            "{shown}"
+        );
+        assert_eq!(without_values("missing field `email`"), "missing field `email`");
+    }
 
     #[test]
     fn the_message_states_the_limit() {
