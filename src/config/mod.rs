@@ -81,15 +81,27 @@ pub struct ServerConfig {
     /// How long in-flight requests may run after SIGTERM/SIGINT before the process stops anyway.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// A client must send a request's headers within this (slow clients cannot hold connections open); an idle
-    /// keep-alive connection is closed after it too.
+    /// A client must begin a request within this of connecting (whatever the protocol), and send each request's
+    /// headers within it (slow clients cannot hold connections open); an idle HTTP/1.1 keep-alive connection is
+    /// closed after it too.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// A client must send a request's whole body within this (408 `request-timeout` otherwise).
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
-    /// The most client connections served at once; further connections wait to be accepted.
+    /// A connection (HTTP/2 included) without a request for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// The most client connections served at once. When they are all open, connections holding no request give
+    /// up their slot to new ones; if none can, further connections wait to be accepted.
     pub max_connections: usize,
+    /// The most connections one peer address may hold (unset: no cap; behind a load balancer, every connection
+    /// comes from its address).
+    pub max_connections_per_peer: Option<usize>,
+    /// The most bytes of request line and headers (HTTP/1.1) or of a header list (HTTP/2): 431 past it.
+    pub max_header_bytes: usize,
+    /// The most concurrent streams one HTTP/2 connection may open.
+    pub http2_max_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -100,7 +112,11 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
             max_connections: 10_000,
+            max_connections_per_peer: None,
+            max_header_bytes: 64 * 1024,
+            http2_max_streams: 128,
         }
     }
 }
@@ -213,14 +229,33 @@ impl Config {
 
     /// Rules serde cannot express. Secrets, schemes and adapters are checked when [`crate::providers`] builds them.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.server.header_read_timeout.is_zero() || self.server.body_timeout.is_zero() {
+        let server = &self.server;
+        if server.header_read_timeout.is_zero() || server.body_timeout.is_zero() || server.idle_timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "server",
-                "header_read_timeout and body_timeout must be more than zero",
+                "header_read_timeout, body_timeout and idle_timeout must be more than zero",
             ));
         }
-        if self.server.max_connections == 0 {
-            return Err(ConfigError::invalid("server.max_connections", "must be at least 1"));
+        if !(1..=1_000_000).contains(&server.max_connections) {
+            return Err(ConfigError::invalid(
+                "server.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if server.max_connections_per_peer == Some(0) {
+            return Err(ConfigError::invalid(
+                "server.max_connections_per_peer",
+                "must be at least 1 (leave it out for no cap)",
+            ));
+        }
+        if !(8 * 1024..=16 * 1024 * 1024).contains(&server.max_header_bytes) {
+            return Err(ConfigError::invalid(
+                "server.max_header_bytes",
+                "must be between 8192 and 16777216",
+            ));
+        }
+        if server.http2_max_streams == 0 {
+            return Err(ConfigError::invalid("server.http2_max_streams", "must be at least 1"));
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));

@@ -1,15 +1,16 @@
-//! `/admin/*` (admin token): `GET /admin/providers` reports each provider's breaker, rate limit and bulkhead.
+//! `/admin/*`: the admin token checked before any admin route's handler or extractor runs ([`require_token`]), and
+//! `GET /admin/providers`, which reports each provider's breaker, rate limit and bulkhead.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::ApiError;
 
-pub async fn providers(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.admin.check(&headers)?;
+pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let providers: Vec<Value> = state
         .providers
         .iter()
@@ -39,4 +40,10 @@ pub async fn providers(State(state): State<AppState>, headers: HeaderMap) -> Res
         })
         .collect();
     Ok(Json(json!({ "data": providers })))
+}
+
+/// The admin routes' gate: 401 `unauthorized` unless the request carries the admin token.
+pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    state.admin.check(request.headers())?;
+    Ok(next.run(request).await)
 }

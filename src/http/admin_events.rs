@@ -3,8 +3,8 @@
 //! that wants it, and retranslate, which runs the adapter again on a quarantined event.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,6 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
+use super::extract::PathParam;
 use super::problem::{ApiError, Problem};
 use crate::ingest::Ingest;
 use crate::ingest::quarantine::RetranslateError;
@@ -43,10 +44,8 @@ fn cursor_after(cursor: &str) -> Option<i64> {
 /// `GET /admin/events?status=&provider=&limit=&cursor=` → `{"data":[…],"next_cursor":…}`, oldest first.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    state.admin.check(&headers)?;
     let Query(query) = query.map_err(|e| ApiError::new(Problem::InvalidRequest, format!("bad query: {e}")))?;
     let status = match query.status.as_deref() {
         None => None,
@@ -85,12 +84,7 @@ pub async fn list(
 }
 
 /// `GET /admin/events/{id}` → the event, its envelope, and its delivery state and attempts per subscription.
-pub async fn detail(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    state.admin.check(&headers)?;
+pub async fn detail(State(state): State<AppState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(Problem::NotFound, format!("no event {id}"));
     let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
     match state.store.get_event(uuid).await.map_err(store_problem)? {
@@ -101,12 +95,7 @@ pub async fn detail(
 
 /// `POST /admin/events/{id}/replay` → `202 {"id","queued"}`: delivered again to every subscription that wants it
 /// now (a delivery still pending is left to its current attempt).
-pub async fn replay(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    state.admin.check(&headers)?;
+pub async fn replay(State(state): State<AppState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(Problem::NotFound, format!("no event {id}"));
     let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let event = state
@@ -138,12 +127,7 @@ pub async fn replay(
 /// `POST /admin/events/{id}/retranslate` → `200 {"id","status","retranslated","error"?,"duplicate_of"?}`: the
 /// provider's adapter run again on a quarantined event's stored bytes (an event that is not quarantined is left
 /// as it is, `retranslated: false`).
-pub async fn retranslate(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    state.admin.check(&headers)?;
+pub async fn retranslate(State(state): State<AppState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(Problem::NotFound, format!("no event {id}"));
     let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let ingest = Ingest {

@@ -3,7 +3,7 @@
 //! how it went. The executor ([`crate::commands`]) runs it later through the same adapter and policy stack.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_kit::outbound::DomainRequest;
@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
+use super::extract::PathParam;
 use super::idempotency::KeyGuard;
 use super::outbound::{outbound_problem, with_limit_headers};
 use super::problem::{ApiError, Problem};
@@ -106,9 +107,13 @@ pub async fn submit(state: &AppState, submission: Submission<'_>, guard: Option<
 
 /// `GET /v1/commands/{id}`: the command, for the caller that sent it; anyone else gets the same 404 as for an
 /// unknown id.
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn get(State(state): State<AppState>, id: Result<PathParam, ApiError>, headers: HeaderMap) -> Response {
     let caller = match state.callers.authenticate(&headers) {
         Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let PathParam(id) = match id {
+        Ok(id) => id,
         Err(error) => return error.into_response(),
     };
     // Polling counts against the caller's rate limit like any other call.

@@ -31,10 +31,16 @@ impl CorrelationId {
     }
 
     /// A new UUIDv7 id.
-    fn generate() -> Self {
+    pub fn new() -> Self {
         let mut buffer = uuid::Uuid::encode_buffer();
         let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
         Self(HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("00000000-0000-0000-0000-000000000000")))
+    }
+}
+
+impl Default for CorrelationId {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -68,7 +74,7 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         .get(HEADER)
         .filter(|v| v.to_str().is_ok_and(is_valid))
         .map(|v| CorrelationId(v.clone()))
-        .unwrap_or_else(CorrelationId::generate);
+        .unwrap_or_else(CorrelationId::new);
     request.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
         "request",

@@ -8,6 +8,7 @@ mod body;
 mod commands;
 pub mod correlation;
 pub mod domain;
+mod extract;
 mod health;
 pub mod idempotency;
 mod openapi;
@@ -60,6 +61,17 @@ pub struct Shared {
 }
 
 pub fn router(state: AppState) -> Router {
+    // The admin token is checked before anything of an admin route runs, its extractors included.
+    let admin = Router::new()
+        .route("/admin/providers", get(admin::providers))
+        .route("/admin/events", get(admin_events::list))
+        .route("/admin/events/{id}", get(admin_events::detail))
+        .route("/admin/events/{id}/replay", post(admin_events::replay))
+        .route("/admin/events/{id}/retranslate", post(admin_events::retranslate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -69,11 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/commands/{id}", get(commands::get))
         .route("/v1/{provider}/{*rest}", any(domain::domain))
         .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
-        .route("/admin/providers", get(admin::providers))
-        .route("/admin/events", get(admin_events::list))
-        .route("/admin/events/{id}", get(admin_events::detail))
-        .route("/admin/events/{id}/replay", post(admin_events::replay))
-        .route("/admin/events/{id}/retranslate", post(admin_events::retranslate))
+        .merge(admin)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(correlation::layer))

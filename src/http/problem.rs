@@ -30,6 +30,8 @@ pub enum Problem {
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
     EventQuarantined,
+    HeaderFieldsTooLarge,
+    UriTooLong,
 }
 
 impl Problem {
@@ -54,6 +56,8 @@ impl Problem {
             Problem::IdempotencyKeyInUse => "idempotency-key-in-use",
             Problem::IdempotencyKeyMismatch => "idempotency-key-mismatch",
             Problem::EventQuarantined => "event-quarantined",
+            Problem::HeaderFieldsTooLarge => "header-fields-too-large",
+            Problem::UriTooLong => "uri-too-long",
         }
     }
 
@@ -72,6 +76,8 @@ impl Problem {
             Problem::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Problem::IdempotencyKeyInUse | Problem::EventQuarantined => StatusCode::CONFLICT,
             Problem::IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Problem::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Problem::UriTooLong => StatusCode::URI_TOO_LONG,
         }
     }
 
@@ -96,6 +102,8 @@ impl Problem {
             Problem::IdempotencyKeyInUse => "A request with this Idempotency-Key is still running",
             Problem::IdempotencyKeyMismatch => "This Idempotency-Key was used for a different request",
             Problem::EventQuarantined => "The event is quarantined: retranslate it before replaying it",
+            Problem::HeaderFieldsTooLarge => "The request's headers are too large",
+            Problem::UriTooLong => "The request's URI is too long",
         }
     }
 }

@@ -149,6 +149,20 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     start(dir, db, config_path).await
 }
 
+/// The app on [`test_config_toml`] with its `[server]` lines replaced by `server` (a `[server]` table's keys, one per
+/// line), plus `extra_toml`.
+pub async fn spawn_app_with_server(server: &str, extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gatehouse.db");
+    let config_path = dir.path().join("gatehouse.toml");
+    let base = test_config_toml(&db);
+    let (head, rest) = base.split_once("[server]\n").unwrap();
+    let (_, rest) = rest.split_once("\n\n").unwrap();
+    let config = format!("{head}[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\n{rest}{extra_toml}");
+    std::fs::write(&config_path, config).unwrap();
+    start(dir, db, config_path).await
+}
+
 /// Starts the app on the config (and store) in `dir`.
 async fn start(dir: tempfile::TempDir, db: PathBuf, config_path: PathBuf) -> TestApp {
     let config = Config::load(&config_path).unwrap();

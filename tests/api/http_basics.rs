@@ -141,3 +141,32 @@ async fn metrics_count_webhooks_by_outcome() {
     assert!(!text.contains("no-such-vendor"), "unknown paths mint no series");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unreadable_path_ids_are_problems_and_never_answered_before_authentication() {
+    let app = spawn_app_with(&callers_toml(&[], None)).await;
+    for (target, key) in [
+        ("/admin/events/%FF%FE", "wrong-token"),
+        ("/admin/events/%FF%FE/replay", "wrong-token"),
+        ("/v1/commands/%FF%FE", "wrong-key"),
+    ] {
+        let method = if target.ends_with("replay") { "POST" } else { "GET" };
+        // Unauthenticated: 401, whatever the path holds.
+        let (status, body) = app.raw_request(method, target, key).await;
+        assert_eq!(status, 401, "{target}: {body}");
+        assert!(body.contains("urn:gatehouse:problem:unauthorized"), "{target}: {body}");
+        // Authenticated: a problem document, not a plain-text rejection.
+        let key = if target.starts_with("/admin") {
+            ADMIN_TOKEN
+        } else {
+            CALLER_KEY
+        };
+        let (status, body) = app.raw_request(method, target, key).await;
+        assert_eq!(status, 400, "{target}: {body}");
+        assert!(
+            body.contains("urn:gatehouse:problem:invalid-request"),
+            "{target}: {body}"
+        );
+    }
+    app.stop().await;
+}

@@ -1,0 +1,185 @@
+//! The accept loop: HTTP/1.1 and HTTP/2 (hyper-util) with the limits a public-facing server needs, and a graceful
+//! drain (on shutdown it stops accepting and lets open connections finish their in-flight requests).
+//!
+//! Nothing a client does without sending requests can hold the server: a connection must begin a request within
+//! `header_read_timeout` and is closed after `idle_timeout` without one (HTTP/2 included, whose PINGs would
+//! otherwise keep it forever), and when `max_connections` are open, connections holding no request give up their
+//! slot to the new one (as nginx reuses idle keep-alive connections), so `/healthz` always gets through. An
+//! optional per-peer cap keeps one address from taking every slot. hyper's own answers to unparseable requests
+//! become problem documents ([`edge_errors`]).
+//!
+//! - `connection`: one connection's service (counting its requests) and its watchdog.
+//! - `edge_errors`: problem documents for the errors hyper answers before the app sees a request.
+
+mod connection;
+mod edge_errors;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::{self, UpgradeableConnection};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+use connection::{Activity, Deadlines, Served, Tracked};
+use edge_errors::EdgeErrors;
+
+/// hyper's limit on request header fields; more get 431 (as a problem document).
+const MAX_HEADERS: usize = 100;
+
+type Connection = UpgradeableConnection<'static, TokioIo<EdgeErrors<TcpStream>>, Tracked, TokioExecutor>;
+
+impl Served for Connection {
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves `app` on `listener` until `stopping` is cancelled, then waits for open connections to finish their
+/// requests (callers bound that wait with the shutdown grace).
+pub async fn serve(listener: TcpListener, app: Router, server: &ServerConfig, stopping: CancellationToken) {
+    let builder = builder(server);
+    let deadlines = Deadlines {
+        first_request: server.header_read_timeout,
+        idle: server.idle_timeout,
+        close: server.header_read_timeout,
+    };
+    let permits = u32::try_from(server.max_connections).unwrap_or(u32::MAX);
+    let slots = Arc::new(Semaphore::new(permits as usize));
+    let (evict, evicting) = watch::channel(0u64);
+    let peers = server.max_connections_per_peer.map(PeerCap::new);
+    loop {
+        let permit = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Full: ask connections holding no request to give up their slot, and wait for one.
+                evict.send_modify(|generation| *generation += 1);
+                tokio::select! {
+                    permit = Arc::clone(&slots).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    () = stopping.cancelled() => break,
+                }
+            }
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopping.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let peer_slot = match &peers {
+            Some(peers) => match peers.take(peer.ip()) {
+                Some(slot) => Some(slot),
+                // Refused: dropping the stream closes it.
+                None => continue,
+            },
+            None => None,
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity::default());
+        let service = Tracked {
+            app: app.clone(),
+            activity: Arc::clone(&activity),
+        };
+        let connection: Connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(EdgeErrors::new(stream)), service)
+            .into_owned();
+        let (mut evicting, stopping) = (evicting.clone(), stopping.clone());
+        // Only calls for room made from now on concern this connection.
+        evicting.borrow_and_update();
+        tokio::spawn(async move {
+            connection::drive(connection, activity, deadlines, evicting, stopping).await;
+            drop(peer_slot);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Every connection gives its slot back when it is done.
+    let _ = slots.acquire_many(permits).await;
+}
+
+/// The HTTP/1.1 and HTTP/2 settings: header deadline and limits, HTTP/2 stream limits and keep-alive pings.
+fn builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(server.header_read_timeout)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(server.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(server.http2_max_streams)
+        .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
+        // Streams a client opens and resets at once (CVE-2023-44487, "rapid reset").
+        .max_pending_accept_reset_streams(Some(20))
+        .max_local_error_reset_streams(Some(256));
+    builder
+}
+
+/// How many connections each peer address holds, within a cap.
+struct PeerCap {
+    cap: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A peer's connection slot, given back on drop.
+struct PeerSlot {
+    peer: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PeerCap {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            open: Arc::default(),
+        }
+    }
+
+    fn take(&self, peer: IpAddr) -> Option<PeerSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(peer).or_default();
+        if *count >= self.cap {
+            tracing::debug!(%peer, cap = self.cap, "refused a connection: the peer holds its share");
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            peer,
+            open: Arc::clone(&self.open),
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
+}
