@@ -1,4 +1,5 @@
-//! Liveness and readiness: `/healthz` answers while the process runs, `/readyz` only while the store answers.
+//! Liveness and readiness: `/healthz` answers while the process runs, `/readyz` only while the store can commit
+//! writes (a probe write goes through, and recent writes did not fail).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,7 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(Problem::StoreUnavailable, "the store does not answer").retry_after(1)
+        ApiError::new(Problem::StoreUnavailable, "the store cannot commit writes right now").retry_after(1)
     })?;
     Ok(Json(json!({"status": "ready"})))
 }

@@ -155,7 +155,9 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError>;
 
     /// Keeps a claimed key's final response, durably; `false` if the claim was lost (its lock lapsed and another
-    /// request took the key).
+    /// request took the key). The vendor call behind it happened, so the key must never run again: when the answer
+    /// cannot be committed now, the store keeps it (the same key replays it meanwhile, it never lapses) and keeps
+    /// trying to commit it, and answers `Ok(true)`.
     async fn complete_key(&self, done: KeyCompletion) -> Result<bool, StoreError>;
 
     /// Frees a claimed key so the caller may retry (the request failed before the vendor answered).
@@ -235,11 +237,30 @@ pub trait Store: Send + Sync + 'static {
     /// per call (call again while it deletes any); returns how many of each.
     async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError>;
 
-    /// Answers when the store is usable (for `/readyz`).
+    /// Answers when the store can commit writes (for `/readyz`): a probe write goes through like any other, and
+    /// writes that failed recently (with none succeeding since) make it fail too.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Makes the store's writes fail as `fault` describes until called again with [`StoreFault::None`]: for
+    /// fault-injection tests and drills. Not reachable from HTTP or config.
+    async fn inject_fault(&self, fault: StoreFault) -> Result<(), StoreError> {
+        let _ = fault;
+        Err(StoreError::Unavailable("this store cannot simulate faults".into()))
+    }
 
     /// Finishes queued writes and stops taking new ones.
     async fn shutdown(&self);
+}
+
+/// A failure a store can be made to show ([`Store::inject_fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFault {
+    /// Writes work again.
+    None,
+    /// Every write fails, as on a read-only database or file system.
+    ReadOnly,
+    /// Writes that need room fail, as on a full disk.
+    Full,
 }
 
 /// A parsed `store.url`.

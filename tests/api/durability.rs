@@ -9,12 +9,12 @@ use gatehouse_kit::Scheme;
 use crate::cli::gatehouse;
 use crate::helpers::*;
 
-struct Server {
-    child: Child,
-    addr: String,
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
 }
 
-async fn start(config: &std::path::Path) -> Server {
+pub async fn start(config: &std::path::Path) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -42,7 +42,7 @@ async fn start(config: &std::path::Path) -> Server {
     panic!("gatehouse did not become ready");
 }
 
-fn stripe_event(i: usize) -> (Vec<(String, String)>, Vec<u8>) {
+pub fn stripe_event(i: usize) -> (Vec<(String, String)>, Vec<u8>) {
     let body = format!(r#"{{"id":"evt_burst_{i}","type":"charge.succeeded","data":{{"object":{{"id":"ch_{i}"}}}}}}"#);
     (
         sign(&Scheme::Stripe, PLAIN_SECRET, body.as_bytes(), now(), ""),
@@ -116,7 +116,7 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_webhook() {
     terminate(&mut server);
 }
 
-fn terminate(server: &mut Server) {
+pub fn terminate(server: &mut Server) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()

@@ -130,6 +130,8 @@ pub struct TestApp {
     pub addr: String,
     pub db: PathBuf,
     pub config_path: PathBuf,
+    /// The running app's store (for fault injection).
+    pub store: std::sync::Arc<dyn gatehouse::store::Store>,
     pub client: reqwest::Client,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
@@ -169,6 +171,7 @@ async fn start(dir: tempfile::TempDir, db: PathBuf, config_path: PathBuf) -> Tes
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(config, Some(listener)).await.unwrap();
     let addr = format!("http://{}", app.local_addr().unwrap());
+    let store = app.store();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -177,6 +180,7 @@ async fn start(dir: tempfile::TempDir, db: PathBuf, config_path: PathBuf) -> Tes
         addr,
         db,
         config_path,
+        store,
         client: reqwest::Client::new(),
         stop: Mutex::new(Some(stop)),
         server: Mutex::new(Some(server)),
@@ -258,6 +262,7 @@ impl TestApp {
             let _ = server.await;
         }
         // The aborted tasks drop the store; give its writer thread a moment to close the database.
+        drop(self.store);
         tokio::time::sleep(Duration::from_millis(50)).await;
         start(self._dir, self.db, self.config_path).await
     }
@@ -266,6 +271,7 @@ impl TestApp {
     /// between to change the config).
     pub async fn restart(self) -> TestApp {
         self.stop().await;
+        drop(self.store);
         start(self._dir, self.db, self.config_path).await
     }
 

@@ -21,5 +21,6 @@ mod relay;
 mod relay_admin;
 mod relay_nats;
 mod server_limits;
+mod store_faults;
 mod webhook_input;
 mod webhooks;

@@ -2,14 +2,15 @@
 //! file, so a key in flight is a map entry rather than a database row. Claiming costs no write; only the final
 //! answer is written (durably) before it is sent. A claim holds its key until its request completes or releases
 //! it, or until its lock (`idempotency.lock_for`) lapses, so a request stuck past every deadline cannot hold a key
-//! forever; a crash forgets every claim, and the retry of a crashed request runs again.
+//! forever; a crash forgets every claim, and the retry of a crashed request runs again. A request that finished
+//! but whose answer could not be committed keeps its claim, with the answer, until the write succeeds.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::store::{Claimed, KeyClaim};
+use crate::store::{Claimed, KeyClaim, StoredResponse};
 
 struct Claim {
     fingerprint: String,
@@ -17,6 +18,9 @@ struct Claim {
     locked_until_ms: i64,
     /// When the answer, once stored, expires: `keep_ms` after the claim.
     expires_at_ms: i64,
+    /// The answer, when the request finished but its write has not committed yet (it is being retried): the same
+    /// request gets it replayed meanwhile.
+    answer: Option<StoredResponse>,
 }
 
 /// What a held claim stores its answer with.
@@ -38,10 +42,10 @@ impl Claims {
         let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let id = (claim.caller.clone(), claim.key.clone());
         if let Some(held) = running.get(&id).filter(|held| held.locked_until_ms > claim.now_ms) {
-            return Err(if held.fingerprint == claim.fingerprint {
-                Claimed::InUse
-            } else {
-                Claimed::Mismatch
+            return Err(match (&held.answer, held.fingerprint == claim.fingerprint) {
+                (_, false) => Claimed::Mismatch,
+                (Some(answer), true) => Claimed::Replay(answer.clone()),
+                (None, true) => Claimed::InUse,
             });
         }
         let token = Uuid::now_v7();
@@ -52,6 +56,7 @@ impl Claims {
                 token,
                 locked_until_ms: claim.now_ms.saturating_add(claim.lock_ms),
                 expires_at_ms: claim.now_ms.saturating_add(claim.keep_ms),
+                answer: None,
             },
         );
         Ok(token)
@@ -67,6 +72,20 @@ impl Claims {
                 fingerprint: held.fingerprint.clone(),
                 expires_at_ms: held.expires_at_ms,
             })
+    }
+
+    /// Keeps `answer` with the claim `token` holds (its write is being retried): from now on the key replays it
+    /// and never lapses, until [`Self::drop_claim`] once the write committed.
+    pub(super) fn hold_answer(&self, caller: &str, key: &str, token: Uuid, answer: StoredResponse) -> bool {
+        let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match running.get_mut(&(caller.to_owned(), key.to_owned())) {
+            Some(held) if held.token == token => {
+                held.answer = Some(answer);
+                held.locked_until_ms = i64::MAX;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Forgets claims whose lock lapsed (a request that never completed nor released its key: a panicked task).

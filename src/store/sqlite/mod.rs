@@ -22,8 +22,8 @@ use uuid::Uuid;
 
 use super::{
     Claimed, CommandRecord, CommandUpdate, Delivery, DeliveryOutcome, EventDetail, EventFilter, EventSummary, Ingested,
-    KeyClaim, KeyCompletion, NewCommand, NewEvent, Replayed, Resolution, Resolved, Store, StoreError, StoredWebhook,
-    Subscriber,
+    KeyClaim, KeyCompletion, NewCommand, NewEvent, Replayed, Resolution, Resolved, Store, StoreError, StoreFault,
+    StoredWebhook, Subscriber,
 };
 
 /// How many writes may wait for the writer before callers wait for room (backpressure).
@@ -37,11 +37,16 @@ pub struct SqliteStore {
     path: PathBuf,
     /// `None` for a read-only store (`gatehouse events list`).
     writer: Option<mpsc::Sender<writer::Command>>,
+    /// How the writer's recent writes went.
+    health: Arc<writer::Health>,
     reader: Arc<Mutex<Connection>>,
     /// Connections for the point lookups a key claim makes on the caller's own thread (no hand-off).
     key_readers: Mutex<Vec<Connection>>,
-    claims: claims::Claims,
+    claims: Arc<claims::Claims>,
 }
+
+/// How long a failed write keeps `/readyz` failing when no write succeeded since (then a new attempt is let in).
+const FAILING_FOR: i64 = 30_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
@@ -51,16 +56,19 @@ impl SqliteStore {
         let (write_conn, read_conn) =
             blocking(move || Ok((schema::connect(&opened)?, schema::connect(&opened)?))).await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let health = Arc::new(writer::Health::default());
+        let written = Arc::clone(&health);
         std::thread::Builder::new()
             .name("gatehouse-sqlite-writer".into())
-            .spawn(move || writer::run(write_conn, rx, max_batch))
+            .spawn(move || writer::run(write_conn, rx, max_batch, written))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path,
             writer: Some(tx),
+            health,
             reader: Arc::new(Mutex::new(read_conn)),
             key_readers: Mutex::new(Vec::new()),
-            claims: claims::Claims::default(),
+            claims: Arc::default(),
         })
     }
 
@@ -78,9 +86,10 @@ impl SqliteStore {
         Ok(Self {
             path,
             writer: None,
+            health: Arc::default(),
             reader: Arc::new(Mutex::new(reader)),
             key_readers: Mutex::new(Vec::new()),
-            claims: claims::Claims::default(),
+            claims: Arc::default(),
         })
     }
 
@@ -120,19 +129,60 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
         let (op, answer) = writer::Op::boxed(f);
-        let commit = async {
-            writer
-                .send(writer::Command::Write(op))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            answer.await.map_err(|_| StoreError::Closed)?
-        };
-        // A write not committed by then fails (a webhook answers 503: the vendor retries, and if the commit did
-        // land after all, the retry is recognised as a duplicate).
-        tokio::time::timeout(WRITE_DEADLINE, commit)
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the commit did not finish in time".into())))
+        submit(writer, op, answer).await
     }
+
+    /// Keeps trying to commit a key's answer that could not be committed when its request finished, with backoff,
+    /// until it is committed (then the in-memory claim holding it goes) or the store shuts down.
+    fn retry_key_write(&self, done: KeyCompletion, held: claims::Held) {
+        let (Some(writer), claims) = (self.writer.clone(), Arc::clone(&self.claims)) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut pause = std::time::Duration::from_millis(100);
+            loop {
+                tokio::time::sleep(pause).await;
+                let (written, fingerprint) = (done.clone(), held.fingerprint.clone());
+                let (op, answer) =
+                    writer::Op::boxed(move |tx| keys::store(tx, &written, &fingerprint, held.expires_at_ms));
+                match submit(&writer, op, answer).await {
+                    Ok(()) => {
+                        claims.drop_claim(&done.caller, &done.key, done.token);
+                        tracing::info!("an idempotency key's answer held in memory is committed now");
+                        return;
+                    }
+                    Err(StoreError::Closed) => {
+                        tracing::error!(caller = %done.caller,
+                            "the store shut down before an idempotency key's answer could be committed; after a \
+                             restart that key is free again");
+                        return;
+                    }
+                    Err(error) => tracing::warn!(%error, "an idempotency key's answer still cannot be committed"),
+                }
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+        });
+    }
+}
+
+/// Hands `op` to the writer and waits for its commit (at most [`WRITE_DEADLINE`]).
+async fn submit<T>(
+    writer: &mpsc::Sender<writer::Command>,
+    op: Box<dyn writer::Write>,
+    answer: oneshot::Receiver<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let commit = async {
+        writer
+            .send(writer::Command::Write(op))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    };
+    // A write not committed by then fails (a webhook answers 503: the vendor retries, and if the commit did land
+    // after all, the retry is recognised as a duplicate).
+    tokio::time::timeout(WRITE_DEADLINE, commit)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("the commit did not finish in time".into())))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -185,11 +235,24 @@ impl Store for SqliteStore {
         let Some(held) = self.claims.held(&done.caller, &done.key, done.token) else {
             return Ok(false);
         };
-        let (caller, key, token) = (done.caller.clone(), done.key.clone(), done.token);
-        self.write(move |tx| keys::store(tx, &done, &held.fingerprint, held.expires_at_ms))
-            .await?;
-        // Only now: until the answer is committed, the same request must find the key in use, not free.
-        self.claims.drop_claim(&caller, &key, token);
+        let (written, kept) = (done.clone(), held.clone());
+        match self
+            .write(move |tx| keys::store(tx, &written, &kept.fingerprint, kept.expires_at_ms))
+            .await
+        {
+            Ok(()) => {
+                // Only now: until the answer is committed, the same request must find the key taken, not free.
+                self.claims.drop_claim(&done.caller, &done.key, done.token);
+            }
+            Err(error) => {
+                // The vendor call happened: the key must never run again. Hold the answer (replayed meanwhile)
+                // and keep trying to commit it.
+                tracing::error!(%error, "cannot commit an idempotency key's answer; holding it and retrying");
+                self.claims
+                    .hold_answer(&done.caller, &done.key, done.token, done.response.clone());
+                self.retry_key_write(done, held);
+            }
+        }
         Ok(true)
     }
 
@@ -338,10 +401,33 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        if self.writer.as_ref().is_some_and(mpsc::Sender::is_closed) {
-            return Err(StoreError::Closed);
+        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
+        self.read(schema::check).await?;
+        let (probe, answer) = writer::Op::boxed(|tx| {
+            tx.prepare_cached("UPDATE store_health SET checked_at_ms = ?1 WHERE id = 1")?
+                .execute([crate::clock::now_ms()])
+                .map(drop)
+        });
+        submit(writer, Box::new(writer::Probe(probe)), answer).await?;
+        match self.health.failing(crate::clock::now_ms(), FAILING_FOR) {
+            Some(error) => Err(StoreError::Unavailable(format!("recent writes failed: {error}"))),
+            None => Ok(()),
         }
-        self.read(schema::check).await
+    }
+
+    async fn inject_fault(&self, fault: StoreFault) -> Result<(), StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
+        let fault = match fault {
+            StoreFault::None => writer::Fault::None,
+            StoreFault::ReadOnly => writer::Fault::ReadOnly,
+            StoreFault::Full => writer::Fault::Full,
+        };
+        let (done, applied) = oneshot::channel();
+        writer
+            .send(writer::Command::Fault(fault, done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        applied.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn shutdown(&self) {

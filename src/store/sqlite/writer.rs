@@ -3,6 +3,9 @@
 //! fsync carries many writes and durability does not cost throughput. Every caller is answered only after its
 //! batch's commit returned.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -14,6 +17,62 @@ pub(super) trait Write: Send {
     fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
     /// Sends the remembered answer (`Ok`) or `error` to the waiting caller.
     fn answer(self: Box<Self>, outcome: Result<(), StoreError>);
+    /// Whether its outcome tells [`Health`] how the store's writes go (a readiness probe's does not: it touches one
+    /// row that never grows, so it can succeed while writes that need room fail).
+    fn counts_for_health(&self) -> bool {
+        true
+    }
+}
+
+/// How the writer's recent writes went, for readiness (`/readyz`).
+#[derive(Debug, Default)]
+pub(super) struct Health {
+    last_ok_ms: AtomicI64,
+    last_failed_ms: AtomicI64,
+    last_error: Mutex<String>,
+}
+
+impl Health {
+    fn record(&self, outcome: &Result<(), StoreError>) {
+        let now = crate::clock::now_ms();
+        match outcome {
+            Ok(()) => self.last_ok_ms.store(now, Ordering::Release),
+            Err(error) => {
+                self.last_failed_ms.store(now, Ordering::Release);
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = error.to_string();
+                }
+            }
+        }
+    }
+
+    /// The error of the last write, if it failed (and no write succeeded after it) within `recent_ms` of `now_ms`.
+    pub(super) fn failing(&self, now_ms: i64, recent_ms: i64) -> Option<String> {
+        let failed = self.last_failed_ms.load(Ordering::Acquire);
+        let ok = self.last_ok_ms.load(Ordering::Acquire);
+        (failed > ok && now_ms.saturating_sub(failed) < recent_ms)
+            .then(|| self.last_error.lock().map(|e| e.clone()).unwrap_or_default())
+    }
+}
+
+/// A failure the writer can be made to show ([`crate::store::Store::inject_fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fault {
+    None,
+    /// Every write fails as on a read-only database (`PRAGMA query_only`).
+    ReadOnly,
+    /// Writes that need a new page fail as on a full disk (`PRAGMA max_page_count` at the current size).
+    Full,
+}
+
+/// Applies `fault` to the write connection.
+fn set_fault(conn: &Connection, fault: Fault) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "query_only", fault == Fault::ReadOnly)?;
+    let pages: i64 = match fault {
+        Fault::Full => conn.query_row("PRAGMA page_count", [], |r| r.get(0))?,
+        Fault::None | Fault::ReadOnly => i64::from(u32::MAX - 1),
+    };
+    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
 }
 
 /// A [`Write`] from a closure and the channel its caller waits on.
@@ -41,6 +100,23 @@ where
     }
 }
 
+/// The readiness probe: a write of one row in its own right, committed like any other write.
+pub(super) struct Probe(pub Box<dyn Write>);
+
+impl Write for Probe {
+    fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.0.apply(tx)
+    }
+
+    fn answer(self: Box<Self>, outcome: Result<(), StoreError>) {
+        self.0.answer(outcome);
+    }
+
+    fn counts_for_health(&self) -> bool {
+        false
+    }
+}
+
 impl<T, F> Write for Op<T, F>
 where
     T: Send + 'static,
@@ -63,12 +139,19 @@ where
 
 pub(super) enum Command {
     Write(Box<dyn Write>),
+    /// Make writes fail (or stop failing) from now on.
+    Fault(Fault, oneshot::Sender<Result<(), StoreError>>),
     /// Stop after everything queued before it; answered when the thread is done.
     Shutdown(oneshot::Sender<()>),
 }
 
 /// Runs until a `Shutdown` command arrives or every sender is gone.
-pub(super) fn run(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Command>, max_batch: usize) {
+pub(super) fn run(
+    mut conn: Connection,
+    mut rx: tokio::sync::mpsc::Receiver<Command>,
+    max_batch: usize,
+    health: Arc<Health>,
+) {
     let mut batch: Vec<Box<dyn Write>> = Vec::with_capacity(max_batch);
     let mut stop = None;
     while stop.is_none() {
@@ -79,6 +162,13 @@ pub(super) fn run(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Comm
         while let Some(command) = next.take() {
             match command {
                 Command::Write(write) => batch.push(write),
+                Command::Fault(fault, done) => {
+                    // Writes queued before it commit as they would have.
+                    if !batch.is_empty() {
+                        commit(&mut conn, &mut batch, &health);
+                    }
+                    let _ = done.send(set_fault(&conn, fault).map_err(StoreError::from));
+                }
                 Command::Shutdown(done) => {
                     stop = Some(done);
                     break;
@@ -89,7 +179,7 @@ pub(super) fn run(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Comm
             }
         }
         if !batch.is_empty() {
-            commit(&mut conn, &mut batch);
+            commit(&mut conn, &mut batch, &health);
         }
     }
     drop(conn);
@@ -100,21 +190,27 @@ pub(super) fn run(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Comm
 
 /// Commits the batch in one transaction. If that fails, each write is retried in a transaction of its own, so one
 /// bad write cannot fail its neighbours.
-fn commit(conn: &mut Connection, batch: &mut Vec<Box<dyn Write>>) {
+fn commit(conn: &mut Connection, batch: &mut Vec<Box<dyn Write>>, health: &Health) {
     let started = std::time::Instant::now();
     metrics::histogram!(crate::metrics::COMMIT_BATCH).record(batch.len() as f64);
     let written = apply_all(conn, batch);
     metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    let answer = |write: Box<dyn Write>, outcome: Result<(), StoreError>| {
+        if write.counts_for_health() {
+            health.record(&outcome);
+        }
+        write.answer(outcome);
+    };
     match written {
         Ok(()) => {
             for write in batch.drain(..) {
-                write.answer(Ok(()));
+                answer(write, Ok(()));
             }
         }
         Err(error) if batch.len() == 1 || !is_write_specific(&error) => {
             tracing::error!(%error, "store write failed");
             for write in batch.drain(..) {
-                write.answer(Err(StoreError::Unavailable(error.to_string())));
+                answer(write, Err(StoreError::Unavailable(error.to_string())));
             }
         }
         Err(error) => {
@@ -124,7 +220,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Box<dyn Write>>) {
                     tracing::error!(error = %e, "store write failed");
                     StoreError::Unavailable(e.to_string())
                 });
-                write.answer(outcome);
+                answer(write, outcome);
             }
         }
     }

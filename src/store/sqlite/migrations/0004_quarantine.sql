@@ -33,3 +33,10 @@ WHERE next_attempt_ms = 9223372036854775807 AND state = 'pending'
   AND NOT EXISTS (SELECT 1 FROM deliveries o
                   WHERE o.subscription = deliveries.subscription AND o.subject = deliveries.subject
                     AND o.state = 'pending' AND o.event_seq < deliveries.event_seq);
+
+-- One row the readiness probe rewrites: a write that goes through the writer like any other.
+CREATE TABLE store_health (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at_ms INTEGER NOT NULL
+);
+INSERT INTO store_health (id, checked_at_ms) VALUES (1, 0);

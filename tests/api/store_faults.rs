@@ -1,0 +1,262 @@
+//! Store faults during a webhook burst: the store made read-only, full (a size limit standing in for a full disk)
+//! or locked by another process. While it fails, webhooks get only 503 (the vendor retries) and `/readyz` 503;
+//! nothing acknowledged is lost; ingestion resumes by itself; the vendors' retries are stored once. A keyed
+//! mutation whose answer cannot be committed is never run twice. On the binary: the store locked mid-burst, then
+//! SIGKILL, and every acknowledged webhook is there after the restart.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use gatehouse::store::StoreFault;
+use gatehouse_kit::Scheme;
+use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::durability::{start, stripe_event, terminate};
+use crate::helpers::*;
+
+/// A Stripe event `n` with a 6 KB payload, so every one needs new pages in the store.
+fn big_event(n: usize) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = json!({"id": format!("evt_fault_{n}"), "type": "charge.succeeded",
+        "data": {"object": {"id": format!("ch_{n}"), "pad": "x".repeat(6_000)}}})
+    .to_string();
+    (
+        sign(&Scheme::Stripe, PLAIN_SECRET, body.as_bytes(), now(), ""),
+        body.into_bytes(),
+    )
+}
+
+/// Sends events `range` all at once; returns each event's status and, when 200, its id.
+async fn burst(app: &TestApp, range: std::ops::Range<usize>) -> HashMap<usize, (u16, Option<String>)> {
+    let sends = range.map(|n| async move {
+        let (headers, body) = big_event(n);
+        let response = app.post_webhook("stripe", &headers, &body).await;
+        let status = response.status().as_u16();
+        let id = if status == 200 {
+            let reply: Value = response.json().await.unwrap();
+            Some(reply["id"].as_str().unwrap().to_owned())
+        } else {
+            None
+        };
+        (n, (status, id))
+    });
+    futures::future::join_all(sends).await.into_iter().collect()
+}
+
+async fn ready(app: &TestApp) -> u16 {
+    let response = app.client.get(format!("{}/readyz", app.addr)).send().await.unwrap();
+    response.status().as_u16()
+}
+
+fn stored_ids(app: &TestApp) -> HashSet<String> {
+    let conn = rusqlite::Connection::open(&app.db).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM outbox").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// The harness: 40 events before the fault, 40 during it (`fault` on, then `clear`), then the 40 retried and 40
+/// more. Checks the contract above.
+async fn survives<F, C>(fault: F, clear: C)
+where
+    F: AsyncFnOnce(&TestApp),
+    C: AsyncFnOnce(&TestApp),
+{
+    let app = spawn_app().await;
+    let before = burst(&app, 0..40).await;
+    assert!(before.values().all(|(status, _)| *status == 200), "{before:?}");
+    fault(&app).await;
+    let during = burst(&app, 40..80).await;
+    let statuses: HashSet<u16> = during.values().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, HashSet::from([503]), "only 503 while the store fails");
+    assert_eq!(ready(&app).await, 503, "/readyz reflects the failing writes");
+    clear(&app).await;
+    // Ingestion resumes by itself: the vendors' retries and new events are stored.
+    let mut after = HashMap::new();
+    for _ in 0..50 {
+        after = burst(&app, 40..120).await;
+        if after.values().all(|(status, _)| *status == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(after.values().all(|(status, _)| *status == 200), "{after:?}");
+    assert_eq!(ready(&app).await, 200);
+    let stored = stored_ids(&app);
+    for (n, (_, id)) in before.iter().chain(after.iter()) {
+        let id = id.as_ref().unwrap();
+        assert!(stored.contains(id), "event {n}, acknowledged as {id}, is stored");
+    }
+    assert_eq!(stored.len(), 120, "each event stored once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_read_only_store_answers_503_and_recovers() {
+    survives(
+        async |app: &TestApp| app.store.inject_fault(StoreFault::ReadOnly).await.unwrap(),
+        async |app: &TestApp| app.store.inject_fault(StoreFault::None).await.unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_store_answers_503_and_recovers() {
+    survives(
+        async |app: &TestApp| app.store.inject_fault(StoreFault::Full).await.unwrap(),
+        async |app: &TestApp| app.store.inject_fault(StoreFault::None).await.unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_store_locked_by_another_process_answers_503_and_recovers() {
+    let (lock, locked) = std::sync::mpsc::channel::<()>();
+    let holder = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let release = holder.clone();
+    survives(
+        async move |app: &TestApp| {
+            let db = app.db.clone();
+            let (taken, took) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                let conn = rusqlite::Connection::open(db).unwrap();
+                conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                taken.send(()).unwrap();
+                let _ = locked.recv();
+                conn.execute_batch("ROLLBACK").unwrap();
+            });
+            took.recv().unwrap();
+            *holder.lock().unwrap() = Some(thread);
+        },
+        async move |_: &TestApp| {
+            lock.send(()).unwrap();
+            if let Some(thread) = release.lock().unwrap().take() {
+                thread.join().unwrap();
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_keyed_mutation_whose_answer_cannot_be_committed_never_runs_twice() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"cust_id": "c_9", "full_name": "Ada",
+            "email_address": "ada@x.io", "lifetime_value": "0.00", "created": "2026-01-02 10:00:00"})),
+        )
+        .mount(&vendor)
+        .await;
+    let extra =
+        provider_toml("crm", "acme-crm", &vendor.uri(), "retry = { max_attempts = 1 }") + &callers_toml(&["crm"], None);
+    let app = spawn_app_with(&extra).await;
+    let create = async |app: &TestApp| {
+        app.client
+            .post(format!("{}/v1/crm/customers", app.addr))
+            .bearer_auth(CALLER_KEY)
+            .header("Idempotency-Key", "create-ada")
+            .json(&json!({"name": "Ada", "email": "ada@x.io"}))
+            .send()
+            .await
+            .unwrap()
+    };
+    app.store.inject_fault(StoreFault::ReadOnly).await.unwrap();
+    let first = create(&app).await;
+    assert_eq!(first.status(), 201, "the vendor's answer reaches the caller");
+    // The answer is not committed yet: the same request replays it rather than calling the vendor again.
+    let again = create(&app).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(hits(&vendor).await, 1);
+    // Once the store takes writes again, the held answer is committed, and survives a restart.
+    app.store.inject_fault(StoreFault::None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let app = app.restart().await;
+    let replayed = create(&app).await;
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(hits(&vendor).await, 1, "the vendor was called once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_locked_mid_burst_then_sigkill_loses_no_acknowledged_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    let db = dir.path().join("g.db");
+    std::fs::write(&config, test_config_toml(&db)).unwrap();
+    let mut server = start(&config).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/stripe", server.addr);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut senders = Vec::new();
+    for worker in 0..8 {
+        let (client, url, acked, refused) = (client.clone(), url.clone(), acked.clone(), refused.clone());
+        senders.push(tokio::spawn(async move {
+            for n in 0..10_000 {
+                let (headers, body) = stripe_event(worker * 10_000 + n);
+                let mut request = client.post(&url).body(body);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                let Ok(response) = request.send().await else {
+                    return;
+                };
+                match response.status().as_u16() {
+                    200 => {
+                        let Ok(reply) = response.json::<Value>().await else {
+                            return;
+                        };
+                        acked.lock().unwrap().push(reply["id"].as_str().unwrap().to_owned());
+                    }
+                    503 => {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    other => panic!("only 200 or 503, not {other}"),
+                }
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another process takes the write lock for 5 s.
+    let locked = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(db).unwrap();
+            conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            std::thread::sleep(Duration::from_secs(5));
+            conn.execute_batch("ROLLBACK").unwrap();
+        })
+    };
+    tokio::task::spawn_blocking(move || locked.join().unwrap())
+        .await
+        .unwrap();
+    let at_release = acked.lock().unwrap().len();
+    while acked.lock().unwrap().len() < at_release + 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert!(
+        refused.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the lock made writes fail"
+    );
+    let acked = acked.lock().unwrap().clone();
+    let output = crate::cli::gatehouse(&config, &["events", "list", "--json", "--limit", "1000000"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let events: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let stored: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).collect();
+    assert!(lost.is_empty(), "{} acknowledged webhooks lost: {lost:?}", lost.len());
+    let mut server = start(&config).await;
+    terminate(&mut server);
+}
