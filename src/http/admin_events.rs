@@ -27,8 +27,18 @@ const MAX_LIMIT: usize = 500;
 pub struct ListQuery {
     status: Option<String>,
     provider: Option<String>,
+    #[serde(default, deserialize_with = "empty_is_none")]
     limit: Option<usize>,
     cursor: Option<String>,
+}
+
+/// A number, or nothing for an empty value.
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(number) => number.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 fn store_problem(error: StoreError) -> ApiError {
@@ -46,7 +56,11 @@ pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::new(Problem::InvalidRequest, format!("bad query: {e}")))?;
+    let Query(mut query) = query.map_err(|e| ApiError::new(Problem::InvalidRequest, format!("bad query: {e}")))?;
+    // An empty parameter (`?cursor=`) is the same as an absent one.
+    for value in [&mut query.status, &mut query.provider, &mut query.cursor] {
+        value.take_if(|v| v.is_empty());
+    }
     let status = match query.status.as_deref() {
         None => None,
         Some(text) => Some(EventStatus::parse(text).ok_or_else(|| {

@@ -288,3 +288,51 @@ async fn a_truncated_or_non_http_vendor_answer_is_502() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn documented_forms_are_accepted_integral_numbers_and_empty_parameters() {
+    let vendor = MockServer::start().await;
+    let app = app(&vendor.uri()).await;
+    // `1999.0` is the integer 1999 to JSON Schema, so to the OpenAPI document, so to the route.
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .and(wiremock::matchers::body_string("amount=1999&currency=usd"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "pi_1", "object": "payment_intent",
+            "amount": 1999, "currency": "usd", "status": "succeeded"})),
+        )
+        .expect(1)
+        .mount(&vendor)
+        .await;
+    let created = app
+        .send_json(
+            Method::POST,
+            "/v1/pay/payments",
+            &json!({"amount": {"value": 1999.0, "currency": "usd"}}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    // `?cursor=&limit=` is the first page at the default size.
+    Mock::given(method("GET"))
+        .and(path("/customers"))
+        .and(wiremock::matchers::query_param("page", "1"))
+        .and(wiremock::matchers::query_param("per_page", "20"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"page": 1, "per_page": 20,
+            "total_pages": 1, "results": []})),
+        )
+        .expect(1)
+        .mount(&vendor)
+        .await;
+    let page = app.get_as(CALLER_KEY, "/v1/crm/customers?cursor=&limit=").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.json::<Value>().await.unwrap(),
+        json!({"data": [], "next_cursor": null})
+    );
+    let admin = app
+        .get_as(ADMIN_TOKEN, "/admin/events?cursor=&limit=&status=&provider=")
+        .await;
+    assert_eq!(admin.status(), 200);
+    app.stop().await;
+}

@@ -204,7 +204,7 @@ async fn limit_is_from_1_to_100() {
             format!("/customers?page=1&per_page={per_page}")
         );
     }
-    for limit in ["0", "101", "-1", "", "abc", "2.5", "1e2", "18446744073709551616"] {
+    for limit in ["0", "101", "-1", "abc", "2.5", "1e2", "18446744073709551616"] {
         let upstream = FakeUpstream::new();
         let message = invalid_request(call(list(&[("limit", limit)]), &upstream).await);
         assert_eq!(
@@ -218,7 +218,6 @@ async fn limit_is_from_1_to_100() {
 #[tokio::test]
 async fn refuses_cursors_it_did_not_issue() {
     for cursor in [
-        "",
         "garbage!",
         "djE6MjoyMA==",
         "djI6MjoyMA",
@@ -234,6 +233,13 @@ async fn refuses_cursors_it_did_not_issue() {
         );
         assert!(upstream.requests().is_empty());
     }
+}
+
+#[tokio::test]
+async fn empty_limit_and_cursor_are_absent_ones() {
+    let upstream = FakeUpstream::new().reply(StatusCode::OK, vendor_page(&[], 1, 1));
+    call(list(&[("limit", ""), ("cursor", "")]), &upstream).await.unwrap();
+    assert_eq!(upstream.only_request().path_and_query, "/customers?page=1&per_page=20");
 }
 
 #[tokio::test]

@@ -70,9 +70,13 @@ impl DomainRequest {
         self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    /// The first query parameter `name`.
+    /// The first query parameter `name`; an empty value (`?cursor=`) is the same as an absent one.
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 }
 

@@ -13,6 +13,7 @@ const UNAUTHORIZED: (u16, &str) = (
     "`unauthorized`: missing or wrong admin token, or the admin API is disabled",
 );
 const STORE: (u16, &str) = (503, "`store-unavailable`: the store cannot answer right now");
+const BAD_ID: (u16, &str) = (400, "`invalid-request`: the id is not valid UTF-8 once percent-decoded");
 
 fn admin(id: &str, summary: &str) -> OperationBuilder {
     operation(id, "admin", summary).security(SecurityRequirement::new(ADMIN_TOKEN, Vec::<String>::new()))
@@ -36,7 +37,7 @@ pub(super) fn list_events() -> OperationBuilder {
         .parameter(query_param("limit", "Page size", limit))
         .parameter(query_param(
             "cursor",
-            "`next_cursor` of the previous page",
+            "`next_cursor` of the previous page; empty is the same as absent",
             ObjectBuilder::new().schema_type(Type::String),
         ))
         .response("200", json_response("One page of events", schema_ref("EventPage")))
@@ -60,7 +61,10 @@ pub(super) fn get_event() -> OperationBuilder {
     )
     .parameter(path_param("id", "The event's id"))
     .response("200", json_response("The event", schema_ref("EventDetail")))
-    .problems(&[UNAUTHORIZED, (404, "`not-found`: no such event"), STORE], false)
+    .problems(
+        &[BAD_ID, UNAUTHORIZED, (404, "`not-found`: no such event"), STORE],
+        false,
+    )
 }
 
 pub(super) fn replay_event() -> OperationBuilder {
@@ -72,6 +76,7 @@ pub(super) fn replay_event() -> OperationBuilder {
     .response("202", json_response("Queued", schema_ref("Replayed")))
     .problems(
         &[
+            BAD_ID,
             UNAUTHORIZED,
             (404, "`not-found`: no such event"),
             (
@@ -97,6 +102,7 @@ pub(super) fn retranslate_event() -> OperationBuilder {
     )
     .problems(
         &[
+            BAD_ID,
             UNAUTHORIZED,
             (
                 404,

@@ -19,10 +19,12 @@ const MISMATCH: (u16, &str) = (
 );
 
 fn idempotency_key(description: &str) -> utoipa::openapi::path::Parameter {
+    // Visible ASCII and inner spaces (header values lose surrounding whitespace on the way).
     let key = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .max_length(Some(255));
+        .max_length(Some(255))
+        .pattern(Some("^[!-~]([ -~]*[!-~])?$"));
     header_param("Idempotency-Key", description, key)
 }
 
@@ -82,7 +84,12 @@ pub(super) fn get_command() -> OperationBuilder {
         .problems(
             &[
                 (401, "`unauthorized`: missing or unknown caller key"),
+                (400, "`invalid-request`: the id is not valid UTF-8 once percent-decoded"),
                 (404, "`not-found`: no command with this id was sent by this caller"),
+                (
+                    429,
+                    "`rate-limited`: the caller's rate limit is exhausted (polling counts against it)",
+                ),
                 (503, "`store-unavailable`: the store does not answer"),
             ],
             false,

@@ -9,7 +9,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Required, Schema, Type};
 
 use super::parts::{
-    Problems, json_body, json_response, limited, operation, outbound_json, path_param, query_param, response,
+    Problems, id_param, json_body, json_response, limited, operation, outbound_json, path_param, query_param, response,
     schema_ref, traceparent,
 };
 use super::{ADMIN_TOKEN, CALLER_KEY};
@@ -156,12 +156,12 @@ pub(super) fn list_customers() -> OperationBuilder {
     )
     .parameter(query_param(
         "limit",
-        "Page size; ignored with a `cursor`, which carries its own",
+        "Page size; ignored with a `cursor`, which carries its own. Empty is the same as absent",
         limit,
     ))
     .parameter(query_param(
         "cursor",
-        "`next_cursor` of the previous page",
+        "`next_cursor` of the previous page; empty is the same as absent (the first page)",
         ObjectBuilder::new().schema_type(Type::String),
     ))
     .response(
@@ -190,7 +190,7 @@ pub(super) fn get_customer() -> OperationBuilder {
         Some("customer"),
         "the `id` is not UTF-8 once decoded",
     )
-    .parameter(path_param("id", "The customer's id"))
+    .parameter(id_param("id", "The customer's id"))
     .response("200", outbound_json("The customer", schema_ref("Customer")))
 }
 
@@ -202,7 +202,7 @@ pub(super) fn update_customer() -> OperationBuilder {
         Some("customer"),
         "the body sets none of `name`, `email`, sets one to null or empty, or has other fields",
     )
-    .parameter(path_param("id", "The customer's id"))
+    .parameter(id_param("id", "The customer's id"))
     .request_body(Some(json_body("CustomerChanges")))
     .response("200", outbound_json("The changed customer", schema_ref("Customer")))
 }
@@ -227,7 +227,7 @@ pub(super) fn get_payment() -> OperationBuilder {
         Some("payment"),
         "the `id` is not UTF-8 once decoded",
     )
-    .parameter(path_param("id", "The payment's id"))
+    .parameter(id_param("id", "The payment's id"))
     .response("200", outbound_json("The payment", schema_ref("Payment")))
 }
 

@@ -10,18 +10,19 @@ use utoipa::openapi::{
 use super::PROBLEM_JSON;
 
 /// An operation with its id, tag and summary, taking an optional `X-Correlation-Id`.
+///
+/// The header's rule is stated, not declared as a `pattern`: the server never refuses a request for it (an id that
+/// breaks it is replaced), and a schema pattern would promise a refusal.
 pub(super) fn operation(id: &str, tag: &str, summary: &str) -> OperationBuilder {
-    let id_schema = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some("^[A-Za-z0-9._:-]{1,128}$"));
     OperationBuilder::new()
         .operation_id(Some(id))
         .tag(tag)
         .summary(Some(summary))
         .parameter(header_param(
             "X-Correlation-Id",
-            "Your correlation id; replaced by a new UUIDv7 if it is not at most 128 characters of [A-Za-z0-9._:-]",
-            id_schema,
+            "Your correlation id, kept when it is at most 128 characters of `[A-Za-z0-9._:-]`; any other value is \
+             replaced by a new UUIDv7 (never refused)",
+            ObjectBuilder::new().schema_type(Type::String),
         ))
 }
 
@@ -134,12 +135,27 @@ pub(super) fn query_param(name: &str, description: &str, schema: ObjectBuilder) 
 }
 
 pub(super) fn traceparent() -> Parameter {
-    let schema = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some("^[0-9A-Fa-f]{2}-[0-9A-Fa-f]{32}-[0-9A-Fa-f]{16}-[0-9A-Fa-f]{2}$"));
     header_param(
         "traceparent",
-        "W3C trace context, passed on to the vendor when well-formed",
-        schema,
+        "W3C trace context (`version-traceid-parentid-flags` in hex), passed on to the vendor when well-formed and \
+         ignored otherwise (never refused)",
+        ObjectBuilder::new().schema_type(Type::String),
     )
+}
+
+/// A path parameter that becomes a vendor path segment (an adapter's `{id}`): the kit refuses blank values, `.`
+/// and `..`, control characters and more than 255 characters (400).
+pub(super) fn id_param(name: &str, description: &str) -> Parameter {
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(255))
+        .pattern(Some(r"^(?!\.{1,2}$)(?=.*\S)[^\u0000-\u001F\u007F-\u009F]+$"));
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
 }

@@ -60,14 +60,32 @@ pub fn caller_json(request: &DomainRequest, expected: &str) -> Result<Value, Out
             "body is empty; expected a JSON object with {expected}"
         )));
     }
-    let value: Value =
+    let mut value: Value =
         serde_json::from_slice(&request.body).map_err(|e| invalid(format!("body is not valid JSON: {e}")))?;
+    integral_floats_as_integers(&mut value);
     if !value.is_object() {
         return Err(invalid(format!(
             "body is not a JSON object; expected one with {expected}"
         )));
     }
     Ok(value)
+}
+
+/// Rewrites every number with no fractional part (`1.0`, `2e3`) as an integer, as JSON Schema (and so OpenAPI)
+/// counts it: a caller's `"value": 1.0` is the integer it documents.
+fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            if float.fract() == 0.0 && float.abs() < 9.0e15 {
+                // Exact below 2^53; the cast cannot overflow there.
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// A body read by [`caller_json`] as the route's own request type `T` (typically `#[serde(deny_unknown_fields)]`);
@@ -196,6 +214,19 @@ mod tests {
             caller_json(&request(&[], r#" {"name":null} "#), expected),
             Ok(json!({"name": null}))
         );
+    }
+
+    #[test]
+    fn integral_numbers_are_integers_as_json_schema_counts_them() {
+        let body = r#"{"size":2.0,"list":[1e3,2.5,-0.0],"deep":{"n":12345678901234.0,"huge":1e300}}"#;
+        let value = caller_json(&request(&[], body), "`size`").unwrap();
+        assert_eq!(value["size"], json!(2));
+        assert!(value["size"].is_i64());
+        assert_eq!(value["list"], json!([1000, 2.5, 0]));
+        assert!(value["deep"]["n"].is_i64());
+        assert!(value["deep"]["huge"].is_f64(), "too large to be exact: left as it is");
+        let thing = caller_body::<Thing>(&request(&[], r#"{"name":"a","size":7.0}"#), "`name`");
+        assert_eq!(thing.map(|t| t.size), Ok(Some(7)));
     }
 
     #[test]
