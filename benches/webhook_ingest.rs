@@ -5,6 +5,10 @@
 //! Run: `cargo bench --bench webhook_ingest` (env `BENCH_REQUESTS`, default 150000; `BENCH_CONNECTIONS`, default
 //! 64; any `GATEHOUSE__…` variable reaches the server, e.g. `GATEHOUSE__STORE__MAX_BATCH=2048`).
 //!
+//! `BENCH_BODY=drift` sends bodies the adapter cannot translate (`full_name` renamed, as after a vendor's payload
+//! change): each is verified and quarantined (stored with its raw bytes and the adapter's error) instead.
+//! `BENCH_IDLE=N` holds N idle connections open (connected, sending nothing) while the load runs.
+//!
 //! The server runs as a child process (`gatehouse serve`); the load generator is a single-threaded tokio runtime
 //! (one core) driving keep-alive HTTP/1.1 connections, each sending its requests one after another. Latency is
 //! send → full response body read. After a SIGTERM shutdown, the outbox row count must equal the requests sent.
@@ -36,6 +40,10 @@ fn config_toml(db: &Path) -> String {
 listen = "127.0.0.1:0"
 max_body_bytes = 65536
 shutdown_grace = "5s"
+# Idle connections (BENCH_IDLE) are held for the whole run: no deadline closes them, and they fit the cap.
+header_read_timeout = "10m"
+idle_timeout = "10m"
+max_connections = 30000
 
 [store]
 url = "sqlite://{db}"
@@ -50,8 +58,10 @@ tolerance = "1h"
     )
 }
 
-/// `count` distinct signed `customer.updated` requests, `first` numbering the first event.
-fn generate(first: usize, count: usize, host: &str) -> Vec<Req> {
+/// `count` distinct signed `customer.updated` requests, `first` numbering the first event; with `drift`, each body
+/// has `name` where Acme's customer has `full_name`, so the adapter cannot translate it.
+fn generate(first: usize, count: usize, host: &str, drift: bool) -> Vec<Req> {
+    let name_field = if drift { "name" } else { "full_name" };
     let scheme = Scheme::StandardWebhooks;
     let key = scheme
         .signing_key(&SecretString::from(SECRET))
@@ -63,7 +73,7 @@ fn generate(first: usize, count: usize, host: &str) -> Vec<Req> {
     (first..first + count)
         .map(|n| {
             let body = format!(
-                r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n:08}","full_name":"Augusta Ada Lovelace-King {n}","email_address":"augusta.ada.lovelace.{n}@analytical-engines.example.com","lifetime_value":"{}.{:02}","created":"2026-01-02 10:{:02}:{:02}"}}}}"#,
+                r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n:08}","{name_field}":"Augusta Ada Lovelace-King {n}","email_address":"augusta.ada.lovelace.{n}@analytical-engines.example.com","lifetime_value":"{}.{:02}","created":"2026-01-02 10:{:02}:{:02}"}}}}"#,
                 1000 + n % 90_000,
                 n % 100,
                 n / 60 % 60,
@@ -91,6 +101,22 @@ fn generate(first: usize, count: usize, host: &str) -> Vec<Req> {
         .collect()
 }
 
+/// Opens `count` connections that send nothing, and keeps them until dropped.
+async fn hold_idle(addr: std::net::SocketAddr, count: usize) -> Vec<tokio::net::TcpStream> {
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("open idle connection {} to {addr}: {e}", held.len() + 1));
+        held.push(stream);
+    }
+    if count > 0 {
+        // Let the server accept the backlog before the load starts.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    held
+}
+
 fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
     common::percentile(sorted_us, p).map_or(f64::NAN, |us| us as f64 / 1000.0)
 }
@@ -98,6 +124,12 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 fn main() {
     let requests = env_usize("BENCH_REQUESTS", 150_000);
     let connections = env_usize("BENCH_CONNECTIONS", 64);
+    let idle = common::env_parse("BENCH_IDLE", 0usize, "a number of connections", |_| true);
+    let drift = match std::env::var("BENCH_BODY").as_deref() {
+        Err(_) | Ok("valid") => false,
+        Ok("drift") => true,
+        Ok(other) => panic!("BENCH_BODY must be valid or drift, not {other:?}"),
+    };
     let dir = tempfile::tempdir().expect("create a temp dir");
     let db = dir.path().join("gatehouse.db");
     let config = dir.path().join("gatehouse.toml");
@@ -105,17 +137,21 @@ fn main() {
     let (mut server, addr) = Server::serve(&config);
 
     let host = addr.to_string();
-    let warmup = generate(0, WARMUP, &host);
-    let measured = generate(WARMUP, requests, &host);
+    let warmup = generate(0, WARMUP, &host, drift);
+    let measured = generate(WARMUP, requests, &host, drift);
+    let body = if drift { "drift" } else { "valid" };
     eprintln!(
-        "server pid {}; {WARMUP} warm-up + {requests} measured requests over {connections} connections",
+        "server pid {}; {WARMUP} warm-up + {requests} measured requests ({body} bodies) over {connections} \
+         connections, {idle} idle connections held",
         server.0.id()
     );
 
     let (warm, mut run) = common::block_on_local(async {
+        let held = hold_idle(addr, idle).await;
         let mut senders = common::connect(addr, connections).await;
         let warm = run_phase(&mut senders, warmup, StatusCode::OK).await;
         let run = run_phase(&mut senders, measured, StatusCode::OK).await;
+        drop(held);
         (warm, run)
     });
 
@@ -126,6 +162,9 @@ fn main() {
     let outbox: i64 = conn
         .query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))
         .expect("count the outbox");
+    let quarantined: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox WHERE status = 'quarantined'", [], |row| row.get(0))
+        .expect("count the quarantined events");
     let expected = (WARMUP + requests) as i64;
 
     run.latencies_us.sort_unstable();
@@ -135,10 +174,13 @@ fn main() {
     let [p50, p90, p99, max] = [0.50, 0.90, 0.99, 1.0].map(|p| percentile_ms(lat, p));
     let warm_rate = WARMUP as f64 / warm.elapsed.as_secs_f64();
     let commits = commits.map_or("n/a".into(), |(n, mean, _)| format!("{n:.0}, mean batch {mean:.1}"));
-    println!("\nwebhook ingest: {requests} requests over {connections} connections in {seconds:.2} s");
+    println!(
+        "\nwebhook ingest ({body} bodies, {idle} idle connections): {requests} requests over {connections} \
+         connections in {seconds:.2} s"
+    );
     println!("  warm-up {warm_rate:.0} req/s; group commits (warm-up included) {commits}");
     println!(
-        "  errors {} (warm-up {}); outbox rows {outbox} of {expected}; server {exit}\n",
+        "  errors {} (warm-up {}); outbox rows {outbox} of {expected} ({quarantined} quarantined); server {exit}\n",
         run.errors, warm.errors
     );
     println!("| requests | connections | seconds | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |");
@@ -150,5 +192,7 @@ fn main() {
 
     assert_eq!(run.errors + warm.errors, 0, "every webhook must be accepted");
     assert_eq!(outbox, expected, "every acknowledged webhook must be in the outbox");
+    let quarantined_expected = if drift { expected } else { 0 };
+    assert_eq!(quarantined, quarantined_expected, "drifted bodies, and only they, are quarantined");
     assert!(exit.success(), "the server must exit 0 after SIGTERM, got {exit}");
 }
