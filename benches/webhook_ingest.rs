@@ -163,7 +163,9 @@ fn main() {
         .query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))
         .expect("count the outbox");
     let quarantined: i64 = conn
-        .query_row("SELECT COUNT(*) FROM outbox WHERE status = 'quarantined'", [], |row| row.get(0))
+        .query_row("SELECT COUNT(*) FROM outbox WHERE status = 'quarantined'", [], |row| {
+            row.get(0)
+        })
         .expect("count the quarantined events");
     let expected = (WARMUP + requests) as i64;
 
@@ -193,6 +195,9 @@ fn main() {
     assert_eq!(run.errors + warm.errors, 0, "every webhook must be accepted");
     assert_eq!(outbox, expected, "every acknowledged webhook must be in the outbox");
     let quarantined_expected = if drift { expected } else { 0 };
-    assert_eq!(quarantined, quarantined_expected, "drifted bodies, and only they, are quarantined");
+    assert_eq!(
+        quarantined, quarantined_expected,
+        "drifted bodies, and only they, are quarantined"
+    );
     assert!(exit.success(), "the server must exit 0 after SIGTERM, got {exit}");
 }

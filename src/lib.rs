@@ -19,12 +19,16 @@
 //!   group-committing writer.
 //! - [`metrics`]: the Prometheus recorder and the names of every exported metric.
 //! - [`clock`]: wall-clock helpers.
+//! - `fuzzing` (tests and feature `fuzzing`): the bodies of the cargo-fuzz targets in `fuzz/` and the replay of
+//!   their corpora (docs/FUZZING.md).
 
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod envelope;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

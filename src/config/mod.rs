@@ -218,8 +218,19 @@ impl Config {
         if !path.exists() {
             return Err(ConfigError::Missing(path.to_owned()));
         }
+        Self::from_toml(Toml::file_exact(path))
+    }
+
+    /// Like [`Self::load`] with the TOML given as text (for the fuzzer and tests): the same overrides, parsing and
+    /// validation.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::from_toml(Toml::string(text))
+    }
+
+    /// The TOML layered with `GATEHOUSE__…` environment overrides, extracted and validated.
+    fn from_toml(toml: figment::providers::Data<Toml>) -> Result<Config, ConfigError> {
         let config: Config = Figment::new()
-            .merge(Toml::file_exact(path))
+            .merge(toml)
             .merge(Env::prefixed("GATEHOUSE__").split("__"))
             .extract()
             .map_err(|e| ConfigError::Parse(figment_message(e)))?;

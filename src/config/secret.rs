@@ -39,6 +39,11 @@ impl SecretRef {
         matches!(self.0, Source::Literal(_))
     }
 
+    /// Whether resolving the secret reads a file (`file:PATH`).
+    pub fn is_file(&self) -> bool {
+        matches!(self.0, Source::File(_))
+    }
+
     /// Reads the secret. `key` names the config key in errors; the secret itself never appears in one.
     pub fn resolve(&self, key: &str) -> Result<SecretString, ConfigError> {
         let value = match &self.0 {
@@ -97,6 +102,8 @@ mod tests {
     fn literals_never_print() {
         let secret = SecretRef::parse("hunter2");
         assert!(secret.is_literal());
+        assert!(!secret.is_file());
+        assert!(SecretRef::parse("file:/run/s").is_file() && !SecretRef::parse("env:S").is_file());
         for shown in [
             format!("{secret}"),
             format!("{secret:?}"),

@@ -59,6 +59,19 @@ fn errors_quote_no_values() {
 }
 
 #[test]
+fn text_loads_like_a_file() {
+    let text = "[server]\nmax_body_bytes = 7\n";
+    assert_eq!(Config::from_toml_str(text).unwrap().server.max_body_bytes, 7);
+    assert_eq!(load(text).unwrap().server.max_body_bytes, 7);
+    let err = Config::from_toml_str("[server]\nmax_body_bytes = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("server.max_body_bytes"), "{err}");
+    let err = Config::from_toml_str("[server\n").unwrap_err().to_string();
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
 fn missing_file_is_an_error() {
     let err = Config::load(Path::new("/nonexistent/gatehouse.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Missing(_)));

@@ -24,11 +24,32 @@ pub fn prefers_async(headers: &HeaderMap) -> bool {
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+        .flat_map(preferences)
         .any(|preference| {
-            let token = preference.split(';').next().unwrap_or_default().trim();
+            let token = preference.split([';', '=']).next().unwrap_or_default().trim();
             token.eq_ignore_ascii_case("respond-async")
         })
+}
+
+/// The comma-separated preferences of one `Prefer` value (RFC 7240), commas inside quoted strings (`foo="a,b"`)
+/// not splitting them.
+fn preferences(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
 }
 
 pub fn is_mutation(method: &Method) -> bool {
@@ -163,4 +184,41 @@ fn view(command: &CommandRecord) -> serde_json::Value {
         body["last_error"] = json!(error);
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::prefers_async;
+
+    fn prefer(values: &[&str]) -> bool {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("prefer", HeaderValue::from_str(value).unwrap());
+        }
+        prefers_async(&headers)
+    }
+
+    #[test]
+    fn respond_async_is_a_preference_token_not_text_in_a_quoted_string() {
+        for yes in [
+            &["respond-async"][..],
+            &["Respond-Async; wait=10"],
+            &["return=minimal, respond-async"],
+            &["wait=10; x=\"a,b\", respond-async"],
+            &["return=minimal", "respond-async"],
+        ] {
+            assert!(prefer(yes), "{yes:?}");
+        }
+        for no in [
+            &["foo=\"a,respond-async;x\""][..],
+            &["return=minimal"],
+            &["x=\"\\\",respond-async\""],
+            &["respond-asynchronously"],
+            &[],
+        ] {
+            assert!(!prefer(no), "{no:?}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ mod admin;
 mod admin_events;
 pub mod auth;
 mod body;
-mod commands;
+pub(crate) mod commands;
 pub mod correlation;
 pub mod domain;
 mod extract;
@@ -14,7 +14,7 @@ pub mod idempotency;
 mod openapi;
 pub mod outbound;
 pub mod problem;
-mod proxy;
+pub(crate) mod proxy;
 mod webhooks;
 
 use std::sync::Arc;

@@ -67,7 +67,7 @@ pub fn check_path(raw: &str) -> Result<(), &'static str> {
     for (i, segment) in segments.iter().enumerate() {
         // `..;x` is `..` to servers that strip path parameters (Tomcat, Spring).
         let name = segment.split(';').next().unwrap_or_default();
-        if name == "." || name == ".." {
+        if is_dot_segment(name) {
             return Err("the path contains . or .. segments");
         }
         if segment.is_empty() && i != last {
@@ -78,6 +78,24 @@ pub fn check_path(raw: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+/// Whether a server on the way could read `segment` as `.` or `..`: as it is, or once percent-decoded with
+/// surrounding whitespace trimmed (`..%20`, `%09..`) and Unicode dot look-alikes normalised (`．．`, as NFKC does).
+fn is_dot_segment(segment: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+    let dots: String = decoded
+        .trim()
+        .chars()
+        .map(|c| {
+            if matches!(c, '\u{FF0E}' | '\u{2024}' | '\u{FE52}') {
+                '.'
+            } else {
+                c
+            }
+        })
+        .collect();
+    dots == "." || dots == ".."
 }
 
 /// Removes, in place, the hop-by-hop headers of a message: the standard ones and those its `Connection` names.
@@ -301,6 +319,12 @@ mod tests {
             "/https:/evil",
             "/a%00",
             "/a b",
+            "/..%20/x",
+            "/%09../x",
+            "/a/..%0B",
+            "/%EF%BC%8E%EF%BC%8E/x",
+            "/\u{FF0E}\u{FF0E}/x",
+            "/.%E2%80%A4/x",
         ] {
             assert!(check_path(bad).is_err(), "{bad:?} must be refused");
         }
