@@ -1,6 +1,7 @@
 //! Fuzz targets of the adapters' webhook interpretation: the input's headers and body, correctly signed with the
 //! adapter's scheme and verified (so the adapter gets a real `VerifiedWebhook`), must be interpreted without
-//! panicking into an error, a reply or an event the gateway can store. Also the generic adapter's locators, parsed
+//! panicking into an error, a reply or an event the gateway can store, and the id the adapter locates alone (what a
+//! quarantined copy is deduplicated by) must be storable and agree with the translation's. Also the generic adapter's locators, parsed
 //! from arbitrary text and then used to interpret a webhook.
 
 use std::sync::LazyLock;
@@ -143,11 +144,19 @@ fn deliver(adapter: &dyn Adapter, data: &[u8]) {
         Ok(webhook) => webhook,
         Err(error) => panic!("{} refused a webhook it signed: {error}", scheme.name()),
     };
+    let name = adapter.name();
+    // The id a quarantine would be deduplicated by: storable, and the translation's own whenever both exist.
+    let located = adapter.event_id(&webhook);
+    if let Some(id) = &located {
+        assert_eq!(text_problem(id), None, "{name} located an event id {id:?}");
+    }
     match adapter.interpret_webhook(&webhook) {
         Ok(WebhookOutcome::Event(event)) => {
-            let name = adapter.name();
             let id = &event.provider_event_id;
             assert_eq!(text_problem(id), None, "{name} made an event id {id:?}");
+            if let Some(located) = &located {
+                assert_eq!(located, id, "{name}'s event_id() and interpret_webhook() disagree");
+            }
             let event_type = &event.event_type;
             assert_eq!(
                 event_type_problem(event_type),
