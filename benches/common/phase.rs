@@ -32,13 +32,30 @@ impl Drop for Server {
 impl Server {
     /// Runs `gatehouse <command>` (`serve`, `relay`) on `config`, listening on `listen` when given, logging warnings
     /// only.
+    ///
+    /// `BENCH_SERVER_WRAPPER` runs the server under a command (`valgrind --tool=callgrind
+    /// --callgrind-out-file=/tmp/cg.out`, say: instructions counted per function, repeatably on a noisy machine);
+    /// `BENCH_SERVER_LOG` sets its log filter (default `warn`).
     pub fn spawn(config: &Path, command: &str, listen: Option<SocketAddr>) -> Server {
-        let mut process = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        let binary = env!("CARGO_BIN_EXE_gatehouse");
+        let wrapper = std::env::var("BENCH_SERVER_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut process = match words.next() {
+            Some(program) => {
+                let mut process = Command::new(program);
+                process.args(words).arg(binary);
+                process
+            }
+            None => Command::new(binary),
+        };
         process
             .arg("--config")
             .arg(config)
             .arg(command)
-            .env("GATEHOUSE_LOG", "warn")
+            .env(
+                "GATEHOUSE_LOG",
+                std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null());
         if let Some(addr) = listen {
             process.env("GATEHOUSE__SERVER__LISTEN", addr.to_string());
@@ -58,19 +75,24 @@ impl Server {
         (server, addr)
     }
 
-    /// Sends SIGTERM and waits (up to 30 s) for the exit status.
+    /// Sends SIGTERM and waits (up to 30 s; 5 min under a wrapper) for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed: {status}");
-        (0..1500)
+        let polls = if std::env::var_os("BENCH_SERVER_WRAPPER").is_some() {
+            15_000
+        } else {
+            1500
+        };
+        (0..polls)
             .find_map(|_| {
                 std::thread::sleep(Duration::from_millis(20));
                 self.0.try_wait().expect("wait for the server")
             })
-            .expect("the server stops within 30 s of SIGTERM")
+            .expect("the server stops after SIGTERM")
     }
 }
 
@@ -89,9 +111,9 @@ pub fn commit_stats(addr: SocketAddr) -> Option<(f64, f64, f64)> {
     Some((count, batch, seconds * 1000.0))
 }
 
-/// Waits (up to 30 s) until `GET /readyz` on `addr` answers 200; panics if the server exits first.
+/// Waits (up to 2 min) until `GET /readyz` on `addr` answers 200; panics if the server exits first.
 pub fn wait_ready(server: &mut Server, addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(Some(status)) = server.0.try_wait() {
             panic!("gatehouse serve exited before it was ready: {status}");
@@ -101,7 +123,7 @@ pub fn wait_ready(server: &mut Server, addr: SocketAddr) {
         }
         assert!(
             Instant::now() < deadline,
-            "gatehouse was not ready on {addr} within 30s"
+            "gatehouse was not ready on {addr} within 2 min"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

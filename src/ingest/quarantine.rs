@@ -82,19 +82,63 @@ fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Logs (without the body) and counts a quarantined webhook once it is stored.
+/// Logs (without the body) and counts a quarantined webhook once it is stored. When a vendor changes its payload
+/// every webhook it sends is quarantined: a log line each would flood the log (and cost more than the ingest
+/// itself), so each provider logs at most [`LINES_PER_WINDOW`] a [`WINDOW`], and its next line says how many went
+/// unlogged before it. The metric counts every one.
 pub(super) fn record(provider: &Provider, ingested: &Ingested, error: &WebhookError) {
     if !ingested.duplicate {
         metrics::counter!(WEBHOOKS_QUARANTINED, "provider" => provider.name.clone()).increment(1);
     }
+    let Some(unlogged) = admit_line(&provider.name) else {
+        return;
+    };
     tracing::warn!(
         provider = %provider.name,
         id = %ingested.id,
         duplicate = ingested.duplicate,
         error = %error,
+        unlogged_before = unlogged,
         "webhook quarantined: verified, but the adapter cannot translate it; run `gatehouse events retranslate` \
          once the adapter or the provider's config is fixed"
     );
+}
+
+/// The span each provider's quarantine log lines are counted over.
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most quarantine lines a provider logs per [`WINDOW`].
+const LINES_PER_WINDOW: u32 = 10;
+
+/// One provider's quarantine lines in the current window.
+struct Lines {
+    since: std::time::Instant,
+    logged: u32,
+    unlogged: u64,
+}
+
+static LINES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Lines>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Whether `provider` may log a quarantine line now: `Some(n)`, `n` lines having gone unlogged since its last one;
+/// `None` while it is over its share.
+fn admit_line(provider: &str) -> Option<u64> {
+    let mut lines = LINES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let now = std::time::Instant::now();
+    let entry = lines.entry(provider.to_owned()).or_insert(Lines {
+        since: now,
+        logged: 0,
+        unlogged: 0,
+    });
+    if now.duration_since(entry.since) >= WINDOW {
+        entry.since = now;
+        entry.logged = 0;
+    }
+    if entry.logged >= LINES_PER_WINDOW {
+        entry.unlogged += 1;
+        return None;
+    }
+    entry.logged += 1;
+    Some(std::mem::take(&mut entry.unlogged))
 }
 
 /// What translating a quarantined event again came to.
@@ -256,5 +300,29 @@ fn unchanged(id: Uuid, status: EventStatus) -> Retranslated {
         retranslated: false,
         error: None,
         duplicate_of: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarantine_storm_logs_a_few_lines_and_counts_the_rest() {
+        let provider = "storm-test-provider";
+        let admitted: Vec<Option<u64>> = (0..25).map(|_| admit_line(provider)).collect();
+        assert_eq!(
+            admitted.iter().filter(|a| a.is_some()).count(),
+            LINES_PER_WINDOW as usize
+        );
+        assert!(admitted[..LINES_PER_WINDOW as usize].iter().all(|a| *a == Some(0)));
+        // Another provider has its own share.
+        assert_eq!(admit_line("another-storm-provider"), Some(0));
+        // The next window's first line reports the lines that went unlogged.
+        if let Some(lines) = LINES.lock().unwrap().get_mut(provider) {
+            lines.since -= WINDOW;
+        }
+        assert_eq!(admit_line(provider), Some(15));
+        assert_eq!(admit_line(provider), Some(0));
     }
 }
