@@ -2,6 +2,8 @@
 //! SIGTERM stops the server cleanly with exit status 0.
 
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatehouse_kit::Scheme;
@@ -60,38 +62,11 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_webhook() {
     let url = format!("{}/webhooks/stripe", server.addr);
 
     // 16 senders post distinct events until the server dies; the process is killed once 300 are acknowledged.
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let mut senders = Vec::new();
-    for worker in 0..16 {
-        let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
-        senders.push(tokio::spawn(async move {
-            for n in 0..10_000 {
-                let (headers, body) = stripe_event(worker * 10_000 + n);
-                let mut request = client.post(&url).body(body);
-                for (name, value) in &headers {
-                    request = request.header(name, value);
-                }
-                let Ok(response) = request.send().await else {
-                    return;
-                };
-                if response.status() == 200 {
-                    let Ok(reply) = response.json::<serde_json::Value>().await else {
-                        return;
-                    };
-                    acked.lock().unwrap().push(reply["id"].as_str().unwrap().to_owned());
-                }
-            }
-        }));
-    }
-    while acked.lock().unwrap().len() < 300 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let burst = Burst::start(&client, &url, 16);
+    burst.wait_acked(300).await;
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = burst.finish().await;
     assert!(acked.len() >= 300);
 
     // After a restart, every acknowledged event is in the outbox.
@@ -114,6 +89,74 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_webhook() {
     let reply: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
     assert_eq!(reply["duplicate"], true);
     terminate(&mut server);
+}
+
+/// Senders posting distinct Stripe events to a gateway until it dies, keeping the ids of those acknowledged (200)
+/// and counting the 503s; any other status fails the test.
+pub struct Burst {
+    acked: Arc<Mutex<Vec<String>>>,
+    pub refused: Arc<AtomicUsize>,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Burst {
+    pub fn start(client: &reqwest::Client, url: &str, workers: usize) -> Burst {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let senders = (0..workers)
+            .map(|worker| {
+                let (client, url, acked, refused) = (client.clone(), url.to_owned(), acked.clone(), refused.clone());
+                tokio::spawn(async move {
+                    for n in 0..10_000 {
+                        let (headers, body) = stripe_event(worker * 10_000 + n);
+                        let mut request = client.post(&url).body(body);
+                        for (name, value) in &headers {
+                            request = request.header(name, value);
+                        }
+                        let Ok(response) = request.send().await else {
+                            return;
+                        };
+                        match response.status().as_u16() {
+                            200 => {
+                                let Ok(reply) = response.json::<serde_json::Value>().await else {
+                                    return;
+                                };
+                                acked.lock().unwrap().push(reply["id"].as_str().unwrap().to_owned());
+                            }
+                            503 => {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => panic!("only 200 or 503, not {other}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Burst {
+            acked,
+            refused,
+            senders,
+        }
+    }
+
+    pub fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `count` webhooks are acknowledged in all.
+    pub async fn wait_acked(&self, count: usize) {
+        while self.acked() < count {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits for the senders (they stop when the server is gone); the acknowledged ids.
+    pub async fn finish(self) -> Vec<String> {
+        for sender in self.senders {
+            sender.await.unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
 }
 
 pub fn terminate(server: &mut Server) {

@@ -332,6 +332,20 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
+/// The scheme of the `billing` provider [`test_config_toml`] configures (generic adapter, `hmac`).
+pub fn billing_scheme() -> Scheme {
+    Scheme::Hmac(
+        gatehouse_kit::signature::HmacScheme::new(
+            "X-Billing-Signature",
+            "sha256=".into(),
+            gatehouse_kit::signature::Encoding::Hex,
+            "{timestamp}.{body}",
+            Some("X-Billing-Timestamp".into()),
+        )
+        .unwrap(),
+    )
+}
+
 /// Signs `body` as `scheme` would, with `secret`, at `timestamp`.
 pub fn sign(scheme: &Scheme, secret: &str, body: &[u8], timestamp: u64, message_id: &str) -> Vec<(String, String)> {
     let key = scheme.signing_key(&SecretString::from(secret)).unwrap();

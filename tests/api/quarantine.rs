@@ -291,19 +291,6 @@ async fn slack_drifts_are_quarantined() {
     .await;
 }
 
-fn billing_scheme() -> Scheme {
-    Scheme::Hmac(
-        HmacScheme::new(
-            "X-Billing-Signature",
-            "sha256=".into(),
-            Encoding::Hex,
-            "{timestamp}.{body}",
-            Some("X-Billing-Timestamp".into()),
-        )
-        .unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn generic_drifts_are_quarantined() {
     let account = &[("X-Billing-Account", "acct_9")];

@@ -5,6 +5,7 @@
 //! SIGKILL, and every acknowledged webhook is there after the restart.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use gatehouse::store::StoreFault;
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::durability::{start, stripe_event, terminate};
+use crate::durability::{Burst, start, terminate};
 use crate::helpers::*;
 
 /// A Stripe event `n` with a 6 KB payload, so every one needs new pages in the store.
@@ -189,39 +190,8 @@ async fn a_store_locked_mid_burst_then_sigkill_loses_no_acknowledged_webhook() {
     let mut server = start(&config).await;
     let client = reqwest::Client::new();
     let url = format!("{}/webhooks/stripe", server.addr);
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut senders = Vec::new();
-    for worker in 0..8 {
-        let (client, url, acked, refused) = (client.clone(), url.clone(), acked.clone(), refused.clone());
-        senders.push(tokio::spawn(async move {
-            for n in 0..10_000 {
-                let (headers, body) = stripe_event(worker * 10_000 + n);
-                let mut request = client.post(&url).body(body);
-                for (name, value) in &headers {
-                    request = request.header(name, value);
-                }
-                let Ok(response) = request.send().await else {
-                    return;
-                };
-                match response.status().as_u16() {
-                    200 => {
-                        let Ok(reply) = response.json::<Value>().await else {
-                            return;
-                        };
-                        acked.lock().unwrap().push(reply["id"].as_str().unwrap().to_owned());
-                    }
-                    503 => {
-                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    other => panic!("only 200 or 503, not {other}"),
-                }
-            }
-        }));
-    }
-    while acked.lock().unwrap().len() < 100 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let burst = Burst::start(&client, &url, 8);
+    burst.wait_acked(100).await;
     // Another process takes the write lock for 5 s.
     let locked = {
         let db = db.clone();
@@ -235,20 +205,11 @@ async fn a_store_locked_mid_burst_then_sigkill_loses_no_acknowledged_webhook() {
     tokio::task::spawn_blocking(move || locked.join().unwrap())
         .await
         .unwrap();
-    let at_release = acked.lock().unwrap().len();
-    while acked.lock().unwrap().len() < at_release + 200 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    burst.wait_acked(burst.acked() + 200).await;
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    assert!(
-        refused.load(std::sync::atomic::Ordering::Relaxed) > 0,
-        "the lock made writes fail"
-    );
-    let acked = acked.lock().unwrap().clone();
+    assert!(burst.refused.load(Ordering::Relaxed) > 0, "the lock made writes fail");
+    let acked = burst.finish().await;
     let output = crate::cli::gatehouse(&config, &["events", "list", "--json", "--limit", "1000000"])
         .output()
         .unwrap();

@@ -3,7 +3,6 @@
 //! quarantined: `quarantine.rs`.)
 
 use gatehouse_kit::Scheme;
-use gatehouse_kit::signature::{Encoding, HmacScheme};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -210,16 +209,7 @@ async fn slack() {
 async fn generic_hmac() {
     exercise(Case {
         provider: "billing",
-        scheme: Scheme::Hmac(
-            HmacScheme::new(
-                "X-Billing-Signature",
-                "sha256=".into(),
-                Encoding::Hex,
-                "{timestamp}.{body}",
-                Some("X-Billing-Timestamp".into()),
-            )
-            .unwrap(),
-        ),
+        scheme: billing_scheme(),
         secret: GENERIC_SECRET,
         body: json!({"id": "inv_evt_1", "event": "invoice.paid", "amount": 10}),
         extra_headers: vec![("X-Billing-Account", "acct_9")],
