@@ -45,6 +45,22 @@ fn subscriber() -> Subscriber {
     }
 }
 
+/// Records `delivery` as delivered by `owner` at `now_ms`, which must still hold its claim.
+async fn delivered(store: &SqliteStore, delivery: &Delivery, owner: &str, now_ms: i64) {
+    let recorded = store.finish_delivery(delivery, owner.into(), now_ms, DeliveryOutcome::Delivered);
+    assert!(recorded.await.unwrap(), "{owner} holds the claim");
+}
+
+/// Records a failed attempt of `delivery` by `owner` at `now_ms`, to be retried at `next_attempt_ms`.
+async fn retried(store: &SqliteStore, delivery: &Delivery, owner: &str, now_ms: i64, next_attempt_ms: i64) {
+    let retry = DeliveryOutcome::Retry {
+        next_attempt_ms,
+        error: "503".into(),
+    };
+    let recorded = store.finish_delivery(delivery, owner.into(), now_ms, retry);
+    assert!(recorded.await.unwrap(), "{owner} holds the claim");
+}
+
 async fn claim(store: &SqliteStore, owner: &str, now_ms: i64) -> Vec<Delivery> {
     store
         .claim_deliveries(owner.into(), vec!["sub".into()], now_ms, 1_000, 10)
@@ -65,19 +81,10 @@ async fn one_delivery_per_subject_at_a_time_in_order() {
         claim(&store, "two", 20).await.is_empty(),
         "nothing more is due while a1 is in flight"
     );
-    assert!(
-        store
-            .finish_delivery(&first[1], "one".into(), 25, DeliveryOutcome::Delivered)
-            .await
-            .unwrap()
-    );
+    delivered(&store, &first[1], "one", 25).await;
     // a1 fails and backs off: a2 still waits, b is not held back.
     let a1_claim = &first[0];
-    let retry = DeliveryOutcome::Retry {
-        next_attempt_ms: 5_000,
-        error: "503".into(),
-    };
-    assert!(store.finish_delivery(a1_claim, "one".into(), 30, retry).await.unwrap());
+    retried(&store, &a1_claim, "one", 30, 5_000).await;
     assert!(claim(&store, "two", 40).await.is_empty());
     let waiting = store.get_event(a2).await.unwrap().unwrap();
     assert_eq!(waiting.deliveries[0].state, "pending");
@@ -88,12 +95,7 @@ async fn one_delivery_per_subject_at_a_time_in_order() {
     // a1 delivered: a2 is next.
     let again = claim(&store, "two", 5_000).await;
     assert_eq!(again.iter().map(|d| d.event_id).collect::<Vec<_>>(), [a1]);
-    assert!(
-        store
-            .finish_delivery(&again[0], "two".into(), 5_010, DeliveryOutcome::Delivered)
-            .await
-            .unwrap()
-    );
+    delivered(&store, &again[0], "two", 5_010).await;
     let next = claim(&store, "two", 5_020).await;
     assert_eq!(next.iter().map(|d| d.event_id).collect::<Vec<_>>(), [a2]);
     // Replaying a1 while a2 is in flight: a1 waits for a2 rather than racing it.
@@ -102,12 +104,7 @@ async fn one_delivery_per_subject_at_a_time_in_order() {
         Replayed::Queued(1)
     );
     assert!(claim(&store, "three", 5_040).await.is_empty());
-    assert!(
-        store
-            .finish_delivery(&next[0], "two".into(), 5_050, DeliveryOutcome::Delivered)
-            .await
-            .unwrap()
-    );
+    delivered(&store, &next[0], "two", 5_050).await;
     let replayed = claim(&store, "three", 5_060).await;
     assert_eq!(replayed.iter().map(|d| d.event_id).collect::<Vec<_>>(), [a1]);
 }
@@ -143,20 +140,11 @@ async fn a_replay_behind_a_newer_retrying_delivery_does_not_wedge_the_subject() 
     let a1 = event(&store, 1, "a").await;
     let a2 = event(&store, 2, "a").await;
     let first = claim(&store, "one", 10).await;
-    assert!(
-        store
-            .finish_delivery(&first[0], "one".into(), 20, DeliveryOutcome::Delivered)
-            .await
-            .unwrap()
-    );
+    delivered(&store, &first[0], "one", 20).await;
     // a2 fails and backs off (pending, not in flight); a1 is replayed meanwhile.
     let a2_claim = claim(&store, "one", 30).await.remove(0);
     assert_eq!(a2_claim.event_id, a2);
-    let retry = DeliveryOutcome::Retry {
-        next_attempt_ms: 1_000,
-        error: "503".into(),
-    };
-    assert!(store.finish_delivery(&a2_claim, "one".into(), 40, retry).await.unwrap());
+    retried(&store, &a2_claim, "one", 40, 1_000).await;
     assert_eq!(
         store.replay_event(a1, vec![subscriber()], 50).await.unwrap(),
         Replayed::Queued(1)
@@ -169,12 +157,7 @@ async fn a_replay_behind_a_newer_retrying_delivery_does_not_wedge_the_subject() 
         claim(&store, "two", 1_010).await.is_empty(),
         "a2 waits for a1 in flight"
     );
-    assert!(
-        store
-            .finish_delivery(&replayed[0], "two".into(), 1_020, DeliveryOutcome::Delivered)
-            .await
-            .unwrap()
-    );
+    delivered(&store, &replayed[0], "two", 1_020).await;
     let next = claim(&store, "two", 1_030).await;
     assert_eq!(next.iter().map(|d| d.event_id).collect::<Vec<_>>(), [a2]);
 }
@@ -185,12 +168,7 @@ async fn a_replay_behind_a_newer_delivery_whose_relay_died_does_not_wedge_the_su
     let a1 = event(&store, 1, "a").await;
     let a2 = event(&store, 2, "a").await;
     let first = claim(&store, "one", 10).await;
-    assert!(
-        store
-            .finish_delivery(&first[0], "one".into(), 20, DeliveryOutcome::Delivered)
-            .await
-            .unwrap()
-    );
+    delivered(&store, &first[0], "one", 20).await;
     // a2 in flight at a relay that then dies (its lease lapses at 1_030); a1 replayed meanwhile.
     assert_eq!(claim(&store, "one", 30).await.remove(0).event_id, a2);
     assert_eq!(
@@ -235,11 +213,7 @@ async fn a_retranslated_event_takes_its_original_place_in_its_subjects_order() {
     // a2 fails once and backs off; then q is translated.
     let a2_claim = claim(&store, "one", 10).await.remove(0);
     assert_eq!(a2_claim.event_id, a2);
-    let retry = DeliveryOutcome::Retry {
-        next_attempt_ms: 1_000,
-        error: "503".into(),
-    };
-    assert!(store.finish_delivery(&a2_claim, "one".into(), 20, retry).await.unwrap());
+    retried(&store, &a2_claim, "one", 20, 1_000).await;
     let translated = Resolution::Translated {
         provider_event_id: "evt_q".into(),
         event_type: "acme-crm.customer.updated".into(),
@@ -254,12 +228,7 @@ async fn a_retranslated_event_takes_its_original_place_in_its_subjects_order() {
     let first = claim(&store, "two", 2_000).await;
     assert_eq!(first.iter().map(|d| d.event_id).collect::<Vec<_>>(), [q]);
     assert_eq!(first[0].envelope, b"{\"translated\":true}");
-    assert!(
-        store
-            .finish_delivery(&first[0], "two".into(), 2_010, DeliveryOutcome::Delivered)
-            .await
-            .unwrap()
-    );
+    delivered(&store, &first[0], "two", 2_010).await;
     let next = claim(&store, "two", 2_020).await;
     assert_eq!(
         next.iter().map(|d| d.event_id).collect::<Vec<_>>(),
