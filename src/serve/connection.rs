@@ -1,7 +1,8 @@
-//! One client connection, from accept to close: the app behind a service that counts the requests in it, and a
-//! watchdog that closes the connection gracefully when it holds no request — none within `header_read_timeout`
-//! of connecting (a silent TCP connection, an HTTP/2 client that only answers PINGs), none for `idle_timeout`
-//! afterwards, or none when the server is full and needs the slot. Graceful: a request in flight always finishes.
+//! One client connection, from accept to close: the app behind a service that counts the requests in it (each
+//! until its response body has been sent or dropped, streamed ones included), and a watchdog that closes the
+//! connection gracefully when it holds no request — none within `header_read_timeout` of connecting (a silent TCP
+//! connection, an HTTP/2 client that only answers PINGs), none for `idle_timeout` since the last one ended, or none
+//! for [`EVICTION_GRACE`] when the server is full and needs the slot. A request in flight always finishes.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -20,22 +22,60 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower::util::Oneshot;
 
+/// How long a connection must have held no request before the server, when full, takes its slot back.
+pub(super) const EVICTION_GRACE: Duration = Duration::from_secs(1);
+
 /// What the watchdog knows of a connection's requests.
-#[derive(Default)]
 pub(super) struct Activity {
+    opened: std::time::Instant,
     /// Requests begun (their headers complete) since the connection opened.
     started: AtomicU64,
-    /// Requests whose handler has not answered yet.
+    /// Requests whose response has not been sent (or dropped) yet.
     in_flight: AtomicU32,
+    /// When the last request ended, in milliseconds since `opened`.
+    ended_ms: AtomicU64,
 }
 
 impl Activity {
-    fn idle(&self) -> bool {
+    pub(super) fn new() -> Self {
+        Self {
+            opened: std::time::Instant::now(),
+            started: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            ended_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the connection holds no request right now.
+    pub(super) fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    /// How long the connection has held no request (since it opened, or since its last request ended); zero while
+    /// it holds one.
+    fn idle_for(&self) -> Duration {
+        if !self.idle() {
+            return Duration::ZERO;
+        }
+        let since = Duration::from_millis(self.ended_ms.load(Ordering::Acquire));
+        self.opened.elapsed().saturating_sub(since)
+    }
+
+    /// Counts a request in by hand (tests of what depends on activity).
+    #[cfg(test)]
+    pub(super) fn begin_request(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn end_request(&self) {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ended_ms.store(now, Ordering::Release);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// The app as hyper calls it, counting each request in [`Activity`] until its handler answers.
+/// The app as hyper calls it, counting each request in [`Activity`] until its response body is done.
 #[derive(Clone)]
 pub(super) struct Tracked {
     pub app: Router,
@@ -52,17 +92,17 @@ impl hyper::service::Service<http::Request<Incoming>> for Tracked {
         self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
         TrackedFuture {
             inner: self.app.clone().oneshot(request),
-            _in_flight: InFlight(Arc::clone(&self.activity)),
+            in_flight: Some(InFlight(Arc::clone(&self.activity))),
         }
     }
 }
 
-/// Counts a request out when its handler answered (or the request was dropped).
+/// Counts a request out when it is over: its response body sent or dropped, or the request dropped unanswered.
 struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.end_request();
     }
 }
 
@@ -70,7 +110,7 @@ pin_project_lite::pin_project! {
     pub(super) struct TrackedFuture {
         #[pin]
         inner: Oneshot<Router, http::Request<Incoming>>,
-        _in_flight: InFlight,
+        in_flight: Option<InFlight>,
     }
 }
 
@@ -78,7 +118,45 @@ impl Future for TrackedFuture {
     type Output = Result<http::Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx));
+        let in_flight = this.in_flight.take();
+        // The request stays counted until its body is over: a streamed answer keeps the connection busy.
+        Poll::Ready(response.map(|response| response.map(|body| Body::new(Counted { body, in_flight }))))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that counts its request out when it ends or is dropped.
+    struct Counted {
+        #[pin]
+        body: Body,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.body.poll_frame(cx));
+        if frame.is_none() {
+            this.in_flight.take();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -99,7 +177,8 @@ pub(super) trait Served: Future + Send {
 }
 
 /// Serves `connection` to its end: closed by the client, by the watchdog (no request within the deadlines, or
-/// `evict` asked for idle connections' slots), or gracefully when `stopping` is cancelled.
+/// `evict` asked for the slots of connections idle for [`EVICTION_GRACE`]), or gracefully when `stopping` is
+/// cancelled.
 pub(super) async fn drive<C: Served>(
     connection: C,
     activity: Arc<Activity>,
@@ -109,10 +188,7 @@ pub(super) async fn drive<C: Served>(
 ) {
     let mut connection = std::pin::pin!(connection);
     let opened = Instant::now();
-    let first_request_by = opened + deadlines.first_request;
     let mut deadline = opened + deadlines.first_request.min(deadlines.idle);
-    // Requests begun by the last check: none begun since, and none in flight, is idleness.
-    let mut seen = 0;
     let mut evictable = true;
     // Until the watchdog closes the connection; then it has `close` to finish.
     let closed_by_watchdog = loop {
@@ -125,22 +201,28 @@ pub(super) async fn drive<C: Served>(
                 return;
             }
             () = tokio::time::sleep_until(deadline) => {
-                let started = activity.started.load(Ordering::Relaxed);
                 let now = Instant::now();
-                if started == seen && activity.idle() {
-                    if started > 0 || now >= first_request_by {
-                        break "idle";
+                if !activity.idle() {
+                    deadline = now + deadlines.idle;
+                    continue;
+                }
+                if activity.started.load(Ordering::Relaxed) == 0 {
+                    let first_request_by = opened + deadlines.first_request;
+                    if now >= first_request_by {
+                        break "no request";
                     }
-                    // No request yet, but there is time left for the first one.
                     deadline = first_request_by;
                     continue;
                 }
-                seen = started;
-                deadline = now + deadlines.idle;
+                let idle_for = activity.idle_for();
+                if idle_for >= deadlines.idle {
+                    break "idle";
+                }
+                deadline = now + (deadlines.idle - idle_for);
             }
             changed = evict.changed(), if evictable => {
                 match changed {
-                    Ok(()) if activity.idle() => break "evicted",
+                    Ok(()) if activity.idle_for() >= EVICTION_GRACE => break "evicted",
                     Ok(()) => {}
                     // The accept loop is gone: only the deadlines are left.
                     Err(_) => evictable = false,

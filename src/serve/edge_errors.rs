@@ -1,29 +1,65 @@
 //! Problem documents for the errors hyper answers by itself, before any request reaches the app: a request it
 //! cannot parse (400), headers past `server.max_header_bytes` or 100 headers (431), a URI too long to parse (414).
 //! hyper writes those as a bare status line without a body and closes the connection; this wrapper around the
-//! client's socket recognises such a head (a 4xx without the `x-correlation-id` every app response carries) and
-//! writes an `application/problem+json` answer with a new correlation id in its place. Everything else passes
-//! through untouched.
+//! client's socket recognises such a head (on HTTP/1, while no request of the app is in flight — its answers'
+//! heads and bodies pass untouched — a 4xx without the `x-correlation-id` every app response carries) and writes
+//! an `application/problem+json` answer with a new correlation id in its place.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::connection::Activity;
 use crate::http::correlation::CorrelationId;
 use crate::http::problem::{ApiError, Problem};
 
 /// A socket whose automatic hyper error answers become problem documents.
 pub(super) struct EdgeErrors<S> {
     inner: S,
+    /// The connection's requests: an answer written while one is in flight (its head or its body) is the app's.
+    activity: Arc<Activity>,
+    /// What the client has sent first, until the protocol is known.
+    preface: Vec<u8>,
+    /// `Some(true)` once the client spoke HTTP/2 (nothing is ever intercepted then), `Some(false)` HTTP/1.
+    http2: Option<bool>,
     /// A replacement answer still being written, and how much of it is out.
     pending: Option<(Vec<u8>, usize)>,
 }
 
+/// How an HTTP/2 connection starts (RFC 9113 §3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
 impl<S> EdgeErrors<S> {
-    pub(super) fn new(inner: S) -> Self {
-        Self { inner, pending: None }
+    pub(super) fn new(inner: S, activity: Arc<Activity>) -> Self {
+        Self {
+            inner,
+            activity,
+            preface: Vec::new(),
+            http2: None,
+            pending: None,
+        }
+    }
+
+    /// Learns the protocol from the first bytes the client sends.
+    fn saw(&mut self, read: &[u8]) {
+        if self.http2.is_some() || read.is_empty() {
+            return;
+        }
+        let wanted = HTTP2_PREFACE.len() - self.preface.len();
+        self.preface.extend_from_slice(&read[..read.len().min(wanted)]);
+        if !HTTP2_PREFACE.starts_with(&self.preface) {
+            self.http2 = Some(false);
+        } else if self.preface.len() == HTTP2_PREFACE.len() {
+            self.http2 = Some(true);
+        }
+    }
+
+    /// Whether a write now could be hyper's own error answer: on HTTP/1, with no request of the app in flight.
+    fn may_intercept(&self) -> bool {
+        self.http2 != Some(true) && self.activity.idle()
     }
 }
 
@@ -86,6 +122,9 @@ impl<S: AsyncWrite + Unpin> EdgeErrors<S> {
 
     /// Swaps hyper's answer `head` (all `len` bytes of this write) for its replacement, if it is one.
     fn intercept(&mut self, cx: &mut Context<'_>, head: &[u8], len: usize) -> Option<Poll<io::Result<usize>>> {
+        if !self.may_intercept() {
+            return None;
+        }
         let answer = replacement(head)?;
         self.pending = Some((answer, 0));
         Some(match self.poll_pending(cx) {
@@ -98,7 +137,13 @@ impl<S: AsyncWrite + Unpin> EdgeErrors<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for EdgeErrors<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.http2.is_none() {
+            let fresh = buf.filled()[before..].to_vec();
+            self.saw(&fresh);
+        }
+        read
     }
 }
 
@@ -175,11 +220,44 @@ mod tests {
         }
     }
 
+    /// What a bare-400-looking write becomes through the wrapper, after the client sent `first`.
+    async fn through(first: &[u8], activity: Arc<Activity>) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut server = EdgeErrors::new(server, activity);
+        client.write_all(first).await.unwrap();
+        let mut read = vec![0u8; first.len()];
+        server.read_exact(&mut read).await.unwrap();
+        let looks_like_an_error = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        server.write_all(looks_like_an_error).await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut written = Vec::new();
+        client.read_to_end(&mut written).await.unwrap();
+        written
+    }
+
+    #[tokio::test]
+    async fn app_bytes_and_http2_are_never_rewritten() {
+        let bare = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n".to_vec();
+        // HTTP/1, no request in flight: hyper's own answer, replaced.
+        let replaced = through(b"GET / HTTP/1.1\r\n", Arc::new(Activity::new())).await;
+        assert!(String::from_utf8_lossy(&replaced).contains("problem+json"));
+        // A request in flight: the bytes are its answer's (a body chunk that looks like a head), untouched.
+        let busy = Arc::new(Activity::new());
+        busy.begin_request();
+        assert_eq!(through(b"GET / HTTP/1.1\r\n", busy).await, bare);
+        // HTTP/2: frames are never HTTP/1 heads, whatever their payload.
+        assert_eq!(
+            through(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Arc::new(Activity::new())).await,
+            bare
+        );
+    }
+
     #[tokio::test]
     async fn a_replacement_is_written_whole_through_a_slow_socket() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (client, server) = tokio::io::duplex(7);
-        let mut server = EdgeErrors::new(server);
+        let mut server = EdgeErrors::new(server, Arc::new(Activity::new()));
         let writer = tokio::spawn(async move {
             let bare = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
             let n = server.write(bare).await.unwrap();

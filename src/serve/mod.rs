@@ -3,9 +3,9 @@
 //!
 //! Nothing a client does without sending requests can hold the server: a connection must begin a request within
 //! `header_read_timeout` and is closed after `idle_timeout` without one (HTTP/2 included, whose PINGs would
-//! otherwise keep it forever), and when `max_connections` are open, connections holding no request give up their
-//! slot to the new one (as nginx reuses idle keep-alive connections), so `/healthz` always gets through. An
-//! optional per-peer cap keeps one address from taking every slot. hyper's own answers to unparseable requests
+//! otherwise keep it forever), and when `max_connections` are open, connections that have held no request for a
+//! second give up their slot (as nginx reuses idle keep-alive connections), so a new client such as a health check
+//! gets in as soon as any connection is idle. An optional per-peer cap keeps one address from taking every slot. hyper's own answers to unparseable requests
 //! become problem documents ([`edge_errors`]).
 //!
 //! - `connection`: one connection's service (counting its requests) and its watchdog.
@@ -33,6 +33,8 @@ use edge_errors::EdgeErrors;
 
 /// hyper's limit on request header fields; more get 431 (as a problem document).
 const MAX_HEADERS: usize = 100;
+/// How often a full server asks idle connections for a slot again while it waits for one.
+const EVICTION_RETRY: Duration = Duration::from_millis(250);
 
 type Connection = UpgradeableConnection<'static, TokioIo<EdgeErrors<TcpStream>>, Tracked, TokioExecutor>;
 
@@ -59,14 +61,19 @@ pub async fn serve(listener: TcpListener, app: Router, server: &ServerConfig, st
         let permit = match Arc::clone(&slots).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                // Full: ask connections holding no request to give up their slot, and wait for one.
-                evict.send_modify(|generation| *generation += 1);
-                tokio::select! {
-                    permit = Arc::clone(&slots).acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                    () = stopping.cancelled() => break,
+                // Full: ask connections that have held no request for a while to give up their slot, and wait for
+                // one (asking again now and then: a connection may become idle meanwhile).
+                let permit = loop {
+                    evict.send_modify(|generation| *generation += 1);
+                    tokio::select! {
+                        permit = Arc::clone(&slots).acquire_owned() => break permit.ok(),
+                        () = tokio::time::sleep(EVICTION_RETRY) => {}
+                        () = stopping.cancelled() => break None,
+                    }
+                };
+                match permit {
+                    Some(permit) => permit,
+                    None => break,
                 }
             }
         };
@@ -92,13 +99,13 @@ pub async fn serve(listener: TcpListener, app: Router, server: &ServerConfig, st
             None => None,
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
+        let activity = Arc::new(Activity::new());
         let service = Tracked {
             app: app.clone(),
             activity: Arc::clone(&activity),
         };
         let connection: Connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(EdgeErrors::new(stream)), service)
+            .serve_connection_with_upgrades(TokioIo::new(EdgeErrors::new(stream, Arc::clone(&activity))), service)
             .into_owned();
         let (mut evicting, stopping) = (evicting.clone(), stopping.clone());
         // Only calls for room made from now on concern this connection.

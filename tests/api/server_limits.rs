@@ -222,3 +222,40 @@ async fn requests_the_server_cannot_parse_get_problem_documents() {
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_response_streaming_longer_than_the_idle_timeout_arrives_whole() {
+    // A vendor that streams its answer over ~2.5 s, a chunk every 500 ms.
+    let vendor = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vendor_addr = vendor.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = vendor.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                let _ = socket.write_all(head.as_bytes()).await;
+                for _ in 0..5 {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let _ = socket.write_all(b"5\r\nhello\r\n").await;
+                }
+                let _ = socket.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    let extra = format!(
+        "\n[providers.px]\nadapter = \"acme-crm\"\nbase_url = \"http://{vendor_addr}\"\ntimeout = \"10s\"\n\
+         retry = {{ max_attempts = 1 }}\n"
+    ) + &callers_toml(&["px"], None);
+    // The watchdog looks at the connection every 300 ms, and a connection it closes as idle gets
+    // header_read_timeout (1 s) to finish; the answer takes ~2.5 s.
+    let app = spawn_app_with_server(
+        "header_read_timeout = \"1s\"\nidle_timeout = \"300ms\"\nbody_timeout = \"5s\"\nshutdown_grace = \"5s\"",
+        &extra,
+    )
+    .await;
+    let response = app.get_as(CALLER_KEY, "/proxy/px/stream").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "hello".repeat(5), "the whole body");
+    app.stop().await;
+}
