@@ -84,7 +84,7 @@ async fn one_delivery_per_subject_at_a_time_in_order() {
     delivered(&store, &first[1], "one", 25).await;
     // a1 fails and backs off: a2 still waits, b is not held back.
     let a1_claim = &first[0];
-    retried(&store, &a1_claim, "one", 30, 5_000).await;
+    retried(&store, a1_claim, "one", 30, 5_000).await;
     assert!(claim(&store, "two", 40).await.is_empty());
     let waiting = store.get_event(a2).await.unwrap().unwrap();
     assert_eq!(waiting.deliveries[0].state, "pending");
