@@ -54,14 +54,20 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
                 subscriptions: &config.subscriptions,
                 relay_wake: None,
             };
-            let outcomes = match (id, provider) {
-                (Some(id), _) => ingest.retranslate(&providers, id).await.map(|one| vec![one]),
+            let (outcomes, error) = match (id, provider) {
+                (Some(id), _) => match ingest.retranslate(&providers, id).await {
+                    Ok(one) => (vec![one], None),
+                    Err(error) => (Vec::new(), Some(error)),
+                },
                 (None, Some(provider)) => ingest.retranslate_provider(&providers, &provider).await,
-                (None, None) => Ok(Vec::new()),
+                (None, None) => (Vec::new(), None),
             };
             store.shutdown().await;
-            report(&outcomes?);
-            Ok(())
+            report(&outcomes);
+            match error {
+                Some(error) => Err(error).context("retranslation stopped"),
+                None => Ok(()),
+            }
         }
         EventsCommand::Replay { id } => {
             let store = store::open(&config.store.url, config.store.max_batch).await?;

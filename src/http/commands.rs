@@ -116,7 +116,9 @@ pub async fn submit(state: &AppState, submission: Submission<'_>, guard: Option<
         }
         Err(error) => {
             tracing::error!(%error, "cannot store a deferred command");
-            if let Some(guard) = guard {
+            // An uncertain write may still store the command (and the key's 202): the key must stay taken, or a
+            // retry would store a second command. It frees itself after idempotency.lock_for if it did not land.
+            if let Some(guard) = guard.filter(|_| !matches!(error, crate::store::StoreError::Uncertain(_))) {
                 guard.release().await;
             }
             ApiError::new(Problem::StoreUnavailable, "the command cannot be stored right now")

@@ -132,14 +132,6 @@ const PROXIED_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 pub async fn proxy(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    if !PROXIED_METHODS.contains(request.method()) {
-        return ApiError::new(
-            Problem::MethodNotAllowed,
-            format!("{} is not passed through to vendors", request.method()),
-        )
-        .allow(PROXIED_ALLOW)
-        .into_response();
-    }
     let (mut parts, body) = request.into_parts();
     let correlation = parts.extensions.remove::<CorrelationId>();
     let correlation_id = correlation.as_ref().map(CorrelationId::header_value);
@@ -149,6 +141,14 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
         Err(refusal) => return *refusal,
     };
     let limit = admitted.limit.as_ref();
+    if !PROXIED_METHODS.contains(&parts.method) {
+        let refusal = ApiError::new(
+            Problem::MethodNotAllowed,
+            format!("{} is not passed through to vendors", parts.method),
+        )
+        .allow(PROXIED_ALLOW);
+        return with_limit_headers(refusal.into_response(), limit);
+    }
     // The rest of the raw path and the query, after `/proxy/{provider}`.
     let rest = parts
         .uri

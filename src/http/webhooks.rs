@@ -52,8 +52,8 @@ pub async fn receive(
         Err(error) => Err(error),
     };
     let outcome = match &result {
-        Ok(Received::Stored { quarantined: true, .. }) => "quarantined",
         Ok(Received::Stored { ingested, .. }) if ingested.duplicate => "duplicate",
+        Ok(Received::Stored { quarantined: true, .. }) => "quarantined",
         Ok(Received::Stored { .. }) => "accepted",
         Ok(Received::Reply(_)) => "reply",
         Err(e) => e.problem().slug(),

@@ -32,7 +32,8 @@ pub struct Ingest<'a> {
 /// A webhook taken in.
 #[derive(Debug)]
 pub enum Received {
-    /// Committed (or recognised as a duplicate); `quarantined` when the adapter could not translate it.
+    /// Committed (or recognised as a duplicate); `quarantined` when the stored event is (for a duplicate, the
+    /// first one, as it is now).
     Stored { ingested: Ingested, quarantined: bool },
     /// A handshake answered at once with this body; nothing stored.
     Reply(Value),
@@ -82,19 +83,16 @@ impl Ingest<'_> {
         };
         let wants_delivery = !event.deliver_to.is_empty();
         let ingested = self.store.ingest(event).await?;
-        if let Some(error) = quarantined {
-            quarantine::record(provider, &ingested, &error);
-            return Ok(Received::Stored {
-                ingested,
-                quarantined: true,
-            });
-        }
-        if !ingested.duplicate && wants_delivery {
-            self.wake();
+        match quarantined {
+            // A new quarantined event (a copy of one already stored, quarantined or not, is that one).
+            Some(error) if !ingested.duplicate => quarantine::record(provider, &ingested, &error),
+            Some(_) => {}
+            None if !ingested.duplicate && wants_delivery => self.wake(),
+            None => {}
         }
         Ok(Received::Stored {
+            quarantined: ingested.quarantined,
             ingested,
-            quarantined: false,
         })
     }
 

@@ -20,16 +20,26 @@ use crate::store::{
     EventFilter, EventStatus, Ingested, NewEvent, Quarantine, Resolution, Resolved, StoreError, StoredWebhook,
 };
 
-/// Request headers never kept: credentials, and hop-by-hop headers that describe the connection, not the webhook.
-const NOT_KEPT: [HeaderName; 8] = [
-    header::AUTHORIZATION,
-    header::PROXY_AUTHORIZATION,
-    header::COOKIE,
+/// Request headers never kept: hop-by-hop headers, which describe the connection, not the webhook.
+const NOT_KEPT: [HeaderName; 5] = [
     header::CONNECTION,
     header::TRANSFER_ENCODING,
     header::TE,
     header::UPGRADE,
     HeaderName::from_static("keep-alive"),
+];
+
+/// Words in the names of headers that carry credentials (`Authorization`, `Cookie`, `X-Api-Key`, `X-Auth-Token`,
+/// `Proxy-*`): never kept. (Signature headers are kept: a MAC of this body is no credential, and it lets the stored
+/// request be verified again offline.)
+const CREDENTIAL_WORDS: [&str; 7] = [
+    "authorization",
+    "cookie",
+    "api-key",
+    "apikey",
+    "token",
+    "secret",
+    "proxy-",
 ];
 
 /// The event type a quarantined event is stored under until it is translated (`<provider>.unknown`).
@@ -78,25 +88,23 @@ fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|(name, _)| !NOT_KEPT.contains(name))
+        .filter(|(name, _)| !CREDENTIAL_WORDS.iter().any(|word| name.as_str().contains(word)))
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect()
 }
 
-/// Logs (without the body) and counts a quarantined webhook once it is stored. When a vendor changes its payload
+/// Logs (without the body) and counts a webhook newly quarantined. When a vendor changes its payload
 /// every webhook it sends is quarantined: a log line each would flood the log (and cost more than the ingest
 /// itself), so each provider logs at most [`LINES_PER_WINDOW`] a [`WINDOW`], and its next line says how many went
 /// unlogged before it. The metric counts every one.
 pub(super) fn record(provider: &Provider, ingested: &Ingested, error: &WebhookError) {
-    if !ingested.duplicate {
-        metrics::counter!(WEBHOOKS_QUARANTINED, "provider" => provider.name.clone()).increment(1);
-    }
+    metrics::counter!(WEBHOOKS_QUARANTINED, "provider" => provider.name.clone()).increment(1);
     let Some(unlogged) = admit_line(&provider.name) else {
         return;
     };
     tracing::warn!(
         provider = %provider.name,
         id = %ingested.id,
-        duplicate = ingested.duplicate,
         error = %error,
         unlogged_before = unlogged,
         "webhook quarantined: verified, but the adapter cannot translate it; run `gatehouse events retranslate` \
@@ -225,12 +233,13 @@ impl Ingest<'_> {
         Ok(outcome)
     }
 
-    /// Retranslates every quarantined event of `provider`, oldest first; returns each outcome.
+    /// Retranslates every quarantined event of `provider`, oldest first: each outcome, and the error that stopped
+    /// it early, if one did (the outcomes before it stand).
     pub async fn retranslate_provider(
         &self,
         providers: &Providers,
         provider: &str,
-    ) -> Result<Vec<Retranslated>, RetranslateError> {
+    ) -> (Vec<Retranslated>, Option<RetranslateError>) {
         let mut outcomes = Vec::new();
         let mut after = None;
         loop {
@@ -242,14 +251,21 @@ impl Ingest<'_> {
                     limit: 500,
                     after,
                 })
-                .await?;
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(error) => return (outcomes, Some(error.into())),
+            };
             let Some(last) = page.last() else { break };
             after = Some(last.seq);
             for event in page {
-                outcomes.push(self.retranslate(providers, event.id).await?);
+                match self.retranslate(providers, event.id).await {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(error) => return (outcomes, Some(error)),
+                }
             }
         }
-        Ok(outcomes)
+        (outcomes, None)
     }
 
     /// The adapter's reading of a stored webhook, as a resolution to record.

@@ -97,13 +97,29 @@ impl Sink {
                     timeout,
                 } = http.as_ref();
                 let call = signed_post(key, path_and_query, delivery);
-                match tokio::time::timeout(*timeout, send(client, call)).await {
-                    Ok(attempt) => attempt,
-                    Err(_) => Attempt::Failed {
-                        error: format!("no answer within {timeout:?}"),
-                        after: None,
-                    },
-                }
+                let response = match tokio::time::timeout(*timeout, client.send(call)).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(error)) => {
+                        return Attempt::Failed {
+                            error: error.to_string(),
+                            after: None,
+                        };
+                    }
+                    Err(_) => {
+                        return Attempt::Failed {
+                            error: format!("no answer within {timeout:?}"),
+                            after: None,
+                        };
+                    }
+                };
+                // The status decides; the body is only drained (briefly, and never counted against the attempt)
+                // so that a short one frees its connection for reuse.
+                let attempt = classify(
+                    response.status(),
+                    gatehouse_kit::outbound::parse_retry_after(response.headers()),
+                );
+                let _ = tokio::time::timeout(DRAIN_FOR, discard(response.into_body(), ANSWER_READ_LIMIT)).await;
+                attempt
             }
         }
     }
@@ -141,25 +157,11 @@ fn signed_post(key: &SigningKey, path_and_query: &str, delivery: &Delivery) -> C
     }
 }
 
-async fn send(client: &HttpClient, call: Call) -> Attempt {
-    let response = match client.send(call).await {
-        Ok(response) => response,
-        Err(error) => {
-            return Attempt::Failed {
-                error: error.to_string(),
-                after: None,
-            };
-        }
-    };
-    let status = response.status();
-    let after = gatehouse_kit::outbound::parse_retry_after(response.headers());
-    discard(response.into_body(), ANSWER_READ_LIMIT).await;
-    classify(status, after)
-}
-
 /// How much of a consumer's answer the relay reads: only the status matters, so the body is read just far enough
 /// for a short one to free its connection for reuse.
 const ANSWER_READ_LIMIT: usize = 16 * 1024;
+/// How long the relay waits for that much of the answer's body before dropping it (and its connection).
+const DRAIN_FOR: Duration = Duration::from_millis(500);
 
 /// Reads and drops at most `limit` bytes of `body`. A longer (or endless) body is dropped unread, which closes its
 /// connection instead of holding its bytes in memory.

@@ -50,11 +50,13 @@ pub struct NewEvent {
 }
 
 /// The result of ingesting: the event's id and whether the provider had sent it before (then `id` is the first
-/// delivery's id and nothing new was stored).
+/// delivery's id and nothing new was stored), and whether the stored event is quarantined (for a duplicate: the
+/// first event, as it is now).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {
     pub id: Uuid,
     pub duplicate: bool,
+    pub quarantined: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -123,6 +125,10 @@ pub enum StoreError {
     /// The store is shutting down and takes no more writes.
     #[error("store is closed")]
     Closed,
+    /// The write was handed to the store but its commit was not confirmed in time: it may still land. A caller
+    /// must not act as if it failed (free an idempotency key, say), only as if it might have.
+    #[error("the write's outcome is unknown: {0}")]
+    Uncertain(String),
     /// The schema is missing or newer than this binary.
     #[error("{0}")]
     Schema(String),

@@ -20,6 +20,7 @@ mod quarantine;
 mod relay;
 mod relay_admin;
 mod relay_nats;
+mod retranslate;
 mod server_limits;
 mod store_faults;
 mod webhook_input;

@@ -71,6 +71,10 @@ where
     let statuses: HashSet<u16> = during.values().map(|(status, _)| *status).collect();
     assert_eq!(statuses, HashSet::from([503]), "only 503 while the store fails");
     assert_eq!(ready(&app).await, 503, "/readyz reflects the failing writes");
+    // Housekeeping writes that succeed without needing room (the executor's and the relay's claims, every second
+    // or so) do not make the store look healthy again.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(ready(&app).await, 503, "still failing");
     clear(&app).await;
     // Ingestion resumes by itself: the vendors' retries and new events are stored.
     let mut after = HashMap::new();
@@ -170,9 +174,25 @@ async fn a_keyed_mutation_whose_answer_cannot_be_committed_never_runs_twice() {
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(hits(&vendor).await, 1);
-    // Once the store takes writes again, the held answer is committed, and survives a restart.
+    // Once the store takes writes again, the held answer is committed (a retry, or the last attempt at shutdown),
+    // and survives a restart.
     app.store.inject_fault(StoreFault::None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let committed = || -> i64 {
+        let conn = rusqlite::Connection::open(&app.db).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM idempotency_keys", [], |r| r.get(0))
+            .unwrap()
+    };
+    for _ in 0..200 {
+        if committed() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        committed(),
+        1,
+        "the held answer is committed once the store takes writes"
+    );
     let app = app.restart().await;
     let replayed = create(&app).await;
     assert_eq!(replayed.status(), 201);
@@ -220,4 +240,65 @@ async fn a_store_locked_mid_burst_then_sigkill_loses_no_acknowledged_webhook() {
     assert!(lost.is_empty(), "{} acknowledged webhooks lost: {lost:?}", lost.len());
     let mut server = start(&config).await;
     terminate(&mut server);
+}
+
+#[tokio::test]
+async fn a_deferred_keyed_command_whose_commit_is_uncertain_is_never_stored_twice() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "pi_1", "amount": 100,
+            "currency": "usd", "status": "succeeded"})),
+        )
+        .mount(&vendor)
+        .await;
+    let extra = provider_toml("pay", "stripe", &vendor.uri(), "retry = { max_attempts = 1 }")
+        + &callers_toml(&["pay"], None)
+        + "\n[commands]\nbase_delay = \"20ms\"\nmax_delay = \"50ms\"\npoll_every = \"50ms\"\n";
+    let app = spawn_app_with(&extra).await;
+    let submit = async |app: &TestApp| {
+        app.client
+            .post(format!("{}/v1/pay/payments", app.addr))
+            .bearer_auth(CALLER_KEY)
+            .header("Prefer", "respond-async")
+            .header("Idempotency-Key", "pay-once")
+            .json(&json!({"amount": {"value": 100, "currency": "usd"}}))
+            .send()
+            .await
+            .unwrap()
+    };
+    // Another process holds the write lock past the write deadline (4 s) but not past the busy timeout (5 s): the
+    // command's write is answered as uncertain, then commits.
+    let db = app.db.clone();
+    let lock = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        std::thread::sleep(Duration::from_millis(4_400));
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let first = submit(&app).await;
+    assert_eq!(first.status(), 503);
+    tokio::task::spawn_blocking(move || lock.join().unwrap()).await.unwrap();
+    // The key stays taken: the retry cannot store a second command.
+    let retry = submit(&app).await;
+    assert_eq!(
+        retry.status(),
+        409,
+        "the key is held while the first write may still land"
+    );
+    let commands = || -> i64 {
+        let conn = rusqlite::Connection::open(&app.db).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM commands", [], |r| r.get(0))
+            .unwrap()
+    };
+    for _ in 0..100 {
+        if hits(&vendor).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(commands(), 1, "one command for one key");
+    assert_eq!(hits(&vendor).await, 1);
+    app.stop().await;
 }

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::store::{Claimed, KeyClaim, StoredResponse};
+use crate::store::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 
 struct Claim {
     fingerprint: String,
@@ -86,6 +86,29 @@ impl Claims {
             }
             _ => false,
         }
+    }
+
+    /// The answers held in memory because their write has not committed yet, with what stores them.
+    pub(super) fn held_answers(&self) -> Vec<(KeyCompletion, Held)> {
+        let running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        running
+            .iter()
+            .filter_map(|((caller, key), claim)| {
+                let response = claim.answer.clone()?;
+                Some((
+                    KeyCompletion {
+                        caller: caller.clone(),
+                        key: key.clone(),
+                        token: claim.token,
+                        response,
+                    },
+                    Held {
+                        fingerprint: claim.fingerprint.clone(),
+                        expires_at_ms: claim.expires_at_ms,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// Forgets claims whose lock lapsed (a request that never completed nor released its key: a panicked task).

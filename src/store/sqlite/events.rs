@@ -68,19 +68,25 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
         return Ok(Ingested {
             id: event.id,
             duplicate: false,
+            quarantined: event.quarantine.is_some(),
         });
     }
-    let mut existing =
-        tx.prepare_cached("SELECT event_id FROM inbox WHERE provider = ?1 AND provider_event_id = ?2")?;
-    let first: Option<String> = existing
-        .query_row(params![event.provider, event.provider_event_id], |row| row.get(0))
+    // The first event's id, and whether it is quarantined now (it may have been pruned since).
+    let mut existing = tx.prepare_cached(
+        "SELECT i.event_id, o.status FROM inbox i LEFT JOIN outbox o ON o.id = i.event_id
+         WHERE i.provider = ?1 AND i.provider_event_id = ?2",
+    )?;
+    let first: Option<(String, Option<String>)> = existing
+        .query_row(params![event.provider, event.provider_event_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
-    let first = first
-        .and_then(|text| Uuid::parse_str(&text).ok())
-        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let (first, status) = first.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let first = Uuid::parse_str(&first).map_err(|_| rusqlite::Error::QueryReturnedNoRows)?;
     Ok(Ingested {
         id: first,
         duplicate: true,
+        quarantined: status.as_deref() == Some(EventStatus::Quarantined.as_str()),
     })
 }
 

@@ -6,6 +6,7 @@ mod claims;
 mod commands;
 mod deliveries;
 mod events;
+mod health;
 mod inspect;
 mod keys;
 mod quarantine;
@@ -38,15 +39,14 @@ pub struct SqliteStore {
     /// `None` for a read-only store (`gatehouse events list`).
     writer: Option<mpsc::Sender<writer::Command>>,
     /// How the writer's recent writes went.
-    health: Arc<writer::Health>,
+    health: Arc<health::Health>,
+    /// The last readiness probe.
+    probes: health::Probes,
     reader: Arc<Mutex<Connection>>,
     /// Connections for the point lookups a key claim makes on the caller's own thread (no hand-off).
     key_readers: Mutex<Vec<Connection>>,
     claims: Arc<claims::Claims>,
 }
-
-/// How long a failed write keeps `/readyz` failing when no write succeeded since (then a new attempt is let in).
-const FAILING_FOR: i64 = 30_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
@@ -56,7 +56,7 @@ impl SqliteStore {
         let (write_conn, read_conn) =
             blocking(move || Ok((schema::connect(&opened)?, schema::connect(&opened)?))).await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let health = Arc::new(writer::Health::default());
+        let health = Arc::new(health::Health::default());
         let written = Arc::clone(&health);
         std::thread::Builder::new()
             .name("gatehouse-sqlite-writer".into())
@@ -66,6 +66,7 @@ impl SqliteStore {
             path,
             writer: Some(tx),
             health,
+            probes: health::Probes::default(),
             reader: Arc::new(Mutex::new(read_conn)),
             key_readers: Mutex::new(Vec::new()),
             claims: Arc::default(),
@@ -87,6 +88,7 @@ impl SqliteStore {
             path,
             writer: None,
             health: Arc::default(),
+            probes: health::Probes::default(),
             reader: Arc::new(Mutex::new(reader)),
             key_readers: Mutex::new(Vec::new()),
             claims: Arc::default(),
@@ -132,6 +134,22 @@ impl SqliteStore {
         submit(writer, op, answer).await
     }
 
+    /// Runs `f` in the writer's next group commit like [`Self::write`], as housekeeping (a claim, pruning) whose
+    /// success says nothing of the store's health.
+    async fn maintain<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
+        let (op, answer) = writer::Op::boxed(f);
+        submit(
+            writer,
+            Box::new(writer::WithRole(writer::Role::Maintenance, op)),
+            answer,
+        )
+        .await
+    }
+
     /// Keeps trying to commit a key's answer that could not be committed when its request finished, with backoff,
     /// until it is committed (then the in-memory claim holding it goes) or the store shuts down.
     fn retry_key_write(&self, done: KeyCompletion, held: claims::Held) {
@@ -171,18 +189,20 @@ async fn submit<T>(
     op: Box<dyn writer::Write>,
     answer: oneshot::Receiver<Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    let commit = async {
-        writer
-            .send(writer::Command::Write(op))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    };
-    // A write not committed by then fails (a webhook answers 503: the vendor retries, and if the commit did land
-    // after all, the retry is recognised as a duplicate).
-    tokio::time::timeout(WRITE_DEADLINE, commit)
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Unavailable("the commit did not finish in time".into())))
+    let sent = tokio::time::timeout(WRITE_DEADLINE, writer.send(writer::Command::Write(op))).await;
+    match sent {
+        Ok(Ok(())) => {}
+        // Never queued: it certainly did not happen.
+        Ok(Err(_)) => return Err(StoreError::Closed),
+        Err(_) => return Err(StoreError::Unavailable("the writer's queue stayed full".into())),
+    }
+    // Queued: a write not committed by the deadline may still commit after it, so its outcome is uncertain (a
+    // webhook answers 503: the vendor retries, and if the commit did land, the retry is recognised as a duplicate).
+    match tokio::time::timeout(WRITE_DEADLINE, answer).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Err(StoreError::Uncertain("the writer stopped before answering".into())),
+        Err(_) => Err(StoreError::Uncertain("the commit did not finish in time".into())),
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -291,7 +311,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<CommandRecord>, StoreError> {
         let claimed = self
-            .write(move |tx| commands::claim(tx, &owner, now_ms, lease_ms, limit))
+            .maintain(move |tx| commands::claim(tx, &owner, now_ms, lease_ms, limit))
             .await?;
         // One unreadable row must not hold back its neighbours (it stays leased, and is logged each time).
         Ok(claimed
@@ -323,7 +343,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let claimed = self
-            .write(move |tx| deliveries::claim(tx, &owner, &subscriptions, now_ms, lease_ms, limit))
+            .maintain(move |tx| deliveries::claim(tx, &owner, &subscriptions, now_ms, lease_ms, limit))
             .await?;
         Ok(claimed
             .into_iter()
@@ -378,7 +398,7 @@ impl Store for SqliteStore {
     }
 
     async fn prune_delivered(&self, events_before_ms: i64, inbox_before_ms: i64) -> Result<(usize, usize), StoreError> {
-        self.write(move |tx| inspect::prune(tx, events_before_ms, inbox_before_ms, PRUNE_CHUNK))
+        self.maintain(move |tx| inspect::prune(tx, events_before_ms, inbox_before_ms, PRUNE_CHUNK))
             .await
     }
 
@@ -391,7 +411,7 @@ impl Store for SqliteStore {
         if lapsed > 0 {
             tracing::warn!(lapsed, "forgot idempotency claims whose requests never finished");
         }
-        self.write(move |tx| {
+        self.maintain(move |tx| {
             Ok((
                 keys::prune(tx, now_ms, PRUNE_CHUNK)?,
                 commands::prune(tx, commands_before_ms, PRUNE_CHUNK)?,
@@ -401,18 +421,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
-        self.read(schema::check).await?;
-        let (probe, answer) = writer::Op::boxed(|tx| {
-            tx.prepare_cached("UPDATE store_health SET checked_at_ms = ?1 WHERE id = 1")?
-                .execute([crate::clock::now_ms()])
-                .map(drop)
-        });
-        submit(writer, Box::new(writer::Probe(probe)), answer).await?;
-        match self.health.failing(crate::clock::now_ms(), FAILING_FOR) {
-            Some(error) => Err(StoreError::Unavailable(format!("recent writes failed: {error}"))),
-            None => Ok(()),
-        }
+        health::ping(self).await
     }
 
     async fn inject_fault(&self, fault: StoreFault) -> Result<(), StoreError> {
@@ -432,6 +441,21 @@ impl Store for SqliteStore {
 
     async fn shutdown(&self) {
         let Some(writer) = &self.writer else { return };
+        // Idempotency answers still held in memory get a last attempt: once the process is gone, their keys are
+        // free again.
+        for (done, held) in self.claims.held_answers() {
+            let (caller, key, token) = (done.caller.clone(), done.key.clone(), done.token);
+            let stored = self
+                .write(move |tx| keys::store(tx, &done, &held.fingerprint, held.expires_at_ms))
+                .await;
+            match stored {
+                Ok(()) => {
+                    self.claims.drop_claim(&caller, &key, token);
+                }
+                Err(error) => tracing::error!(%error, %caller,
+                    "an idempotency key's answer could not be committed before shutdown; its key is free again"),
+            }
+        }
         let (done, finished) = oneshot::channel();
         if writer.send(writer::Command::Shutdown(done)).await.is_ok() {
             let _ = finished.await;

@@ -3,12 +3,12 @@
 //! fsync carries many writes and durability does not cost throughput. Every caller is answered only after its
 //! batch's commit returned.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::health::Health;
 use crate::store::StoreError;
 
 /// One write: applied inside the batch's transaction, answered once that transaction committed (or failed).
@@ -17,41 +17,38 @@ pub(super) trait Write: Send {
     fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
     /// Sends the remembered answer (`Ok`) or `error` to the waiting caller.
     fn answer(self: Box<Self>, outcome: Result<(), StoreError>);
-    /// Whether its outcome tells [`Health`] how the store's writes go (a readiness probe's does not: it touches one
-    /// row that never grows, so it can succeed while writes that need room fail).
-    fn counts_for_health(&self) -> bool {
-        true
+    /// What its outcome tells [`Health`] about the store's writes.
+    fn role(&self) -> Role {
+        Role::Data
     }
 }
 
-/// How the writer's recent writes went, for readiness (`/readyz`).
-#[derive(Debug, Default)]
-pub(super) struct Health {
-    last_ok_ms: AtomicI64,
-    last_failed_ms: AtomicI64,
-    last_error: Mutex<String>,
+/// What a write's outcome says about the store's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// Stores data (an event, a key's answer, a command, a delivery's outcome): its success shows writes work.
+    Data,
+    /// Housekeeping (claims, pruning): it may change no row and need no room, so only its failure tells anything.
+    Maintenance,
+    /// The readiness probe: its own answer is the signal; it touches one row that never grows, so it can succeed
+    /// while writes that need room fail.
+    Probe,
 }
 
-impl Health {
-    fn record(&self, outcome: &Result<(), StoreError>) {
-        let now = crate::clock::now_ms();
-        match outcome {
-            Ok(()) => self.last_ok_ms.store(now, Ordering::Release),
-            Err(error) => {
-                self.last_failed_ms.store(now, Ordering::Release);
-                if let Ok(mut last) = self.last_error.lock() {
-                    *last = error.to_string();
-                }
-            }
-        }
+/// A write with a [`Role`] other than [`Role::Data`].
+pub(super) struct WithRole(pub Role, pub Box<dyn Write>);
+
+impl Write for WithRole {
+    fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.1.apply(tx)
     }
 
-    /// The error of the last write, if it failed (and no write succeeded after it) within `recent_ms` of `now_ms`.
-    pub(super) fn failing(&self, now_ms: i64, recent_ms: i64) -> Option<String> {
-        let failed = self.last_failed_ms.load(Ordering::Acquire);
-        let ok = self.last_ok_ms.load(Ordering::Acquire);
-        (failed > ok && now_ms.saturating_sub(failed) < recent_ms)
-            .then(|| self.last_error.lock().map(|e| e.clone()).unwrap_or_default())
+    fn answer(self: Box<Self>, outcome: Result<(), StoreError>) {
+        self.1.answer(outcome);
+    }
+
+    fn role(&self) -> Role {
+        self.0
     }
 }
 
@@ -97,23 +94,6 @@ where
             }),
             answer,
         )
-    }
-}
-
-/// The readiness probe: a write of one row in its own right, committed like any other write.
-pub(super) struct Probe(pub Box<dyn Write>);
-
-impl Write for Probe {
-    fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        self.0.apply(tx)
-    }
-
-    fn answer(self: Box<Self>, outcome: Result<(), StoreError>) {
-        self.0.answer(outcome);
-    }
-
-    fn counts_for_health(&self) -> bool {
-        false
     }
 }
 
@@ -195,32 +175,33 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Box<dyn Write>>, health: &Healt
     metrics::histogram!(crate::metrics::COMMIT_BATCH).record(batch.len() as f64);
     let written = apply_all(conn, batch);
     metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-    let answer = |write: Box<dyn Write>, outcome: Result<(), StoreError>| {
-        if write.counts_for_health() {
-            health.record(&outcome);
-        }
+    let answer = |write: Box<dyn Write>, outcome: Result<(), StoreError>, store_wide: bool| {
+        health.record(write.role(), &outcome, store_wide);
         write.answer(outcome);
     };
     match written {
         Ok(()) => {
             for write in batch.drain(..) {
-                answer(write, Ok(()));
+                answer(write, Ok(()), false);
             }
         }
         Err(error) if batch.len() == 1 || !is_write_specific(&error) => {
             tracing::error!(%error, "store write failed");
+            let store_wide = !is_write_specific(&error);
             for write in batch.drain(..) {
-                answer(write, Err(StoreError::Unavailable(error.to_string())));
+                answer(write, Err(StoreError::Unavailable(error.to_string())), store_wide);
             }
         }
         Err(error) => {
             tracing::warn!(%error, size = batch.len(), "batch commit failed; retrying its writes one by one");
             for mut write in batch.drain(..) {
-                let outcome = apply_all(conn, std::slice::from_mut(&mut write)).map_err(|e| {
+                let written = apply_all(conn, std::slice::from_mut(&mut write));
+                let store_wide = written.as_ref().is_err_and(|e| !is_write_specific(e));
+                let outcome = written.map_err(|e| {
                     tracing::error!(error = %e, "store write failed");
                     StoreError::Unavailable(e.to_string())
                 });
-                answer(write, outcome);
+                answer(write, outcome, store_wide);
             }
         }
     }

@@ -63,7 +63,7 @@ pub fn deserialize_at<T: DeserializeOwned>(value: &Value, path: &str, what: &str
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let field = match (path, inner.as_str()) {
-            ("", ".") => return WebhookError::new(format!("{what}: {}", e.inner())),
+            ("", ".") => return WebhookError::new(format!("{what}: {}", without_values(&e.inner().to_string()))),
             (path, ".") => path.to_owned(),
             ("", inner) => inner.to_owned(),
             (path, inner) => format!("{path}.{inner}"),
@@ -83,7 +83,8 @@ pub fn without_values(message: &str) -> String {
         let Some(start) = out.find(lead).map(|at| at + lead.len()) else {
             continue;
         };
-        let Some(length) = out[start..].find(", expected") else {
+        // The last `, expected`: the quoted value may hold one itself.
+        let Some(length) = out[start..].rfind(", expected") else {
             continue;
         };
         // Keep the kind of value (`string`, `integer`, `floating point`), drop the value itself.
@@ -151,6 +152,16 @@ mod tests {
             "{shown}"
         );
         assert_eq!(without_values("missing field `email`"), "missing field `email`");
+        // A body that is a string, and a value that holds `, expected` itself.
+        let top = deserialize_at::<Shape>(&json!("ada@example.com"), "", "body")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !top.contains("ada@example.com") && top.contains("invalid type: string"),
+            "{top}"
+        );
+        let tricky = err(json!({"amount": "x, expected f64 secret-tail", "kind": "card", "count": 1}));
+        assert!(!tricky.contains("secret-tail"), "{tricky}");
     }
 
     #[test]
