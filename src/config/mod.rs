@@ -9,10 +9,10 @@ mod outbound;
 mod redact;
 mod retention;
 mod secret;
+mod server;
 mod subscriptions;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ pub use outbound::{
 pub use redact::{CapabilityUrl, KeyDigest};
 pub use retention::RetentionConfig;
 pub use secret::SecretRef;
+pub use server::{ServerConfig, StoreConfig};
 pub use subscriptions::{DeliveryRetry, RelayConfig, SinkConfig, SubscriptionConfig, glob_matches};
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -71,72 +72,6 @@ pub struct Config {
     pub relay: RelayConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub max_body_bytes: usize,
-    /// How long in-flight requests may run after SIGTERM/SIGINT before the process stops anyway.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_grace: Duration,
-    /// A client must begin a request within this of connecting (whatever the protocol), and send each request's
-    /// headers within it (slow clients cannot hold connections open); an idle HTTP/1.1 keep-alive connection is
-    /// closed after it too.
-    #[serde(with = "humantime_serde")]
-    pub header_read_timeout: Duration,
-    /// A client must send a request's whole body within this (408 `request-timeout` otherwise).
-    #[serde(with = "humantime_serde")]
-    pub body_timeout: Duration,
-    /// A connection (HTTP/2 included) without a request for this long is closed.
-    #[serde(with = "humantime_serde")]
-    pub idle_timeout: Duration,
-    /// The most client connections served at once. When they are all open, connections holding no request give
-    /// up their slot to new ones; if none can, further connections wait to be accepted.
-    pub max_connections: usize,
-    /// The most connections one peer address may hold (unset: no cap; behind a load balancer, every connection
-    /// comes from its address).
-    pub max_connections_per_peer: Option<usize>,
-    /// The most bytes of request line and headers (HTTP/1.1) or of a header list (HTTP/2): 431 past it.
-    pub max_header_bytes: usize,
-    /// The most concurrent streams one HTTP/2 connection may open.
-    pub http2_max_streams: u32,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_body_bytes: 1024 * 1024,
-            shutdown_grace: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(30),
-            body_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
-            max_connections: 10_000,
-            max_connections_per_peer: None,
-            max_header_bytes: 64 * 1024,
-            http2_max_streams: 128,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `sqlite://PATH` (relative to the working directory) or `sqlite:///ABSOLUTE/PATH`.
-    pub url: String,
-    /// The most webhooks the SQLite writer commits in one transaction (group commit).
-    pub max_batch: usize,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://data/gatehouse.db".into(),
-            max_batch: 512,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,34 +175,7 @@ impl Config {
 
     /// Rules serde cannot express. Secrets, schemes and adapters are checked when [`crate::providers`] builds them.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let server = &self.server;
-        if server.header_read_timeout.is_zero() || server.body_timeout.is_zero() || server.idle_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "server",
-                "header_read_timeout, body_timeout and idle_timeout must be more than zero",
-            ));
-        }
-        if !(1..=1_000_000).contains(&server.max_connections) {
-            return Err(ConfigError::invalid(
-                "server.max_connections",
-                "must be between 1 and 1000000",
-            ));
-        }
-        if server.max_connections_per_peer == Some(0) {
-            return Err(ConfigError::invalid(
-                "server.max_connections_per_peer",
-                "must be at least 1 (leave it out for no cap)",
-            ));
-        }
-        if !(8 * 1024..=16 * 1024 * 1024).contains(&server.max_header_bytes) {
-            return Err(ConfigError::invalid(
-                "server.max_header_bytes",
-                "must be between 8192 and 16777216",
-            ));
-        }
-        if server.http2_max_streams == 0 {
-            return Err(ConfigError::invalid("server.http2_max_streams", "must be at least 1"));
-        }
+        self.server.check()?;
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));
         }

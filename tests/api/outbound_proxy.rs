@@ -294,3 +294,45 @@ async fn trace_connect_and_unknown_methods_are_refused_with_allow_before_the_ven
     assert_eq!(hits(&vendor).await, 0, "nothing reached the vendor");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn idempotency_keys_on_every_method_reach_the_vendor_under_the_callers_name() {
+    let vendor = MockServer::start().await;
+    let app = app(&vendor).await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&vendor)
+        .await;
+    for verb in [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::GET] {
+        let response = app
+            .client
+            .request(verb.clone(), format!("{}/proxy/px/v1/things/1", app.addr))
+            .bearer_auth(CALLER_KEY)
+            .header("Idempotency-Key", "shared-key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{verb}");
+        assert!(!response.headers().contains_key("idempotent-replayed"));
+    }
+    let keys: Vec<_> = vendor
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, ["svc:shared-key"; 3], "never as the caller sent it");
+    // A malformed key is refused on every method, before the vendor.
+    let refused = app
+        .client
+        .delete(format!("{}/proxy/px/v1/things/1", app.addr))
+        .bearer_auth(CALLER_KEY)
+        .header("Idempotency-Key", "")
+        .send()
+        .await
+        .unwrap();
+    problem(refused, 400, "invalid-request").await;
+    assert_eq!(hits(&vendor).await, 3);
+    app.stop().await;
+}

@@ -92,5 +92,5 @@ async fn probe(store: &SqliteStore, writer: &tokio::sync::mpsc::Sender<writer::C
             .execute([crate::clock::now_ms()])
             .map(drop)
     });
-    super::submit(writer, Box::new(writer::WithRole(Role::Probe, probe)), answer).await
+    super::writes::submit(writer, Box::new(writer::WithRole(Role::Probe, probe)), answer).await
 }

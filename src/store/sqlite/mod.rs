@@ -1,6 +1,7 @@
-//! The embedded SQLite store: one writer thread that group-commits (see [`writer`]) and reader connections for
-//! queries, all on the same WAL database file. The statements live by table: [`events`], [`keys`], [`commands`];
-//! idempotency keys in flight are held in memory ([`claims`]).
+//! The embedded SQLite store: one writer thread that group-commits (see [`writer`], fed through [`writes`]) and
+//! reader connections for queries, all on the same WAL database file. The statements live by table: [`events`],
+//! [`keys`], [`commands`], [`deliveries`], [`quarantine`], [`inspect`]; idempotency keys in flight are held in
+//! memory ([`claims`]); write health and the readiness probe are in [`health`].
 
 mod claims;
 mod commands;
@@ -12,12 +13,13 @@ mod keys;
 mod quarantine;
 mod schema;
 mod writer;
+mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -122,86 +124,6 @@ impl SqliteStore {
             pool.push(conn);
         }
         Ok(result?)
-    }
-
-    /// Runs `f` in the writer's next group commit and answers once that commit is durable.
-    async fn write<T: Send + 'static>(
-        &self,
-        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
-        let (op, answer) = writer::Op::boxed(f);
-        submit(writer, op, answer).await
-    }
-
-    /// Runs `f` in the writer's next group commit like [`Self::write`], as housekeeping (a claim, pruning) whose
-    /// success says nothing of the store's health.
-    async fn maintain<T: Send + 'static>(
-        &self,
-        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
-        let (op, answer) = writer::Op::boxed(f);
-        submit(
-            writer,
-            Box::new(writer::WithRole(writer::Role::Maintenance, op)),
-            answer,
-        )
-        .await
-    }
-
-    /// Keeps trying to commit a key's answer that could not be committed when its request finished, with backoff,
-    /// until it is committed (then the in-memory claim holding it goes) or the store shuts down.
-    fn retry_key_write(&self, done: KeyCompletion, held: claims::Held) {
-        let (Some(writer), claims) = (self.writer.clone(), Arc::clone(&self.claims)) else {
-            return;
-        };
-        tokio::spawn(async move {
-            let mut pause = std::time::Duration::from_millis(100);
-            loop {
-                tokio::time::sleep(pause).await;
-                let (written, fingerprint) = (done.clone(), held.fingerprint.clone());
-                let (op, answer) =
-                    writer::Op::boxed(move |tx| keys::store(tx, &written, &fingerprint, held.expires_at_ms));
-                match submit(&writer, op, answer).await {
-                    Ok(()) => {
-                        claims.drop_claim(&done.caller, &done.key, done.token);
-                        tracing::info!("an idempotency key's answer held in memory is committed now");
-                        return;
-                    }
-                    Err(StoreError::Closed) => {
-                        tracing::error!(caller = %done.caller,
-                            "the store shut down before an idempotency key's answer could be committed; after a \
-                             restart that key is free again");
-                        return;
-                    }
-                    Err(error) => tracing::warn!(%error, "an idempotency key's answer still cannot be committed"),
-                }
-                pause = (pause * 2).min(std::time::Duration::from_secs(5));
-            }
-        });
-    }
-}
-
-/// Hands `op` to the writer and waits for its commit (at most [`WRITE_DEADLINE`]).
-async fn submit<T>(
-    writer: &mpsc::Sender<writer::Command>,
-    op: Box<dyn writer::Write>,
-    answer: oneshot::Receiver<Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    let sent = tokio::time::timeout(WRITE_DEADLINE, writer.send(writer::Command::Write(op))).await;
-    match sent {
-        Ok(Ok(())) => {}
-        // Never queued: it certainly did not happen.
-        Ok(Err(_)) => return Err(StoreError::Closed),
-        Err(_) => return Err(StoreError::Unavailable("the writer's queue stayed full".into())),
-    }
-    // Queued: a write not committed by the deadline may still commit after it, so its outcome is uncertain (a
-    // webhook answers 503: the vendor retries, and if the commit did land, the retry is recognised as a duplicate).
-    match tokio::time::timeout(WRITE_DEADLINE, answer).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => Err(StoreError::Uncertain("the writer stopped before answering".into())),
-        Err(_) => Err(StoreError::Uncertain("the commit did not finish in time".into())),
     }
 }
 
