@@ -26,8 +26,8 @@ pub struct ServerConfig {
     /// A connection (HTTP/2 included) without a request for this long is closed.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
-    /// The most client connections served at once. When they are all open, connections holding no request give
-    /// up their slot to new ones; if none can, further connections wait to be accepted.
+    /// The most client connections served at once. When they are all open, connections that have held no request
+    /// for a second give up their slot to new ones; if none can, further connections wait to be accepted.
     pub max_connections: usize,
     /// The most connections one peer address may hold (unset: no cap; behind a load balancer, every connection
     /// comes from its address).
