@@ -54,15 +54,17 @@ pub fn config_toml(data: &[u8]) {
     for digest in digests {
         assert_eq!(digest, "[redacted]", "a key digest is printed");
     }
+    // A sink URL prints as its origin, alone or followed by `/[redacted]`, or as `[redacted]`: nothing of its path,
+    // query or fragment. The origin is the parsed one (`http://1/x` prints `http://0.0.0.1/[redacted]`, an IDN host
+    // its punycode), so it may be longer than the URL as written.
     for (i, subscription) in config.subscriptions.iter().enumerate() {
         if let crate::config::SinkConfig::Http { url, .. } = &subscription.sink {
             let printed = shown["subscriptions"][i]["sink"]["url"].as_str().unwrap_or_default();
             let origin = url::Url::parse(url).map(|u| u.origin().ascii_serialization());
             assert!(
-                printed == "[redacted]" || origin.is_ok_and(|o| printed.starts_with(&o)),
+                printed == "[redacted]" || origin.is_ok_and(|o| printed == o || printed == format!("{o}/[redacted]")),
                 "a sink URL is printed beyond its origin: {printed}"
             );
-            assert!(printed.len() <= url.len() + "/[redacted]".len());
         }
     }
 }
@@ -133,6 +135,20 @@ mod tests {
         for name in ["gatehouse.toml", "container.toml"] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name);
             config_toml(&std::fs::read(path).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_printed_sink_origin_may_be_longer_than_the_url_as_written() {
+        // The origin printed is the parsed one, so a length bound on the URL as written was wrong.
+        for (url, shown) in [
+            ("http://1/x", "http://0.0.0.1/[redacted]"),
+            ("http://ü/x", "http://xn--tda/[redacted]"),
+        ] {
+            assert_eq!(crate::config::CapabilityUrl::new(url).to_string(), shown);
+            let sink =
+                format!("{{ type = \"http\", url = \"{url}\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }}");
+            config_toml(format!("[[subscriptions]]\nname = \"a\"\nevents = [\"*\"]\nsink = {sink}\n").as_bytes());
         }
     }
 
