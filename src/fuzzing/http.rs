@@ -19,7 +19,8 @@ const PREFER: HeaderName = HeaderName::from_static("prefer");
 const BASE: &str = "https://vendor.example/base";
 
 /// Input: a path, as UTF-8 text. Whatever text the check accepts must hold no `.` or `..` segment, plain or
-/// percent-decoded (also before a `;`), no `//` and no backslash. Where the text is a request target `http`
+/// percent-decoded (also before a `;`, trimmed of whitespace, or with Unicode dot look-alikes folded as NFKC
+/// would), no `//` and no backslash. Where the text is a request target `http`
 /// accepts, the check runs on its path as `/proxy` does, and the target joined to a base URL and normalised as a
 /// WHATWG URL parser would (dot segments, `%2e`, `\`) must stay under the base path, on the same host.
 pub fn proxy_path(data: &[u8]) {
@@ -56,8 +57,20 @@ fn assert_contained(raw: &str) {
     );
     for segment in decoded.split('/') {
         let name = segment.split(';').next().unwrap_or_default();
+        // Also as a server that trims whitespace or folds Unicode dot look-alikes (NFKC) would read it.
+        let folded: String = name
+            .trim()
+            .chars()
+            .map(|c| {
+                if matches!(c, '\u{FF0E}' | '\u{2024}' | '\u{FE52}') {
+                    '.'
+                } else {
+                    c
+                }
+            })
+            .collect();
         assert!(
-            !matches!(name, "." | ".."),
+            !matches!(folded.as_str(), "." | ".."),
             "{raw:?} has the segment {segment:?} once decoded"
         );
     }
