@@ -29,18 +29,31 @@ const NOT_KEPT: [HeaderName; 5] = [
     HeaderName::from_static("keep-alive"),
 ];
 
-/// Words in the names of headers that carry credentials (`Authorization`, `Cookie`, `X-Api-Key`, `X-Auth-Token`,
+/// Words in the names of headers that carry credentials (`Authorization`, `Cookie`, `X-Api-Key`, `X-Gitlab-Token`,
 /// `Proxy-*`): never kept. (Signature headers are kept: a MAC of this body is no credential, and it lets the stored
 /// request be verified again offline.)
-const CREDENTIAL_WORDS: [&str; 7] = [
-    "authorization",
-    "cookie",
-    "api-key",
-    "apikey",
-    "token",
-    "secret",
-    "proxy-",
+const CREDENTIAL_WORDS: [&[u8]; 8] = [
+    b"authorization",
+    b"cookie",
+    b"api-key",
+    b"apikey",
+    b"token",
+    b"secret",
+    b"password",
+    b"proxy-",
 ];
+
+/// Whether a (lowercase) header name holds one of [`CREDENTIAL_WORDS`]: one pass over the name, trying only the
+/// words that start with the byte at hand (this runs for every header of every quarantined webhook).
+fn names_a_credential(name: &str) -> bool {
+    let name = name.as_bytes();
+    (0..name.len()).any(|at| {
+        let rest = &name[at..];
+        CREDENTIAL_WORDS
+            .iter()
+            .any(|word| word.first() == rest.first() && rest.starts_with(word))
+    })
+}
 
 /// The event type a quarantined event is stored under until it is translated (`<provider>.unknown`).
 const UNKNOWN_TYPE: &str = "unknown";
@@ -88,7 +101,7 @@ fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|(name, _)| !NOT_KEPT.contains(name))
-        .filter(|(name, _)| !CREDENTIAL_WORDS.iter().any(|word| name.as_str().contains(word)))
+        .filter(|(name, _)| !names_a_credential(name.as_str()))
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect()
 }
@@ -322,6 +335,32 @@ fn unchanged(id: Uuid, status: EventStatus) -> Retranslated {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_headers_are_never_kept() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Bearer x"),
+            ("proxy-authorization", "Basic x"),
+            ("cookie", "s=1"),
+            ("x-api-key", "k"),
+            ("x-gitlab-token", "t"),
+            ("x-client-secret", "s"),
+            ("webhook-id", "msg_1"),
+            ("webhook-signature", "v1,abc"),
+            ("x-github-event", "push"),
+            ("content-type", "application/json"),
+            ("connection", "keep-alive"),
+        ] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        let kept: Vec<String> = kept_headers(&headers).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(
+            kept,
+            ["webhook-id", "webhook-signature", "x-github-event", "content-type"]
+        );
+        assert!(names_a_credential("x-shopify-access-token") && !names_a_credential("x-shopify-topic"));
+    }
 
     #[test]
     fn a_quarantine_storm_logs_a_few_lines_and_counts_the_rest() {
