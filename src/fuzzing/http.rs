@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use super::first_line;
 use crate::http::commands::prefers_async;
 use crate::http::idempotency::{self, MAX_KEY_CHARS};
-use crate::http::proxy::check_path;
+use crate::http::proxy::{DOT_LOOKALIKES, check_path};
 
 const PREFER: HeaderName = HeaderName::from_static("prefer");
 /// Where the joined URL must stay: a vendor's base URL with a path.
@@ -58,17 +58,7 @@ fn assert_contained(raw: &str) {
     for segment in decoded.split('/') {
         let name = segment.split(';').next().unwrap_or_default();
         // Also as a server that trims whitespace or folds Unicode dot look-alikes (NFKC) would read it.
-        let folded: String = name
-            .trim()
-            .chars()
-            .map(|c| {
-                if matches!(c, '\u{FF0E}' | '\u{2024}' | '\u{FE52}') {
-                    '.'
-                } else {
-                    c
-                }
-            })
-            .collect();
+        let folded = name.trim().replace(DOT_LOOKALIKES, ".");
         assert!(
             !matches!(folded.as_str(), "." | ".."),
             "{raw:?} has the segment {segment:?} once decoded"

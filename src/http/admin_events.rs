@@ -15,7 +15,6 @@ use uuid::Uuid;
 use super::AppState;
 use super::extract::PathParam;
 use super::problem::{ApiError, Problem};
-use crate::ingest::Ingest;
 use crate::ingest::quarantine::RetranslateError;
 use crate::store::{EventFilter, EventStatus, Replayed, StoreError};
 
@@ -144,11 +143,7 @@ pub async fn replay(State(state): State<AppState>, PathParam(id): PathParam) -> 
 pub async fn retranslate(State(state): State<AppState>, PathParam(id): PathParam) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(Problem::NotFound, format!("no event {id}"));
     let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let ingest = Ingest {
-        store: state.store.as_ref(),
-        subscriptions: &state.config.subscriptions,
-        relay_wake: Some(&state.relay_wake),
-    };
+    let ingest = state.ingest();
     match ingest.retranslate(&state.providers, uuid).await {
         Ok(outcome) => Ok(Json(outcome).into_response()),
         Err(RetranslateError::NotFound(_)) => Err(not_found()),

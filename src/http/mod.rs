@@ -60,6 +60,17 @@ pub struct Shared {
     pub relay_wake: Arc<tokio::sync::Notify>,
 }
 
+impl Shared {
+    /// The webhook path over this state's store, subscriptions and relay.
+    pub fn ingest(&self) -> crate::ingest::Ingest<'_> {
+        crate::ingest::Ingest {
+            store: self.store.as_ref(),
+            subscriptions: &self.config.subscriptions,
+            relay_wake: Some(&self.relay_wake),
+        }
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     // The admin token is checked before anything of an admin route runs, its extractors included.
     let admin = Router::new()

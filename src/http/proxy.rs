@@ -80,21 +80,14 @@ pub fn check_path(raw: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Characters a server that normalises Unicode (NFKC) reads as `.`: fullwidth, one-dot leader, small full stop.
+pub(crate) const DOT_LOOKALIKES: [char; 3] = ['\u{FF0E}', '\u{2024}', '\u{FE52}'];
+
 /// Whether a server on the way could read `segment` as `.` or `..`: as it is, or once percent-decoded with
 /// surrounding whitespace trimmed (`..%20`, `%09..`) and Unicode dot look-alikes normalised (`．．`, as NFKC does).
 fn is_dot_segment(segment: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
-    let dots: String = decoded
-        .trim()
-        .chars()
-        .map(|c| {
-            if matches!(c, '\u{FF0E}' | '\u{2024}' | '\u{FE52}') {
-                '.'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let dots = decoded.trim().replace(DOT_LOOKALIKES, ".");
     dots == "." || dots == ".."
 }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::AppState;
 use super::correlation::CorrelationId;
 use super::problem::{ApiError, Problem};
-use crate::ingest::{Ingest, IngestError, Received};
+use crate::ingest::{IngestError, Received};
 use crate::metrics::{WEBHOOK_SECONDS, WEBHOOKS};
 
 pub async fn receive(
@@ -39,11 +39,7 @@ pub async fn receive(
             format!("no provider {name:?} receives webhooks"),
         ));
     };
-    let ingest = Ingest {
-        store: state.store.as_ref(),
-        subscriptions: &state.config.subscriptions,
-        relay_wake: Some(&state.relay_wake),
-    };
+    let ingest = state.ingest();
     let result = match super::body::read_limited(&headers, body, &state.config.server).await {
         Ok(body) => ingest
             .receive(provider, verifier, headers, body, correlation_id.as_str().to_owned())

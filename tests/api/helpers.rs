@@ -39,6 +39,16 @@ credentials = {{ bearer = "{VENDOR_TOKEN}" }}
     )
 }
 
+/// The value of header `name` on each request the fake vendor has received (on `path` only, if given), in order.
+pub async fn sent_header(vendor: &wiremock::MockServer, name: &str, path: Option<&str>) -> Vec<String> {
+    let requests = vendor.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| path.is_none_or(|path| r.url.path() == path))
+        .map(|r| r.headers[name].to_str().unwrap().to_owned())
+        .collect()
+}
+
 /// How many requests the fake vendor has received.
 pub async fn hits(vendor: &wiremock::MockServer) -> usize {
     vendor.received_requests().await.unwrap_or_default().len()

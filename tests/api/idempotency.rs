@@ -354,13 +354,7 @@ async fn passthrough_keys_reach_the_vendor_per_caller_and_prefer_async_is_refuse
         let response = post(&app, caller, "/proxy/pay/v1/charges", Some("order-1"), &json!({})).await;
         assert_eq!(response.status(), 201);
     }
-    let keys: Vec<_> = vendor
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
-        .collect();
+    let keys = sent_header(&vendor, "idempotency-key", None).await;
     assert_eq!(
         keys,
         ["svc:order-1", "second:order-1"],

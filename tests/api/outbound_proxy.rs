@@ -315,13 +315,7 @@ async fn idempotency_keys_on_every_method_reach_the_vendor_under_the_callers_nam
         assert_eq!(response.status(), 200, "{verb}");
         assert!(!response.headers().contains_key("idempotent-replayed"));
     }
-    let keys: Vec<_> = vendor
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
-        .collect();
+    let keys = sent_header(&vendor, "idempotency-key", None).await;
     assert_eq!(keys, ["svc:shared-key"; 3], "never as the caller sent it");
     // A malformed key is refused on every method, before the vendor.
     let refused = app

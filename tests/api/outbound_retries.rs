@@ -109,12 +109,7 @@ async fn unsafe_calls_are_retried_only_with_an_idempotency_key() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let requests = vendor.received_requests().await.unwrap();
-    let keys: Vec<_> = requests
-        .iter()
-        .filter(|r| r.url.path() == "/v1/payment_intents")
-        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
-        .collect();
+    let keys = sent_header(&vendor, "idempotency-key", Some("/v1/payment_intents")).await;
     assert_eq!(
         keys,
         ["svc:pay-once", "svc:pay-once"],

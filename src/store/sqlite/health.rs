@@ -51,34 +51,22 @@ impl Health {
     }
 }
 
-/// The last successful probe's time.
+/// When the last successful probe was.
 #[derive(Default)]
-pub(super) struct Probes(Mutex<Option<(Instant, Result<(), String>)>>);
+pub(super) struct Probes(Mutex<Option<Instant>>);
 
 /// Whether `store` can commit writes now: a probe write goes through the writer, and no store-wide failure of a
 /// write is more recent than the last data write that succeeded (within [`FAILING_FOR`]).
 pub(super) async fn ping(store: &SqliteStore) -> Result<(), StoreError> {
     let writer = store.writer.as_ref().ok_or(StoreError::Closed)?;
-    let cached = store
-        .probes
-        .0
-        .lock()
-        .ok()
-        .and_then(|last| last.clone())
-        .filter(|(at, _)| at.elapsed() < PROBE_FOR)
-        .map(|(_, result)| result);
-    let probed = match cached {
-        Some(result) => result,
-        None => {
-            let result = probe(store, writer).await.map_err(|e| e.to_string());
-            // Only a success is kept: a store that failed is probed again at once, so its recovery shows at once.
-            if let (Ok(()), Ok(mut last)) = (&result, store.probes.0.lock()) {
-                *last = Some((Instant::now(), Ok(())));
-            }
-            result
+    let recent = store.probes.0.lock().ok().and_then(|last| *last);
+    if recent.is_none_or(|at| at.elapsed() >= PROBE_FOR) {
+        probe(store, writer).await?;
+        // Only a success is kept: a store that failed is probed again at once, so its recovery shows at once.
+        if let Ok(mut last) = store.probes.0.lock() {
+            *last = Some(Instant::now());
         }
-    };
-    probed.map_err(StoreError::Unavailable)?;
+    }
     match store.health.failing(crate::clock::now_ms(), FAILING_FOR) {
         Some(error) => Err(StoreError::Unavailable(format!("recent writes failed: {error}"))),
         None => Ok(()),
