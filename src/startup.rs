@@ -34,7 +34,7 @@ impl Application {
         for warning in crate::providers::warnings(&config) {
             tracing::warn!("{warning}");
         }
-        let store = store::open(&config.store.url, config.store.max_batch)
+        let store = store::open(&config.store)
             .await
             .context("cannot open the store")?;
         store.migrate().await.context("cannot migrate the store")?;
@@ -47,6 +47,11 @@ impl Application {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?,
         };
+        let commands_wake = Arc::new(tokio::sync::Notify::new());
+        store.watch(store::Wakes {
+            relay: Arc::clone(&relay_wake),
+            commands: Arc::clone(&commands_wake),
+        });
         Ok(Self {
             listener,
             relay,
@@ -54,7 +59,7 @@ impl Application {
                 callers: Arc::new(Callers::from_config(&config.callers)),
                 caller_limits: Arc::new(CallerLimits::new(&config.callers)),
                 admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
-                commands_wake: Arc::new(tokio::sync::Notify::new()),
+                commands_wake,
                 relay_wake,
                 config: Arc::new(config),
                 providers: Arc::new(providers),

@@ -84,11 +84,15 @@ async fn serve(path: &Path) -> anyhow::Result<()> {
 
 async fn relay(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
-    let store = store::open(&config.store.url, config.store.max_batch)
+    let store = store::open(&config.store)
         .await
         .context("cannot open the store")?;
     store.migrate().await.context("cannot migrate the store")?;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    store.watch(store::Wakes {
+        relay: std::sync::Arc::clone(&wake),
+        commands: std::sync::Arc::new(tokio::sync::Notify::new()),
+    });
     let relay = crate::relay::Relay::build(&config, std::sync::Arc::clone(&store), wake)
         .with_context(|| format!("invalid configuration in {}", path.display()))?;
     anyhow::ensure!(
@@ -125,7 +129,7 @@ fn check_config(path: &Path) -> anyhow::Result<()> {
 
 async fn migrate(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
-    let store = store::open(&config.store.url, config.store.max_batch).await?;
+    let store = store::open(&config.store).await?;
     store.migrate().await?;
     store.shutdown().await;
     eprintln!("store migrated: {}", config.store.url);

@@ -24,7 +24,7 @@ pub use mutations::{CommandsConfig, IdempotencyConfig};
 pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
 };
-pub use redact::{CapabilityUrl, KeyDigest};
+pub use redact::{CapabilityUrl, DatabaseUrl, KeyDigest};
 pub use retention::RetentionConfig;
 pub use secret::SecretRef;
 pub use server::{ServerConfig, StoreConfig};
@@ -179,10 +179,7 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));
         }
-        if !(1..=10_000).contains(&self.store.max_batch) {
-            return Err(ConfigError::invalid("store.max_batch", "must be between 1 and 10000"));
-        }
-        crate::store::StoreUrl::parse(&self.store.url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
+        self.store.check()?;
         self.validate_callers()?;
         if let Some(admin) = &self.admin {
             outbound::check_sha256_hex("admin.token_sha256", &admin.token_sha256)?;

@@ -1,6 +1,7 @@
 //! Config values that are not secrets to resolve, yet must never be printed whole (Debug, `check-config`, logs):
 //! [`KeyDigest`], the hex SHA-256 of a caller key or the admin token, and [`CapabilityUrl`], a sink URL whose path
-//! or query may itself be the credential (Slack-style incoming-webhook URLs, `?token=`).
+//! or query may itself be the credential (Slack-style incoming-webhook URLs, `?token=`); [`DatabaseUrl`], a store URL
+//! whose password (`postgres://user:PASSWORD@host/db`, `?password=`) is shown as `[redacted]`.
 
 use std::fmt;
 use std::ops::Deref;
@@ -100,6 +101,79 @@ impl<'de> Deserialize<'de> for CapabilityUrl {
     }
 }
 
+/// A store URL (`sqlite://…`, `postgres://user:password@host/db`). It prints with its password, in the userinfo or
+/// as a `password=` query parameter, replaced by `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+}
+
+impl Deref for DatabaseUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = &self.0;
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return f.write_str(text);
+        };
+        if scheme == "sqlite" {
+            return f.write_str(text);
+        }
+        // Userinfo ends at the last '@' before the path (a password may itself hold '@').
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let authority = match authority.rsplit_once('@') {
+            Some((user, host)) => match user.split_once(':') {
+                Some((name, _)) => format!("{name}:{REDACTED}@{host}"),
+                None => format!("{user}@{host}"),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}={REDACTED}"),
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                format!("{path}?{}", query.join("&"))
+            }
+            None => tail.to_owned(),
+        };
+        write!(f, "{scheme}://{authority}{tail}")
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(DatabaseUrl)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +206,29 @@ mod tests {
             let url = CapabilityUrl::new(url);
             assert_eq!(url.to_string(), shown);
             assert_eq!(format!("{url:?}"), shown);
+            assert_eq!(serde_json::to_string(&url).unwrap(), format!("\"{shown}\""));
+        }
+    }
+
+    #[test]
+    fn database_urls_print_without_their_password() {
+        let cases = [
+            ("sqlite://data/g.db", "sqlite://data/g.db"),
+            (
+                "postgres://gh:s3cr3t@db.internal:5432/gatehouse?sslmode=require",
+                "postgres://gh:[redacted]@db.internal:5432/gatehouse?sslmode=require",
+            ),
+            ("postgresql://gh:p@ss@db/g", "postgresql://gh:[redacted]@db/g"),
+            ("postgres://gh@db/g", "postgres://gh@db/g"),
+            (
+                "postgres://db/g?user=gh&password=s3cr3t",
+                "postgres://db/g?user=gh&password=[redacted]",
+            ),
+        ];
+        for (url, shown) in cases {
+            let url = DatabaseUrl::new(url);
+            assert_eq!(url.to_string(), shown);
+            assert!(!format!("{url:?}").contains("s3cr3t"));
             assert_eq!(serde_json::to_string(&url).unwrap(), format!("\"{shown}\""));
         }
     }

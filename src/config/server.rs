@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::{ConfigError, DatabaseUrl};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -58,18 +58,44 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` (relative to the working directory) or `sqlite:///ABSOLUTE/PATH`.
-    pub url: String,
-    /// The most webhooks the SQLite writer commits in one transaction (group commit).
+    /// `sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH`, or
+    /// `postgres://user[:password]@host[:port]/db[?sslmode=...]` (printed without its password).
+    pub url: DatabaseUrl,
+    /// The most webhooks committed in one transaction (group commit).
     pub max_batch: usize,
+    /// PostgreSQL: connections per gateway process.
+    pub pool_size: usize,
+    /// PostgreSQL: the longest one statement may run (`statement_timeout`), and the longest a connection attempt
+    /// may take.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
-            url: "sqlite://data/gatehouse.db".into(),
+            url: DatabaseUrl::new("sqlite://data/gatehouse.db"),
             max_batch: 512,
+            pool_size: 16,
+            statement_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+impl StoreConfig {
+    /// The rules serde cannot express.
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=10_000).contains(&self.max_batch) {
+            return Err(ConfigError::invalid("store.max_batch", "must be between 1 and 10000"));
+        }
+        if !(2..=1_000).contains(&self.pool_size) {
+            return Err(ConfigError::invalid("store.pool_size", "must be between 2 and 1000"));
+        }
+        if self.statement_timeout < Duration::from_millis(100) {
+            return Err(ConfigError::invalid("store.statement_timeout", "must be at least 100ms"));
+        }
+        crate::store::StoreUrl::parse(&self.url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
+        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ fn defaults_fill_what_the_file_leaves_out() {
     let config = load("").unwrap();
     assert_eq!(config.server.listen.port(), 8080);
     assert_eq!(config.server.max_body_bytes, 1 << 20);
-    assert_eq!(config.store.url, "sqlite://data/gatehouse.db");
+    assert_eq!(&*config.store.url, "sqlite://data/gatehouse.db");
 }
 
 #[test]

@@ -105,7 +105,8 @@ pub fn secret_ref(data: &[u8]) {
 }
 
 /// Input: a store URL. One that parses is `sqlite://PATH` or `sqlite:PATH` for a non-empty path without a query
-/// that is not `:memory:`, and gives exactly that path; one that does not gives a message.
+/// that is not `:memory:`, and gives exactly that path, or a `postgres://` URL whose Debug hides its password; one
+/// that does not gives a message.
 pub fn store_url(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -121,6 +122,14 @@ pub fn store_url(data: &[u8]) {
                 "{text:?}"
             );
             assert_eq!(path, Path::new(written));
+        }
+        Ok(StoreUrl::Postgres(url)) => {
+            assert!(text.starts_with("postgres://") || text.starts_with("postgresql://"), "{text:?}");
+            // The settings print without the password.
+            if let Some(password) = url.config.get_password().filter(|p| p.len() > 3) {
+                let shown = format!("{url:?}");
+                assert!(!shown.contains(&*String::from_utf8_lossy(password)), "{text:?} shows its password");
+            }
         }
         Err(error) => assert!(!error.to_string().is_empty()),
     }

@@ -2,13 +2,20 @@
 //! (events waiting for delivery), written together in one transaction; idempotency keys with their stored
 //! responses; deferred commands.
 //!
-//! SQL dialects stay inside the backends; today that is [`sqlite`] (the embedded default).
+//! SQL dialects stay inside the backends: [`sqlite`] (the embedded default, one gateway process per file) and
+//! [`postgres`] (several gateway replicas on one database). Both run the same conformance suite ([`conformance`]).
 
 mod commands;
 mod deliveries;
+mod health;
 mod idempotency;
 mod quarantine;
+mod postgres;
 mod sqlite;
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+use conformance::events as conformance_cases;
 
 pub use commands::{CommandRecord, CommandStatus, CommandUpdate, NewCommand};
 pub use deliveries::{
@@ -25,7 +32,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;
+
+use crate::config::StoreConfig;
 
 /// An event ready to commit: the inbox key and the outbox row.
 #[derive(Debug, Clone)]
@@ -134,6 +144,12 @@ pub enum StoreError {
     Schema(String),
     #[error("invalid store url: {0}")]
     Url(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        StoreError::Unavailable(postgres::describe(&error))
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -254,8 +270,22 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Unavailable("this store cannot simulate faults".into()))
     }
 
+    /// Wakes `wakes` when another gateway sharing the store gives this one's workers something to do (an event
+    /// to deliver, a command to run), so they need not wait for their next poll. A store only one process uses
+    /// has nothing to watch.
+    fn watch(&self, wakes: Wakes) {
+        let _ = wakes;
+    }
+
     /// Finishes queued writes and stops taking new ones.
     async fn shutdown(&self);
+}
+
+/// The workers [`Store::watch`] wakes.
+#[derive(Clone)]
+pub struct Wakes {
+    pub relay: Arc<tokio::sync::Notify>,
+    pub commands: Arc<tokio::sync::Notify>,
 }
 
 /// A failure a store can be made to show ([`Store::inject_fault`]).
@@ -273,14 +303,19 @@ pub enum StoreFault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
+    /// The connection settings (the password inside is never printed: `Config`'s Debug hides it).
+    Postgres(Box<PostgresUrl>),
 }
 
 impl StoreUrl {
     pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return postgres::parse_url(url).map(|parsed| StoreUrl::Postgres(Box::new(parsed)));
+        }
         let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
-            return Err(StoreError::Url(format!(
-                "unsupported scheme in {url:?}; supported: sqlite://PATH"
-            )));
+            return Err(StoreError::Url(
+                "unsupported scheme; supported: sqlite://PATH, postgres://USER[:PASSWORD]@HOST[:PORT]/DB".into(),
+            ));
         };
         if path.is_empty() || path.contains('?') || path == ":memory:" {
             return Err(StoreError::Url(
@@ -291,17 +326,20 @@ impl StoreUrl {
     }
 }
 
-/// Opens an existing store read-only (no writer, creates nothing), for inspection commands.
-pub async fn open_read_only(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    match StoreUrl::parse(url)? {
+/// Opens an existing store read-only (no writer, creates nothing), for inspection commands. (A PostgreSQL store
+/// is shared by design: it opens as usual.)
+pub async fn open_read_only(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(&config.url)? {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open_read_only(&path).await?)),
+        StoreUrl::Postgres(url) => Ok(Arc::new(PostgresStore::open(*url, config).await?)),
     }
 }
 
-/// Opens the store `url` names (without migrating it).
-pub async fn open(url: &str, max_batch: usize) -> Result<Arc<dyn Store>, StoreError> {
-    match StoreUrl::parse(url)? {
-        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path, max_batch).await?)),
+/// Opens the store `config.url` names (without migrating it).
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(&config.url)? {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path, config.max_batch).await?)),
+        StoreUrl::Postgres(url) => Ok(Arc::new(PostgresStore::open(*url, config).await?)),
     }
 }
 
@@ -319,8 +357,19 @@ mod tests {
             StoreUrl::parse("sqlite:///var/lib/g.db").unwrap(),
             StoreUrl::Sqlite("/var/lib/g.db".into())
         );
+        assert!(matches!(
+            StoreUrl::parse("postgres://gh:pw@db.internal:6543/gatehouse?sslmode=require").unwrap(),
+            StoreUrl::Postgres(_)
+        ));
+        assert!(matches!(
+            StoreUrl::parse("postgresql://localhost/g").unwrap(),
+            StoreUrl::Postgres(_)
+        ));
         for bad in [
-            "postgres://x",
+            "postgres://x:5432:1/g",
+            "postgres://localhost/g?sslmode=sometimes",
+            "postgres://localhost",
+            "mysql://x",
             "sqlite://",
             "sqlite::memory:",
             "sqlite://a.db?mode=ro",

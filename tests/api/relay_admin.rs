@@ -145,7 +145,7 @@ async fn two_relays_on_one_store_deliver_each_event_once() {
     let app = app(&subscription("crm", r#""acme-crm.*""#, false, &consumer, 3)).await;
     // A second relay, as `gatehouse relay` would run it, on the same database.
     let config = gatehouse::config::Config::load(&app.config_path).unwrap();
-    let store = gatehouse::store::open(&config.store.url, 64).await.unwrap();
+    let store = gatehouse::store::open(&config.store).await.unwrap();
     let relay =
         gatehouse::relay::Relay::build(&config, Arc::clone(&store), Arc::new(tokio::sync::Notify::new())).unwrap();
     let stop = tokio_util::sync::CancellationToken::new();

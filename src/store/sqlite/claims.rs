@@ -119,11 +119,6 @@ impl Claims {
         before - running.len()
     }
 
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.running.lock().map(|running| running.len()).unwrap_or_default()
-    }
-
     /// Lets go of `(caller, key)` if `token` holds it; `true` if it did.
     pub(super) fn drop_claim(&self, caller: &str, key: &str, token: Uuid) -> bool {
         let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -385,7 +385,3 @@ impl Store for SqliteStore {
     }
 }
 
-#[cfg(test)]
-mod delivery_tests;
-#[cfg(test)]
-mod tests;

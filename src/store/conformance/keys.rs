@@ -1,20 +1,13 @@
-//! The SQLite store's idempotency-key and command statements, driven with explicit clocks: claims, replays,
-//! mismatches, lock expiry, release, pruning; command leases, claim-conditioned updates and the finishing event.
+//! Idempotency keys, deferred commands and retention, driven with explicit clocks: claims, replays, mismatches,
+//! lock expiry, release, pruning; command leases, claim-conditioned updates and the finishing event.
 
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::SqliteStore;
+use super::{Backend, Fixture, conformance};
 use crate::store::{
-    Claimed, CommandStatus, CommandUpdate, KeyClaim, KeyCompletion, NewCommand, NewEvent, Store, StoredResponse,
+    Claimed, CommandStatus, CommandUpdate, KeyClaim, KeyCompletion, NewCommand, NewEvent, StoredResponse,
 };
-
-async fn store() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("t.db"), 64).await.unwrap();
-    store.migrate().await.unwrap();
-    (store, dir)
-}
 
 fn claim(key: &str, fingerprint: &str, now_ms: i64) -> KeyClaim {
     KeyClaim {
@@ -47,9 +40,9 @@ fn completion(key: &str, token: Uuid, status: u16) -> KeyCompletion {
     }
 }
 
-#[tokio::test]
-async fn keys_run_once_then_replay_until_they_expire() {
-    let (store, dir) = store().await;
+async fn keys_run_once_then_replay_until_they_expire(backend: Backend) {
+    let Some(mut fixture) = Fixture::new(backend).await else { return };
+    let store = fixture.store.as_ref();
     let token = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
     assert_eq!(store.claim_key(claim("k", "f1", 10)).await.unwrap(), Claimed::InUse);
     assert_eq!(store.claim_key(claim("k", "f2", 10)).await.unwrap(), Claimed::Mismatch);
@@ -65,9 +58,9 @@ async fn keys_run_once_then_replay_until_they_expire() {
     let mut theirs = claim("k", "f2", 20);
     theirs.caller = "other".into();
     started(store.claim_key(theirs).await.unwrap());
-    // The answer is durable: a new process on the same file replays it.
-    store.shutdown().await;
-    let reopened = SqliteStore::open(&dir.path().join("t.db"), 64).await.unwrap();
+    // The answer is durable: a new process on the same database replays it.
+    fixture.reopen().await;
+    let reopened = fixture.store.as_ref();
     assert_eq!(
         reopened.claim_key(claim("k", "f1", 30)).await.unwrap(),
         Claimed::Replay(done.response)
@@ -82,9 +75,9 @@ async fn keys_run_once_then_replay_until_they_expire() {
     assert_eq!(reopened.prune(30_000, 0).await.unwrap().0, 1);
 }
 
-#[tokio::test]
-async fn a_lapsed_lock_is_retaken_by_the_same_request_and_the_old_claim_loses() {
-    let (store, _dir) = store().await;
+async fn a_lapsed_lock_is_retaken_by_the_same_request_and_the_old_claim_loses(backend: Backend) {
+    let Some(fixture) = Fixture::new(backend).await else { return };
+    let store = fixture.store.as_ref();
     let old = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
     let new = started(store.claim_key(claim("k", "f1", 1_500)).await.unwrap());
     assert_ne!(old, new);
@@ -102,9 +95,7 @@ async fn a_lapsed_lock_is_retaken_by_the_same_request_and_the_old_claim_loses() 
         store.claim_key(claim("k", "f1", 1_700)).await.unwrap(),
         Claimed::Mismatch
     );
-    assert_eq!(store.claims.len(), 1);
     store.prune(2_601, 0).await.unwrap();
-    assert_eq!(store.claims.len(), 0);
     started(store.claim_key(claim("k", "f1", 2_601)).await.unwrap());
 }
 
@@ -138,9 +129,9 @@ fn event(id: Uuid) -> NewEvent {
     }
 }
 
-#[tokio::test]
-async fn commands_are_leased_and_only_their_claimant_records_an_outcome() {
-    let (store, _dir) = store().await;
+async fn commands_are_leased_and_only_their_claimant_records_an_outcome(backend: Backend) {
+    let Some(fixture) = Fixture::new(backend).await else { return };
+    let store = fixture.store.as_ref();
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     store.insert_command(command(a, 0), None).await.unwrap();
     store.insert_command(command(b, 0), None).await.unwrap();
@@ -222,9 +213,9 @@ async fn commands_are_leased_and_only_their_claimant_records_an_outcome() {
     assert!(store.get_command(b).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn retention_deletes_delivered_events_and_old_inbox_entries_only() {
-    let (store, _dir) = store().await;
+async fn retention_deletes_delivered_events_and_old_inbox_entries_only(backend: Backend) {
+    let Some(fixture) = Fixture::new(backend).await else { return };
+    let store = fixture.store.as_ref();
     let mut delivered = event(Uuid::now_v7());
     delivered.provider_event_id = "evt_delivered".into();
     delivered.received_at_ms = 1_000;
@@ -245,3 +236,10 @@ async fn retention_deletes_delivered_events_and_old_inbox_entries_only() {
     assert_eq!(store.prune_delivered(2_000, 2_000).await.unwrap(), (0, 2));
     assert_eq!(store.prune_delivered(2_000, 2_000).await.unwrap(), (0, 0));
 }
+
+conformance!(
+    keys_run_once_then_replay_until_they_expire,
+    a_lapsed_lock_is_retaken_by_the_same_request_and_the_old_claim_loses,
+    commands_are_leased_and_only_their_claimant_records_an_outcome,
+    retention_deletes_delivered_events_and_old_inbox_entries_only,
+);

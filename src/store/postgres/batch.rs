@@ -1,0 +1,99 @@
+//! Group commit for webhooks: concurrent ingests on this replica share one transaction (the ingest lock, their
+//! subject locks, one pipelined statement per event, a wake-up `NOTIFY`, one `COMMIT`), so a durable commit per
+//! webhook does not cost a round trip and an fsync each. A batch whose statements fail over one event's data is
+//! committed again one event per transaction, so a bad event fails alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use futures_util::future::try_join_all;
+use tokio::sync::{mpsc, oneshot};
+
+use super::clock::DbClock;
+use super::connect::Failure;
+use super::{connect, events};
+use crate::store::health::Health;
+use crate::store::{Ingested, NewEvent, StoreError};
+
+/// The longest a webhook waits for its commit before it is answered 503 (its commit may still land: uncertain).
+pub(super) const WRITE_DEADLINE: Duration = Duration::from_secs(4);
+
+pub(super) struct Job {
+    pub event: NewEvent,
+    pub answer: oneshot::Sender<Result<Ingested, StoreError>>,
+}
+
+/// Commits the queued ingests in batches of at most `max_batch` until the queue closes.
+pub(super) async fn run(
+    pool: Pool,
+    mut queue: mpsc::Receiver<Job>,
+    max_batch: usize,
+    clock: Arc<DbClock>,
+    health: Arc<Health>,
+) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while queue.recv_many(&mut jobs, max_batch).await > 0 {
+        let batch: Vec<&NewEvent> = jobs.iter().map(|job| &job.event).collect();
+        let outcome = commit(&pool, &batch, &clock).await;
+        match outcome {
+            Ok(answers) => {
+                health.succeeded();
+                for (job, answer) in jobs.drain(..).zip(answers) {
+                    let _ = job.answer.send(Ok(answer));
+                }
+            }
+            Err(Failure::Data(error)) if jobs.len() > 1 => {
+                tracing::warn!(%error, events = jobs.len(), "a batch failed over one event's data; committing its events one by one");
+                for job in jobs.drain(..) {
+                    let alone = commit(&pool, &[&job.event], &clock).await;
+                    let _ = job.answer.send(alone.map(|mut answers| answers.remove(0)).map_err(Failure::into_error));
+                }
+            }
+            Err(failure) => {
+                let error = failure.into_error();
+                if !matches!(error, StoreError::Closed) {
+                    health.failed(&error);
+                }
+                for job in jobs.drain(..) {
+                    let _ = job.answer.send(Err(copy(&error)));
+                }
+            }
+        }
+    }
+}
+
+async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec<Ingested>, Failure> {
+    let mut conn = connect::get(pool).await?;
+    let tx = conn.transaction().await?;
+    let subjects: Vec<String> = batch
+        .iter()
+        .flat_map(|event| events::subject_locks(event.subject.as_deref(), &event.deliver_to))
+        .collect();
+    // Sent back to back on the one connection (tokio-postgres pipelines concurrent queries): one round trip.
+    let locked = events::lock(&tx, true, &subjects);
+    let ingests = try_join_all(
+        batch
+            .iter()
+            .map(|event| events::ingest(&tx, event, clock.at(event.received_at_ms))),
+    );
+    let (locked, ingested) = futures_util::future::join(locked, ingests).await;
+    locked.map_err(Failure::Other)?;
+    let ingested = ingested?;
+    if batch.iter().any(|event| !event.deliver_to.is_empty()) {
+        tx.execute("SELECT pg_notify($1, 'outbox')", &[&super::notify::CHANNEL]).await?;
+    }
+    tx.commit().await.map_err(|e| Failure::Other(connect::commit_error(e)))?;
+    Ok(ingested)
+}
+
+/// The same error for another waiter of a failed batch.
+pub(super) fn copy(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(text) => StoreError::Unavailable(text.clone()),
+        StoreError::Closed => StoreError::Closed,
+        StoreError::Uncertain(text) => StoreError::Uncertain(text.clone()),
+        StoreError::Schema(text) => StoreError::Schema(text.clone()),
+        StoreError::Url(text) => StoreError::Url(text.clone()),
+    }
+}

@@ -1,0 +1,207 @@
+//! Delivery statements: leasing due deliveries, recording an attempt's outcome, and queuing deliveries of an
+//! existing event (replay, a retranslated quarantine).
+//!
+//! Claims from every relay take one advisory lock ([`CLAIM_LOCK`]) for the instant of their statement, then lease
+//! with `FOR UPDATE SKIP LOCKED`: a claim always sees the leases of the claims before it, so an ordered
+//! subscription never has two deliveries of one subject in flight, across any number of relays. Finishing a
+//! delivery takes its subject lock (see [`super::events`]) and its event's row before anything else.
+
+use deadpool_postgres::GenericClient;
+
+use crate::store::{Delivery, DeliveryOutcome, StoreError, Subscriber};
+
+/// The claim lock's key (any constant shared by every replica).
+const CLAIM_LOCK: i64 = 0x6761_7465_0003;
+
+const CLAIM: &str = "
+WITH picked AS (
+    SELECT d.subscription, d.event_seq FROM deliveries d
+    WHERE d.state = 'pending' AND d.next_attempt_ms <= $3 AND d.lease_until_ms <= $3
+      AND d.subscription = ANY($5)
+      AND NOT (d.ordered AND d.subject IS NOT NULL AND EXISTS (
+          SELECT 1 FROM deliveries e
+          WHERE e.subscription = d.subscription AND e.subject = d.subject AND e.state = 'pending'
+            AND (e.event_seq < d.event_seq OR (e.event_seq <> d.event_seq AND e.lease_until_ms > $3))))
+    ORDER BY d.next_attempt_ms LIMIT $4
+    FOR UPDATE OF d SKIP LOCKED
+), leased AS (
+    UPDATE deliveries d SET lease_owner = $1, lease_until_ms = $2
+    FROM picked p WHERE d.subscription = p.subscription AND d.event_seq = p.event_seq
+    RETURNING d.subscription, d.event_seq, d.attempts, d.next_attempt_ms
+)
+SELECT l.subscription, l.event_seq, l.attempts, o.id, o.provider, o.event_type, o.envelope, o.received_at_ms
+FROM leased l JOIN outbox o ON o.seq = l.event_seq
+ORDER BY l.next_attempt_ms, l.event_seq";
+
+/// Leases up to `limit` due deliveries of `subscriptions` to `owner` until `now + lease_ms`, longest due first;
+/// for an ordered subscription only the oldest pending delivery of a subject, and none while another of its
+/// subject is leased. The caller runs this in a transaction.
+pub(super) async fn claim(
+    client: &impl GenericClient,
+    owner: &str,
+    subscriptions: &[String],
+    now: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    if subscriptions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = client.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+    let statement = client.prepare_cached(CLAIM).await?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let until = now.saturating_add(lease_ms);
+    let (locked, rows) = futures_util::future::join(
+        client.execute(&lock, &[&CLAIM_LOCK]),
+        client.query(&statement, &[&owner, &until, &now, &limit, &subscriptions]),
+    )
+    .await;
+    locked?;
+    rows?
+        .iter()
+        .map(|row| {
+            let attempts: i32 = row.try_get(2)?;
+            Ok(Delivery {
+                subscription: row.try_get(0)?,
+                event_seq: row.try_get(1)?,
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                event_id: row.try_get(3)?,
+                provider: row.try_get(4)?,
+                event_type: row.try_get(5)?,
+                envelope: row.try_get(6)?,
+                received_at_ms: row.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
+/// The locks [`finish`] needs, in one statement: the delivery's subject lock (ordered subscriptions), then its
+/// event's row. Taken first, they make the statement after see every commit that could change its answer.
+const FINISH_LOCKS: &str = "
+SELECT count(*) FROM (
+    SELECT 1 FROM (
+        SELECT pg_advisory_xact_lock(hashtextextended(subscription || chr(10) || subject, 0)) FROM deliveries
+        WHERE subscription = $1 AND event_seq = $2 AND ordered AND subject IS NOT NULL) AS subject
+    UNION ALL
+    SELECT 1 FROM (SELECT seq FROM outbox WHERE seq = $2 FOR UPDATE) AS event
+) AS locks";
+
+const FINISH: &str = "
+WITH done AS (
+    UPDATE deliveries SET state = $4, attempts = attempts + 1, next_attempt_ms = $5, last_error = $6,
+        lease_owner = NULL, lease_until_ms = 0, updated_at_ms = $7
+    WHERE subscription = $1 AND event_seq = $2 AND lease_owner = $3 AND state = 'pending'
+    RETURNING subject, ordered
+), attempt AS (
+    INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error)
+    SELECT $1, $2, COALESCE((SELECT MAX(attempt) FROM delivery_attempts WHERE subscription = $1 AND event_seq = $2),
+                            0) + 1,
+           $7, $8, $6
+    FROM done
+), promoted AS (
+    UPDATE deliveries SET next_attempt_ms = $7
+    WHERE (subscription, event_seq) = (
+        SELECT n.subscription, n.event_seq FROM deliveries n, done
+        WHERE $4 <> 'pending' AND done.ordered AND n.subscription = $1 AND n.subject = done.subject
+          AND n.state = 'pending' AND n.event_seq <> $2
+        ORDER BY n.event_seq LIMIT 1)
+      AND next_attempt_ms = 9223372036854775807
+), refreshed AS (
+    UPDATE outbox SET status = CASE
+        WHEN $4 = 'pending' OR EXISTS (SELECT 1 FROM deliveries
+                                       WHERE event_seq = $2 AND subscription <> $1 AND state = 'pending')
+            THEN 'pending'
+        WHEN $4 = 'dead' OR EXISTS (SELECT 1 FROM deliveries
+                                    WHERE event_seq = $2 AND subscription <> $1 AND state = 'dead')
+            THEN 'dead'
+        ELSE 'delivered' END
+    WHERE seq = $2 AND EXISTS (SELECT 1 FROM done)
+)
+SELECT count(*) FROM done";
+
+/// Records an attempt if `owner` still holds the delivery's lease (`false`: nothing written), promotes the next
+/// delivery of its subject once it is over, and updates the event's status: pending while any delivery is, else
+/// dead if any is, else delivered. The caller runs this in a transaction.
+pub(super) async fn finish(
+    client: &impl GenericClient,
+    delivery: &Delivery,
+    owner: &str,
+    now: i64,
+    outcome: &DeliveryOutcome,
+    next_attempt: impl Fn(i64) -> i64,
+) -> Result<bool, StoreError> {
+    let (state, next_attempt_ms, error) = match outcome {
+        DeliveryOutcome::Delivered => ("delivered", 0, None),
+        DeliveryOutcome::Retry { next_attempt_ms, error } => ("pending", next_attempt(*next_attempt_ms), Some(error)),
+        DeliveryOutcome::Dead { error } => ("dead", 0, Some(error)),
+    };
+    let label = match outcome {
+        DeliveryOutcome::Delivered => "delivered",
+        DeliveryOutcome::Retry { .. } => "retry",
+        DeliveryOutcome::Dead { .. } => "dead",
+    };
+    let locks = client.prepare_cached(FINISH_LOCKS).await?;
+    let statement = client.prepare_cached(FINISH).await?;
+    let (subscription, seq) = (&delivery.subscription, &delivery.event_seq);
+    let (locked, done) = futures_util::future::join(
+        client.query_one(&locks, &[subscription, seq]),
+        client.query_one(
+            &statement,
+            &[subscription, seq, &owner, &state, &next_attempt_ms, &error, &now, &label],
+        ),
+    )
+    .await;
+    locked?;
+    Ok(done?.try_get::<_, i64>(0)? == 1)
+}
+
+/// Queues event `seq` (of `subject`) for `subscribers`: a new delivery each, or, with `again`, a delivery that is
+/// over (delivered or dead) made pending anew; one still pending is left alone. Due at `now`, or waiting behind an
+/// older pending delivery of its subject. Returns how many were queued. The caller holds the ingest lock, the
+/// subject locks, and the event's row.
+pub(super) async fn queue(
+    client: &impl GenericClient,
+    seq: i64,
+    subject: Option<&str>,
+    subscribers: &[Subscriber],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
+             SELECT s.name, $1, $2, s.ordered,
+                    CASE WHEN s.ordered AND $2::text IS NOT NULL AND EXISTS (
+                             SELECT 1 FROM deliveries o
+                             WHERE o.subscription = s.name AND o.subject = $2 AND o.state = 'pending'
+                               AND o.event_seq < $1)
+                         THEN 9223372036854775807 ELSE $3 END,
+                    $3
+             FROM unnest($4::text[], $5::bool[]) AS s(name, ordered)
+             ON CONFLICT (subscription, event_seq) DO UPDATE SET state = 'pending', attempts = 0,
+                 next_attempt_ms = excluded.next_attempt_ms, lease_owner = NULL, lease_until_ms = 0,
+                 last_error = NULL, ordered = excluded.ordered, updated_at_ms = excluded.updated_at_ms
+             WHERE deliveries.state <> 'pending'",
+        )
+        .await?;
+    let names: Vec<&str> = subscribers.iter().map(|s| s.name.as_str()).collect();
+    let ordered: Vec<bool> = subscribers.iter().map(|s| s.ordered).collect();
+    let queued = client
+        .execute(&statement, &[&seq, &subject, &now, &names, &ordered])
+        .await?;
+    Ok(usize::try_from(queued).unwrap_or(usize::MAX))
+}
+
+/// The event's status from its deliveries.
+pub(super) async fn refresh_status(client: &impl GenericClient, seq: i64) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE outbox SET status = CASE
+                 WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = $1 AND state = 'pending') THEN 'pending'
+                 WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = $1 AND state = 'dead') THEN 'dead'
+                 ELSE 'delivered' END
+             WHERE seq = $1",
+        )
+        .await?;
+    client.execute(&statement, &[&seq]).await?;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Inbox and outbox statements: the locks an ingest takes, ingesting one event (deduplicated by the inbox's
+//! primary key, with one delivery per subscriber, in one statement), and listing events.
+//!
+//! Ordering across replicas rests on two advisory transaction locks, always taken before any row and in one
+//! statement ([`lock`]): the *ingest lock*, held by every transaction that adds events or deliveries, so outbox
+//! `seq` values are taken in commit order (cursors never skip a late commit); and one *subject lock* per
+//! (ordered subscription, subject), also taken by [`super::deliveries::finish`], so "is an older delivery of this
+//! subject still pending?" is never answered while its answer is changing.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::connect::Failure;
+use crate::store::{EventFilter, EventStatus, EventSummary, Ingested, NewEvent, StoreError, Subscriber};
+
+/// The ingest lock's key (any constant shared by every replica).
+const INGEST_LOCK: i64 = 0x6761_7465_0002;
+
+/// `next_attempt_ms` of a delivery waiting behind an older pending one of its subject.
+pub(super) const WAITING: i64 = i64::MAX;
+
+/// The subject-lock names for `subscribers` of an event of `subject` (ordered subscriptions only).
+pub(super) fn subject_locks(subject: Option<&str>, subscribers: &[Subscriber]) -> Vec<String> {
+    let Some(subject) = subject else {
+        return Vec::new();
+    };
+    subscribers
+        .iter()
+        .filter(|s| s.ordered)
+        .map(|s| format!("{}\n{subject}", s.name))
+        .collect()
+}
+
+/// Takes the ingest lock (when `ingest`) and the subject locks `subjects`, in one statement, until the
+/// transaction ends.
+pub(super) async fn lock(client: &impl GenericClient, ingest: bool, subjects: &[String]) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT count(*) FROM (
+                 SELECT pg_advisory_xact_lock($1) WHERE $2
+                 UNION ALL
+                 SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($3::text[]) AS k) AS locks",
+        )
+        .await?;
+    client.query_one(&statement, &[&INGEST_LOCK, &ingest, &subjects]).await?;
+    Ok(())
+}
+
+const INGEST: &str = "
+WITH claimed AS (
+    INSERT INTO inbox (provider, provider_event_id, event_id, received_at_ms) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (provider, provider_event_id) DO NOTHING
+    RETURNING event_id
+), stored AS (
+    INSERT INTO outbox (id, provider, event_type, subject, provider_event_id, correlation_id, received_at_ms,
+                        envelope, raw_body, status, raw_headers, quarantine_error)
+    SELECT event_id, $1, $5, $6, $2, $7, $4, $8, $9, $10, $11, $12 FROM claimed
+    RETURNING seq
+), fanned AS (
+    INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
+    SELECT s.name, stored.seq, $6, s.ordered,
+           CASE WHEN s.ordered AND $6::text IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM deliveries o
+                    WHERE o.subscription = s.name AND o.subject = $6 AND o.state = 'pending'
+                      AND o.event_seq < stored.seq)
+                THEN 9223372036854775807 ELSE $13 END,
+           $13
+    FROM stored, unnest($14::text[], $15::bool[]) AS s(name, ordered)
+)
+SELECT event_id, NULL::text, true FROM claimed
+UNION ALL
+SELECT i.event_id, o.status, false FROM inbox i LEFT JOIN outbox o ON o.id = i.event_id
+WHERE i.provider = $1 AND i.provider_event_id = $2 AND NOT EXISTS (SELECT 1 FROM claimed)";
+
+/// Claims the event's inbox key and, if it is new, stores the event with one delivery per subscriber (due at
+/// `due_ms`, or waiting behind an older pending one of its subject); otherwise answers with the first event's id.
+/// The caller holds the locks [`lock`] takes for it.
+pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms: i64) -> Result<Ingested, Failure> {
+    let statement = client.prepare_cached(INGEST).await?;
+    let status = if event.quarantine.is_some() {
+        EventStatus::Quarantined
+    } else if event.deliver_to.is_empty() {
+        EventStatus::Delivered
+    } else {
+        EventStatus::Pending
+    };
+    let (headers, error) = match &event.quarantine {
+        Some(quarantine) => (
+            Some(serde_json::to_string(&quarantine.headers).map_err(|e| Failure::Data(StoreError::Unavailable(e.to_string())))?),
+            Some(quarantine.error.as_str()),
+        ),
+        None => (None, None),
+    };
+    let deliver_to: &[Subscriber] = if event.quarantine.is_some() { &[] } else { &event.deliver_to };
+    let names: Vec<&str> = deliver_to.iter().map(|s| s.name.as_str()).collect();
+    let ordered: Vec<bool> = deliver_to.iter().map(|s| s.ordered).collect();
+    let row = client
+        .query_opt(
+            &statement,
+            &[
+                &event.provider,
+                &event.provider_event_id,
+                &event.id,
+                &event.received_at_ms,
+                &event.event_type,
+                &event.subject,
+                &event.correlation_id,
+                &event.envelope,
+                &event.raw_body.as_ref(),
+                &status.as_str(),
+                &headers,
+                &error,
+                &due_ms,
+                &names,
+                &ordered,
+            ],
+        )
+        .await?
+        .ok_or_else(|| Failure::Other(StoreError::Unavailable("the inbox entry of a duplicate vanished".into())))?;
+    let (id, stored_status, new): (Uuid, Option<String>, bool) = (row.get(0), row.get(1), row.get(2));
+    Ok(if new {
+        Ingested {
+            id,
+            duplicate: false,
+            quarantined: event.quarantine.is_some(),
+        }
+    } else {
+        Ingested {
+            id,
+            duplicate: true,
+            quarantined: stored_status.as_deref() == Some(EventStatus::Quarantined.as_str()),
+        }
+    })
+}
+
+/// Outbox events matching `filter`, oldest first.
+pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM outbox
+             WHERE seq > $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR provider = $3)
+             ORDER BY seq LIMIT $4"
+        ))
+        .await?;
+    let after = filter.after.unwrap_or(0);
+    let status = filter.status.map(EventStatus::as_str);
+    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let rows = client.query(&statement, &[&after, &status, &filter.provider, &limit]).await?;
+    rows.iter().map(summary).collect()
+}
+
+/// The columns an [`EventSummary`] is read from, in [`summary`]'s order.
+pub(super) const SUMMARY_COLUMNS: &str =
+    "id, provider, event_type, subject, provider_event_id, status, received_at_ms, correlation_id, seq";
+
+/// An outbox row (selected as [`SUMMARY_COLUMNS`]) as an [`EventSummary`].
+pub(super) fn summary(row: &Row) -> Result<EventSummary, StoreError> {
+    let id: Uuid = row.try_get(0)?;
+    let status: String = row.try_get(5)?;
+    let status = EventStatus::parse(&status)
+        .ok_or_else(|| StoreError::Unavailable(format!("unreadable status {status:?} of event {id}")))?;
+    Ok(EventSummary {
+        id,
+        provider: row.try_get(1)?,
+        event_type: row.try_get(2)?,
+        subject: row.try_get(3)?,
+        providereventid: row.try_get(4)?,
+        status,
+        received_at: crate::clock::rfc3339_from_ms(row.try_get(6)?),
+        correlationid: row.try_get(7)?,
+        seq: row.try_get(8)?,
+    })
+}

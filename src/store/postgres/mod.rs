@@ -1,0 +1,397 @@
+//! The PostgreSQL store, for several gateway replicas on one database: a connection pool ([`connect`]), group
+//! commit of webhooks ([`batch`]), statements by table ([`events`], [`keys`], [`commands`], [`deliveries`],
+//! [`quarantine`], [`inspect`]), versioned migrations ([`schema`]), the database clock that judges leases and
+//! locks ([`clock`]), and cross-replica wake-ups ([`notify`]). The concurrency contract it keeps is written on
+//! [`crate::store::Store`]; how it keeps it, on [`events`] and [`deliveries`].
+
+mod batch;
+mod clock;
+mod commands;
+pub(crate) mod connect;
+mod deliveries;
+mod events;
+mod inspect;
+mod keys;
+mod notify;
+mod quarantine;
+mod schema;
+mod unverified;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use deadpool_postgres::{Object, Pool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use connect::PostgresUrl;
+pub(crate) use connect::{describe, parse_url};
+
+use super::health::{FAILING_FOR, Health, Probes};
+use super::{
+    Claimed, CommandRecord, CommandUpdate, Delivery, DeliveryOutcome, EventDetail, EventFilter, EventSummary, Ingested,
+    KeyClaim, KeyCompletion, NewCommand, NewEvent, Replayed, Resolution, Resolved, Store, StoreError, StoredWebhook,
+    Subscriber, Wakes,
+};
+use crate::config::StoreConfig;
+
+/// The most rows one prune deletes per table, so a backlog is pruned in short transactions.
+const PRUNE_CHUNK: i64 = 1_000;
+/// How many webhooks may wait for a batch before callers wait for room (backpressure).
+const QUEUE_DEPTH: usize = 16_384;
+
+pub struct PostgresStore {
+    pool: Pool,
+    url: PostgresUrl,
+    /// Webhooks waiting for the next batch; `None` once shut down.
+    queue: Mutex<Option<mpsc::Sender<batch::Job>>>,
+    batches: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    clock: Arc<clock::DbClock>,
+    health: Arc<Health>,
+    probes: Probes,
+    held: Arc<keys::Held>,
+    /// Stops the listener and the clock's refresh.
+    stop: CancellationToken,
+}
+
+impl PostgresStore {
+    /// Connects (the database must be reachable), measures the database clock, and starts the batch writer.
+    pub async fn open(url: PostgresUrl, config: &StoreConfig) -> Result<Self, StoreError> {
+        Self::open_with_clock(url, config, crate::clock::now_ms).await
+    }
+
+    /// [`Self::open`] for a replica whose clock is `local` (tests play a replica with a skewed clock).
+    pub async fn open_with_clock(
+        url: PostgresUrl,
+        config: &StoreConfig,
+        local: fn() -> i64,
+    ) -> Result<Self, StoreError> {
+        let pool = connect::pool(&url, config.pool_size, config.statement_timeout)?;
+        let clock = Arc::new(clock::DbClock::new(local));
+        clock.measure(&pool).await?;
+        let stop = CancellationToken::new();
+        tokio::spawn(refresh_clock(pool.clone(), Arc::clone(&clock), stop.clone()));
+        let health = Arc::new(Health::default());
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let batches = tokio::spawn(batch::run(
+            pool.clone(),
+            jobs,
+            config.max_batch,
+            Arc::clone(&clock),
+            Arc::clone(&health),
+        ));
+        Ok(Self {
+            pool,
+            url,
+            queue: Mutex::new(Some(queue)),
+            batches: Mutex::new(Some(batches)),
+            clock,
+            health,
+            probes: Probes::default(),
+            held: Arc::default(),
+            stop,
+        })
+    }
+
+    async fn conn(&self) -> Result<Object, StoreError> {
+        connect::get(&self.pool).await
+    }
+}
+
+async fn commit(tx: Transaction<'_>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(connect::commit_error)
+}
+
+async fn refresh_clock(pool: Pool, clock: Arc<clock::DbClock>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(clock::REFRESH) => {}
+        }
+        if let Err(error) = clock.measure(&pool).await {
+            tracing::debug!(%error, "cannot measure the database clock now");
+        }
+    }
+}
+
+/// Keeps trying to commit a key's answer that could not be committed when its request finished, with backoff,
+/// until it is committed or the claim turns out lost (then the in-memory answer goes), or the store stops.
+fn retry_key_write(pool: Pool, held: Arc<keys::Held>, done: KeyCompletion, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+            let written = match connect::get(&pool).await {
+                Ok(conn) => keys::complete(&conn, &done).await,
+                Err(error) => Err(error),
+            };
+            match written {
+                Ok(committed) => {
+                    if !committed {
+                        tracing::error!(caller = %done.caller, "an idempotency key's held answer lost its claim");
+                    } else {
+                        tracing::info!("an idempotency key's answer held in memory is committed now");
+                    }
+                    held.forget(&done);
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "an idempotency key's answer still cannot be committed"),
+            }
+            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        }
+    });
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        schema::migrate(&self.pool).await
+    }
+
+    async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError> {
+        let queue = self.queue.lock().ok().and_then(|queue| queue.clone()).ok_or(StoreError::Closed)?;
+        let (answer, answered) = oneshot::channel();
+        let job = batch::Job { event, answer };
+        match tokio::time::timeout(batch::WRITE_DEADLINE, queue.send(job)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(StoreError::Closed),
+            Err(_) => return Err(StoreError::Unavailable("the batch queue stayed full".into())),
+        }
+        match tokio::time::timeout(batch::WRITE_DEADLINE, answered).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(StoreError::Uncertain("the batch writer stopped before answering".into())),
+            Err(_) => Err(StoreError::Uncertain("the commit did not finish in time".into())),
+        }
+    }
+
+    async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
+        schema::check(&self.pool).await?;
+        events::list(&self.conn().await?, filter).await
+    }
+
+    async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError> {
+        if let Some(held) = self.held.find(&claim) {
+            return Ok(held);
+        }
+        let claimed = keys::claim(&self.conn().await?, &claim, self.clock.at(claim.now_ms)).await?;
+        if let Claimed::Started { token } = &claimed {
+            self.held.started(*token, &claim.fingerprint);
+        }
+        Ok(claimed)
+    }
+
+    async fn complete_key(&self, done: KeyCompletion) -> Result<bool, StoreError> {
+        let fingerprint = self.held.ended(done.token);
+        let written = match self.conn().await {
+            Ok(conn) => keys::complete(&conn, &done).await,
+            Err(error) => Err(error),
+        };
+        match written {
+            Ok(committed) => Ok(committed),
+            // The vendor call happened: the key must never run again. Hold the answer (replayed meanwhile) and
+            // keep trying to commit it.
+            Err(error) => {
+                let Some(fingerprint) = fingerprint else {
+                    return Err(error);
+                };
+                tracing::error!(%error, "cannot commit an idempotency key's answer; holding it and retrying");
+                self.held.hold(fingerprint, done.clone());
+                retry_key_write(self.pool.clone(), Arc::clone(&self.held), done, self.stop.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_key(&self, caller: String, key: String, token: Uuid) -> Result<bool, StoreError> {
+        self.held.ended(token);
+        keys::release(&self.conn().await?, &caller, &key, token).await
+    }
+
+    async fn insert_command(&self, command: NewCommand, key: Option<KeyCompletion>) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        commands::insert(&tx, &command, self.clock.at(command.created_at_ms)).await?;
+        if let Some(done) = &key {
+            keys::complete(&tx, done).await?;
+        }
+        tx.execute("SELECT pg_notify($1, 'commands')", &[&notify::CHANNEL]).await?;
+        commit(tx).await?;
+        if let Some(done) = key {
+            self.held.ended(done.token);
+        }
+        Ok(())
+    }
+
+    async fn get_command(&self, id: Uuid) -> Result<Option<CommandRecord>, StoreError> {
+        commands::get(&self.conn().await?, id).await
+    }
+
+    async fn claim_commands(
+        &self,
+        owner: String,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<CommandRecord>, StoreError> {
+        let claimed = commands::claim(&self.conn().await?, &owner, self.clock.at(now_ms), lease_ms, limit).await?;
+        // One unreadable row must not hold back its neighbours (it stays leased, and is logged each time).
+        Ok(claimed
+            .into_iter()
+            .filter_map(|row| {
+                row.map_err(|error| tracing::error!(%error, "skipping an unreadable command row"))
+                    .ok()
+            })
+            .collect())
+    }
+
+    async fn update_command(
+        &self,
+        id: Uuid,
+        owner: String,
+        now_ms: i64,
+        update: CommandUpdate,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        if let CommandUpdate::Finish { event, .. } = &update {
+            events::lock(&tx, true, &events::subject_locks(event.subject.as_deref(), &event.deliver_to)).await?;
+            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL]).await?;
+        }
+        let now = self.clock.at(now_ms);
+        let changed = commands::update(&tx, id, &owner, now, &update, &self.clock).await?;
+        commit(tx).await?;
+        Ok(changed)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: String,
+        subscriptions: Vec<String>,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        let now = self.clock.at(now_ms);
+        let claimed = deliveries::claim(&tx, &owner, &subscriptions, now, lease_ms, limit).await?;
+        commit(tx).await?;
+        Ok(claimed)
+    }
+
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        owner: String,
+        now_ms: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        let now = self.clock.at(now_ms);
+        let done = deliveries::finish(&tx, delivery, &owner, now, &outcome, |ms| self.clock.at(ms)).await?;
+        commit(tx).await?;
+        Ok(done)
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError> {
+        schema::check(&self.pool).await?;
+        inspect::detail(&self.conn().await?, id).await
+    }
+
+    async fn replay_event(&self, id: Uuid, subscribers: Vec<Subscriber>, now_ms: i64) -> Result<Replayed, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        let replayed = inspect::replay(&tx, id, &subscribers, self.clock.at(now_ms)).await?;
+        if matches!(replayed, Replayed::Queued(n) if n > 0) {
+            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL]).await?;
+        }
+        commit(tx).await?;
+        Ok(replayed)
+    }
+
+    async fn get_webhook(&self, id: Uuid) -> Result<Option<StoredWebhook>, StoreError> {
+        schema::check(&self.pool).await?;
+        quarantine::get(&self.conn().await?, id).await
+    }
+
+    async fn resolve_quarantine(
+        &self,
+        id: Uuid,
+        resolution: Resolution,
+        now_ms: i64,
+    ) -> Result<Option<Resolved>, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        let resolved = quarantine::resolve(&tx, id, &resolution, self.clock.at(now_ms)).await?;
+        if matches!(resolved, Some(Resolved::Now(super::EventStatus::Pending))) {
+            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL]).await?;
+        }
+        commit(tx).await?;
+        Ok(resolved)
+    }
+
+    async fn prune_delivered(&self, events_before_ms: i64, inbox_before_ms: i64) -> Result<(usize, usize), StoreError> {
+        inspect::prune(&self.conn().await?, events_before_ms, inbox_before_ms, PRUNE_CHUNK).await
+    }
+
+    async fn pending_stats(&self) -> Result<Vec<(String, u64, i64)>, StoreError> {
+        inspect::pending(&self.conn().await?).await
+    }
+
+    async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError> {
+        let conn = self.conn().await?;
+        let keys = keys::prune(&conn, self.clock.at(now_ms), PRUNE_CHUNK).await?;
+        let commands = commands::prune(&conn, commands_before_ms, PRUNE_CHUNK).await?;
+        Ok((keys, commands))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        if self.queue.lock().ok().is_none_or(|queue| queue.is_none()) {
+            return Err(StoreError::Closed);
+        }
+        if !self.probes.fresh() {
+            let conn = self.conn().await?;
+            let probe = conn.prepare_cached("UPDATE store_health SET checked_at_ms = $1 WHERE id = 1").await?;
+            conn.execute(&probe, &[&crate::clock::now_ms()]).await?;
+            self.probes.succeeded();
+        }
+        match self.health.failing(crate::clock::now_ms(), FAILING_FOR) {
+            Some(error) => Err(StoreError::Unavailable(format!("recent writes failed: {error}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn watch(&self, wakes: Wakes) {
+        tokio::spawn(notify::listen(self.url.clone(), wakes, self.stop.clone()));
+    }
+
+    async fn shutdown(&self) {
+        // Answers still held in memory get a last attempt: once the process is gone, their keys lapse.
+        for done in self.held.all() {
+            let written = match self.conn().await {
+                Ok(conn) => keys::complete(&conn, &done).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = written {
+                tracing::error!(%error, caller = %done.caller,
+                    "an idempotency key's answer could not be committed before shutdown; its key lapses");
+            }
+        }
+        self.stop.cancel();
+        let queue = self.queue.lock().ok().and_then(|mut queue| queue.take());
+        drop(queue);
+        let batches = self.batches.lock().ok().and_then(|mut batches| batches.take());
+        if let Some(batches) = batches {
+            let _ = batches.await;
+        }
+        self.pool.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;

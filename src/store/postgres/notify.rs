@@ -1,0 +1,72 @@
+//! Prompt wake-ups across replicas: writes that give the relay or the command executor work `NOTIFY` one channel
+//! in their transaction (PostgreSQL delivers it at commit), and every replica `LISTEN`s on a connection of its
+//! own and wakes its workers, so an event ingested on one replica is delivered by another's relay at once rather
+//! than at its next poll. The listener reconnects by itself; after it (re)connects it wakes both workers, for the
+//! notifications it may have missed.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_postgres::AsyncMessage;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Wakes;
+
+/// The channel: payload `outbox` (deliveries to make) or `commands` (a deferred command to run).
+pub(super) const CHANNEL: &str = "gatehouse_wake";
+
+/// Listens until `stop`, waking `wakes` on each notification.
+pub(super) async fn listen(url: super::PostgresUrl, wakes: Wakes, stop: CancellationToken) {
+    let mut pause = Duration::from_millis(100);
+    let mut failing = false;
+    while !stop.is_cancelled() {
+        match session(&url, &wakes, &stop).await {
+            Ok(()) => return,
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "lost the PostgreSQL wake-up listener; workers poll until it is back");
+                    failing = true;
+                }
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+    let _ = failing;
+}
+
+async fn session(url: &super::PostgresUrl, wakes: &Wakes, stop: &CancellationToken) -> Result<(), String> {
+    let tls = super::connect::tls(url.verify).map_err(|e| e.to_string())?;
+    let (client, mut connection) = url.config.connect(tls).await.map_err(|e| super::connect::describe(&e))?;
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let statement = format!("LISTEN {CHANNEL}");
+    let listening = client.batch_execute(&statement);
+    // The connection must be driven for the LISTEN to complete.
+    tokio::pin!(listening);
+    loop {
+        tokio::select! {
+            done = &mut listening => { done.map_err(|e| super::connect::describe(&e))?; break; }
+            message = messages.next() => if message.is_none() { return Err("connection closed".into()) },
+        }
+    }
+    tracing::debug!("listening for PostgreSQL wake-ups");
+    wakes.relay.notify_one();
+    wakes.commands.notify_one();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            message = messages.next() => match message {
+                Some(Ok(AsyncMessage::Notification(note))) => match note.payload() {
+                    "commands" => wakes.commands.notify_one(),
+                    _ => wakes.relay.notify_one(),
+                },
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(super::connect::describe(&error)),
+                None => return Err("connection closed".into()),
+            },
+        }
+    }
+}
