@@ -34,9 +34,7 @@ impl Application {
         for warning in crate::providers::warnings(&config) {
             tracing::warn!("{warning}");
         }
-        let store = store::open(&config.store)
-            .await
-            .context("cannot open the store")?;
+        let store = store::open(&config.store).await.context("cannot open the store")?;
         store.migrate().await.context("cannot migrate the store")?;
         let relay_wake = Arc::new(tokio::sync::Notify::new());
         let relay = crate::relay::Relay::build(&config, Arc::clone(&store), Arc::clone(&relay_wake))
@@ -123,7 +121,11 @@ impl Application {
             Arc::clone(&state.relay_wake),
         );
         tasks.spawn(executor.run(stop.clone(), state.config.server.shutdown_grace));
-        tasks.spawn(Arc::clone(&self.relay).run(stop.clone(), state.config.server.shutdown_grace));
+        if state.config.relay.enabled {
+            tasks.spawn(Arc::clone(&self.relay).run(stop.clone(), state.config.server.shutdown_grace));
+        } else {
+            tracing::info!("relay.enabled = false: this gateway stores events; `gatehouse relay` delivers them");
+        }
         tasks.spawn(crate::prune::run(
             Arc::clone(&state.store),
             Arc::clone(&state.config),

@@ -48,7 +48,7 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
     match command {
         EventsCommand::Retranslate { id, provider } => {
             let providers = Providers::build(config).context("invalid configuration")?;
-            let store = store::open(&config.store).await?;
+            let store = store::open_for_maintenance(&config.store).await?;
             let ingest = Ingest {
                 store: store.as_ref(),
                 subscriptions: &config.subscriptions,
@@ -70,7 +70,7 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
             }
         }
         EventsCommand::Replay { id } => {
-            let store = store::open(&config.store).await?;
+            let store = store::open_for_maintenance(&config.store).await?;
             let replayed = replay(config, store.as_ref(), id).await;
             store.shutdown().await;
             let queued = replayed?;

@@ -84,9 +84,7 @@ async fn serve(path: &Path) -> anyhow::Result<()> {
 
 async fn relay(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
-    let store = store::open(&config.store)
-        .await
-        .context("cannot open the store")?;
+    let store = store::open(&config.store).await.context("cannot open the store")?;
     store.migrate().await.context("cannot migrate the store")?;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     store.watch(store::Wakes {
@@ -129,7 +127,7 @@ fn check_config(path: &Path) -> anyhow::Result<()> {
 
 async fn migrate(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
-    let store = store::open(&config.store).await?;
+    let store = store::open_for_maintenance(&config.store).await?;
     store.migrate().await?;
     store.shutdown().await;
     eprintln!("store migrated: {}", config.store.url);

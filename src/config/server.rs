@@ -92,7 +92,10 @@ impl StoreConfig {
             return Err(ConfigError::invalid("store.pool_size", "must be between 2 and 1000"));
         }
         if self.statement_timeout < Duration::from_millis(100) {
-            return Err(ConfigError::invalid("store.statement_timeout", "must be at least 100ms"));
+            return Err(ConfigError::invalid(
+                "store.statement_timeout",
+                "must be at least 100ms",
+            ));
         }
         crate::store::StoreUrl::parse(&self.url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
         Ok(())

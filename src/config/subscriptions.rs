@@ -89,6 +89,9 @@ fn default_stream() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelayConfig {
+    /// Whether `gatehouse serve` runs the relay (`false`: an HTTP tier only, with `gatehouse relay` run apart, on a
+    /// store several processes share). `gatehouse relay` runs it either way.
+    pub enabled: bool,
     /// Deliveries one relay has in flight at once.
     pub concurrency: usize,
     /// How long a relay holds the deliveries it claimed; a crashed relay's claims come back after it. Longer than
@@ -103,6 +106,7 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             concurrency: 64,
             lease: Duration::from_secs(60),
             poll_every: Duration::from_millis(500),

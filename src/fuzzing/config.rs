@@ -124,11 +124,17 @@ pub fn store_url(data: &[u8]) {
             assert_eq!(path, Path::new(written));
         }
         Ok(StoreUrl::Postgres(url)) => {
-            assert!(text.starts_with("postgres://") || text.starts_with("postgresql://"), "{text:?}");
+            assert!(
+                text.starts_with("postgres://") || text.starts_with("postgresql://"),
+                "{text:?}"
+            );
             // The settings print without the password.
             if let Some(password) = url.config.get_password().filter(|p| p.len() > 3) {
                 let shown = format!("{url:?}");
-                assert!(!shown.contains(&*String::from_utf8_lossy(password)), "{text:?} shows its password");
+                assert!(
+                    !shown.contains(&*String::from_utf8_lossy(password)),
+                    "{text:?} shows its password"
+                );
             }
         }
         Err(error) => assert!(!error.to_string().is_empty()),

@@ -52,7 +52,11 @@ pub(crate) struct Probes(Mutex<Option<Instant>>);
 impl Probes {
     /// Whether a probe succeeded within [`PROBE_FOR`].
     pub(crate) fn fresh(&self) -> bool {
-        self.0.lock().ok().and_then(|last| *last).is_some_and(|at| at.elapsed() < PROBE_FOR)
+        self.0
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .is_some_and(|at| at.elapsed() < PROBE_FOR)
     }
 
     /// Records a successful probe (a failure is not kept: a failing store is probed again at once).
@@ -62,4 +66,3 @@ impl Probes {
         }
     }
 }
-

@@ -6,14 +6,14 @@
 //! [`postgres`] (several gateway replicas on one database). Both run the same conformance suite ([`conformance`]).
 
 mod commands;
+#[cfg(test)]
+mod conformance;
 mod deliveries;
 mod health;
 mod idempotency;
-mod quarantine;
 mod postgres;
+mod quarantine;
 mod sqlite;
-#[cfg(test)]
-mod conformance;
 #[cfg(test)]
 use conformance::events as conformance_cases;
 
@@ -297,6 +297,9 @@ pub enum StoreFault {
     ReadOnly,
     /// Writes that need room fail, as on a full disk.
     Full,
+    /// The store stops as a killed process's would: every write fails from now on and the database is free for a
+    /// new owner (an in-process test's stand-in for SIGKILL, whose leftover tasks would otherwise write on).
+    Crash,
 }
 
 /// A parsed `store.url`.
@@ -335,7 +338,19 @@ pub async fn open_read_only(config: &StoreConfig) -> Result<Arc<dyn Store>, Stor
     }
 }
 
-/// Opens the store `config.url` names (without migrating it).
+/// Opens the store for a one-shot operator command that writes (`events replay`, `events retranslate`,
+/// `migrate`): beside a running gateway on the embedded store, without taking its ownership.
+pub async fn open_for_maintenance(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(&config.url)? {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(
+            SqliteStore::open_for_maintenance(&path, config.max_batch).await?,
+        )),
+        StoreUrl::Postgres(url) => Ok(Arc::new(PostgresStore::open(*url, config).await?)),
+    }
+}
+
+/// Opens the store `config.url` names (without migrating it), as a gateway or relay: the embedded store refuses a
+/// second one on the same file.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     match StoreUrl::parse(&config.url)? {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path, config.max_batch).await?)),

@@ -96,19 +96,30 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_webhook() {
 pub struct Burst {
     acked: Arc<Mutex<Vec<String>>>,
     pub refused: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
     senders: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Burst {
     pub fn start(client: &reqwest::Client, url: &str, workers: usize) -> Burst {
+        Self::start_at(client, url, workers, 0)
+    }
+
+    /// [`Self::start`] with event numbers from `first` on (bursts at several gateways send distinct events).
+    pub fn start_at(client: &reqwest::Client, url: &str, workers: usize, first: usize) -> Burst {
         let acked = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let senders = (0..workers)
             .map(|worker| {
                 let (client, url, acked, refused) = (client.clone(), url.to_owned(), acked.clone(), refused.clone());
+                let stop = stop.clone();
                 tokio::spawn(async move {
                     for n in 0..10_000 {
-                        let (headers, body) = stripe_event(worker * 10_000 + n);
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let (headers, body) = stripe_event(first + worker * 10_000 + n);
                         let mut request = client.post(&url).body(body);
                         for (name, value) in &headers {
                             request = request.header(name, value);
@@ -135,6 +146,7 @@ impl Burst {
         Burst {
             acked,
             refused,
+            stop,
             senders,
         }
     }
@@ -148,6 +160,12 @@ impl Burst {
         while self.acked() < count {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Stops the senders after their current request; the acknowledged ids.
+    pub async fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.finish().await
     }
 
     /// Waits for the senders (they stop when the server is gone); the acknowledged ids.

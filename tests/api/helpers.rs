@@ -161,6 +161,19 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     start(dir, db, config_path).await
 }
 
+/// The app with `extra_toml` on the store at `store_url` (a PostgreSQL database) instead of a SQLite file.
+pub async fn spawn_app_on(store_url: &str, extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gatehouse.db");
+    let config_path = dir.path().join("gatehouse.toml");
+    let config = test_config_toml(&db).replace(
+        &format!("url = \"sqlite://{}\"", db.display()),
+        &format!("url = \"{store_url}\""),
+    );
+    std::fs::write(&config_path, config + extra_toml).unwrap();
+    start(dir, db, config_path).await
+}
+
 /// The app on [`test_config_toml`] with its `[server]` lines replaced by `server` (a `[server]` table's keys, one per
 /// line), plus `extra_toml`.
 pub async fn spawn_app_with_server(server: &str, extra_toml: &str) -> TestApp {
@@ -266,12 +279,16 @@ impl TestApp {
     /// Kills the server the hard way (its tasks dropped mid-flight, nothing drained, like a crashed process) and
     /// starts a new one on the same config and store.
     pub async fn crash_and_restart(self) -> TestApp {
+        // What is left of the old gateway in this process must not write on (a killed process could not).
+        let _ = self.store.inject_fault(gatehouse::store::StoreFault::Crash).await;
         let server = self.server.lock().unwrap().take();
         if let Some(server) = server {
             server.abort();
             let _ = server.await;
         }
-        // The aborted tasks drop the store; give its writer thread a moment to close the database.
+        // The aborted tasks drop the store (the client's idle connections hold the old server's state: they go
+        // first); give its writer thread a moment to close the database.
+        drop(self.client);
         drop(self.store);
         tokio::time::sleep(Duration::from_millis(50)).await;
         start(self._dir, self.db, self.config_path).await
@@ -281,6 +298,7 @@ impl TestApp {
     /// between to change the config).
     pub async fn restart(self) -> TestApp {
         self.stop().await;
+        drop(self.client);
         drop(self.store);
         start(self._dir, self.db, self.config_path).await
     }

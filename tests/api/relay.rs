@@ -79,14 +79,27 @@ pub fn status_of(app: &TestApp, id: &str) -> String {
         .unwrap()
 }
 
+/// Waits (up to 10 s) for event `id` to have `status`, read through the app's store (either backend).
 pub async fn wait_status(app: &TestApp, id: &str, status: &str) {
+    let uuid = uuid::Uuid::parse_str(id).unwrap();
+    let mut now = String::new();
     for _ in 0..200 {
-        if status_of(app, id) == status {
+        now = app
+            .store
+            .get_event(uuid)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .status
+            .as_str()
+            .to_owned();
+        if now == status {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("event {id} is {} after 10 s, not {status}", status_of(app, id));
+    panic!("event {id} is {now} after 10 s, not {status}");
 }
 
 #[tokio::test]

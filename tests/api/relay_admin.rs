@@ -137,12 +137,21 @@ async fn events_are_listed_a_page_at_a_time() {
 
 #[tokio::test]
 async fn two_relays_on_one_store_deliver_each_event_once() {
+    // Relays apart from the gateway share a PostgreSQL store (the embedded one has a single owner).
+    let Some(db) = crate::postgres::Database::create().await else {
+        return;
+    };
     let consumer = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(20)))
         .mount(&consumer)
         .await;
-    let app = app(&subscription("crm", r#""acme-crm.*""#, false, &consumer, 3)).await;
+    let app = spawn_app_on(
+        &db.url,
+        &(subscription("crm", r#""acme-crm.*""#, false, &consumer, 3)
+            + "\n[relay]\nlease = \"2s\"\npoll_every = \"50ms\"\n"),
+    )
+    .await;
     // A second relay, as `gatehouse relay` would run it, on the same database.
     let config = gatehouse::config::Config::load(&app.config_path).unwrap();
     let store = gatehouse::store::open(&config.store).await.unwrap();

@@ -62,7 +62,9 @@ async fn claim(store: &dyn Store, owner: &str, now_ms: i64) -> Vec<Delivery> {
 }
 
 async fn one_delivery_per_subject_at_a_time_in_order(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let a1 = event(store, 1, "a").await;
     let a2 = event(store, 2, "a").await;
@@ -103,7 +105,9 @@ async fn one_delivery_per_subject_at_a_time_in_order(backend: Backend) {
 }
 
 async fn only_the_claim_holding_the_lease_records_an_outcome(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let id = event(store, 1, "a").await;
     let stale = claim(store, "one", 0).await.remove(0);
@@ -128,7 +132,9 @@ async fn only_the_claim_holding_the_lease_records_an_outcome(backend: Backend) {
 }
 
 async fn a_replay_behind_a_newer_retrying_delivery_does_not_wedge_the_subject(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let a1 = event(store, 1, "a").await;
     let a2 = event(store, 2, "a").await;
@@ -146,17 +152,16 @@ async fn a_replay_behind_a_newer_retrying_delivery_does_not_wedge_the_subject(ba
     let replayed = claim(store, "two", 60).await;
     assert_eq!(replayed.iter().map(|d| d.event_id).collect::<Vec<_>>(), [a1]);
     // a2 is due again at 1_000, but a1 (leased until 1_060) is ahead of it.
-    assert!(
-        claim(store, "two", 1_010).await.is_empty(),
-        "a2 waits for a1 in flight"
-    );
+    assert!(claim(store, "two", 1_010).await.is_empty(), "a2 waits for a1 in flight");
     delivered(store, &replayed[0], "two", 1_020).await;
     let next = claim(store, "two", 1_030).await;
     assert_eq!(next.iter().map(|d| d.event_id).collect::<Vec<_>>(), [a2]);
 }
 
 async fn a_replay_behind_a_newer_delivery_whose_relay_died_does_not_wedge_the_subject(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let a1 = event(store, 1, "a").await;
     let a2 = event(store, 2, "a").await;
@@ -174,7 +179,9 @@ async fn a_replay_behind_a_newer_delivery_whose_relay_died_does_not_wedge_the_su
 }
 
 async fn a_retranslated_event_takes_its_original_place_in_its_subjects_order(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     // q arrives first and is quarantined; a2 and a3 of the same subject arrive after it.
     let q = Uuid::now_v7();
@@ -244,7 +251,9 @@ async fn a_retranslated_event_takes_its_original_place_in_its_subjects_order(bac
 }
 
 async fn a_retranslation_that_fails_keeps_it_quarantined_with_the_new_error(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let q = Uuid::now_v7();
     let mut quarantined = NewEvent {

@@ -41,7 +41,9 @@ fn completion(key: &str, token: Uuid, status: u16) -> KeyCompletion {
 }
 
 async fn keys_run_once_then_replay_until_they_expire(backend: Backend) {
-    let Some(mut fixture) = Fixture::new(backend).await else { return };
+    let Some(mut fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let token = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
     assert_eq!(store.claim_key(claim("k", "f1", 10)).await.unwrap(), Claimed::InUse);
@@ -76,7 +78,9 @@ async fn keys_run_once_then_replay_until_they_expire(backend: Backend) {
 }
 
 async fn a_lapsed_lock_is_retaken_by_the_same_request_and_the_old_claim_loses(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let old = started(store.claim_key(claim("k", "f1", 0)).await.unwrap());
     let new = started(store.claim_key(claim("k", "f1", 1_500)).await.unwrap());
@@ -130,7 +134,9 @@ fn event(id: Uuid) -> NewEvent {
 }
 
 async fn commands_are_leased_and_only_their_claimant_records_an_outcome(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     store.insert_command(command(a, 0), None).await.unwrap();
@@ -214,7 +220,9 @@ async fn commands_are_leased_and_only_their_claimant_records_an_outcome(backend:
 }
 
 async fn retention_deletes_delivered_events_and_old_inbox_entries_only(backend: Backend) {
-    let Some(fixture) = Fixture::new(backend).await else { return };
+    let Some(fixture) = Fixture::new(backend).await else {
+        return;
+    };
     let store = fixture.store.as_ref();
     let mut delivered = event(Uuid::now_v7());
     delivered.provider_event_id = "evt_delivered".into();

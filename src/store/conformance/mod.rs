@@ -136,7 +136,10 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs outside any runtime's reach (and on panics): a thread with a runtime of its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let client = admin_client(&postgres_admin_url()).await.ok()?;
                 client

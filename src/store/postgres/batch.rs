@@ -47,7 +47,9 @@ pub(super) async fn run(
                 tracing::warn!(%error, events = jobs.len(), "a batch failed over one event's data; committing its events one by one");
                 for job in jobs.drain(..) {
                     let alone = commit(&pool, &[&job.event], &clock).await;
-                    let _ = job.answer.send(alone.map(|mut answers| answers.remove(0)).map_err(Failure::into_error));
+                    let _ = job
+                        .answer
+                        .send(alone.map(|mut answers| answers.remove(0)).map_err(Failure::into_error));
                 }
             }
             Err(failure) => {
@@ -81,9 +83,12 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
     locked.map_err(Failure::Other)?;
     let ingested = ingested?;
     if batch.iter().any(|event| !event.deliver_to.is_empty()) {
-        tx.execute("SELECT pg_notify($1, 'outbox')", &[&super::notify::CHANNEL]).await?;
+        tx.execute("SELECT pg_notify($1, 'outbox')", &[&super::notify::CHANNEL])
+            .await?;
     }
-    tx.commit().await.map_err(|e| Failure::Other(connect::commit_error(e)))?;
+    tx.commit()
+        .await
+        .map_err(|e| Failure::Other(connect::commit_error(e)))?;
     Ok(ingested)
 }
 

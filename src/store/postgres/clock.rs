@@ -51,8 +51,11 @@ impl DbClock {
         let offset = if offset.abs() <= noise { 0 } else { offset };
         let previous = self.offset_ms.swap(offset, Ordering::Relaxed);
         if (offset - previous).abs() > 1_000 {
-            tracing::warn!(offset_ms = offset, "this replica's clock differs from the database's; leases and key \
-                locks follow the database's clock");
+            tracing::warn!(
+                offset_ms = offset,
+                "this replica's clock differs from the database's; leases and key \
+                locks follow the database's clock"
+            );
         }
         Ok(offset)
     }

@@ -70,7 +70,12 @@ pub(super) async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<
     let statement = client
         .prepare_cached(&format!("SELECT {COLUMNS} FROM commands WHERE id = $1"))
         .await?;
-    client.query_opt(&statement, &[&id]).await?.as_ref().map(record).transpose()
+    client
+        .query_opt(&statement, &[&id])
+        .await?
+        .as_ref()
+        .map(record)
+        .transpose()
 }
 
 /// Leases up to `limit` due pending commands whose lease (if any) lapsed, oldest due first; rows another replica is
@@ -91,7 +96,11 @@ pub(super) async fn claim(
                  FOR UPDATE SKIP LOCKED)
              UPDATE commands c SET lease_owner = $1, lease_until_ms = $2 FROM picked WHERE c.seq = picked.seq
              RETURNING {}",
-            COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("c.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -126,7 +135,10 @@ pub(super) async fn update(
                 )
                 .await?;
             let changed = client
-                .execute(&statement, &[&id, &owner, &status.as_str(), &response.to_string(), error, &now])
+                .execute(
+                    &statement,
+                    &[&id, &owner, &status.as_str(), &response.to_string(), error, &now],
+                )
                 .await?;
             if changed == 1 {
                 events::ingest(client, event, clock.at(event.received_at_ms)).await?;
@@ -147,7 +159,10 @@ pub(super) async fn update(
                 .await?;
             let counted = i32::from(*counted);
             client
-                .execute(&statement, &[&id, &owner, &counted, &clock.at(*next_attempt_ms), error, &now])
+                .execute(
+                    &statement,
+                    &[&id, &owner, &counted, &clock.at(*next_attempt_ms), error, &now],
+                )
                 .await?
         }
     };

@@ -108,7 +108,9 @@ pub(super) fn pool(url: &PostgresUrl, size: usize, timeout: Duration) -> Result<
 
 /// A pooled connection, or `Unavailable` when none can be had.
 pub(super) async fn get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get().await.map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {}", pool_error(&e))))
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {}", pool_error(&e))))
 }
 
 fn pool_error(error: &deadpool_postgres::PoolError) -> String {

@@ -147,7 +147,16 @@ pub(super) async fn finish(
         client.query_one(&locks, &[subscription, seq]),
         client.query_one(
             &statement,
-            &[subscription, seq, &owner, &state, &next_attempt_ms, &error, &now, &label],
+            &[
+                subscription,
+                seq,
+                &owner,
+                &state,
+                &next_attempt_ms,
+                &error,
+                &now,
+                &label,
+            ],
         ),
     )
     .await;

@@ -43,7 +43,9 @@ pub(super) async fn lock(client: &impl GenericClient, ingest: bool, subjects: &[
                  SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($3::text[]) AS k) AS locks",
         )
         .await?;
-    client.query_one(&statement, &[&INGEST_LOCK, &ingest, &subjects]).await?;
+    client
+        .query_one(&statement, &[&INGEST_LOCK, &ingest, &subjects])
+        .await?;
     Ok(())
 }
 
@@ -87,12 +89,19 @@ pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms
     };
     let (headers, error) = match &event.quarantine {
         Some(quarantine) => (
-            Some(serde_json::to_string(&quarantine.headers).map_err(|e| Failure::Data(StoreError::Unavailable(e.to_string())))?),
+            Some(
+                serde_json::to_string(&quarantine.headers)
+                    .map_err(|e| Failure::Data(StoreError::Unavailable(e.to_string())))?,
+            ),
             Some(quarantine.error.as_str()),
         ),
         None => (None, None),
     };
-    let deliver_to: &[Subscriber] = if event.quarantine.is_some() { &[] } else { &event.deliver_to };
+    let deliver_to: &[Subscriber] = if event.quarantine.is_some() {
+        &[]
+    } else {
+        &event.deliver_to
+    };
     let names: Vec<&str> = deliver_to.iter().map(|s| s.name.as_str()).collect();
     let ordered: Vec<bool> = deliver_to.iter().map(|s| s.ordered).collect();
     let row = client
@@ -117,7 +126,11 @@ pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms
             ],
         )
         .await?
-        .ok_or_else(|| Failure::Other(StoreError::Unavailable("the inbox entry of a duplicate vanished".into())))?;
+        .ok_or_else(|| {
+            Failure::Other(StoreError::Unavailable(
+                "the inbox entry of a duplicate vanished".into(),
+            ))
+        })?;
     let (id, stored_status, new): (Uuid, Option<String>, bool) = (row.get(0), row.get(1), row.get(2));
     Ok(if new {
         Ingested {
@@ -146,7 +159,9 @@ pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Re
     let after = filter.after.unwrap_or(0);
     let status = filter.status.map(EventStatus::as_str);
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    let rows = client.query(&statement, &[&after, &status, &filter.provider, &limit]).await?;
+    let rows = client
+        .query(&statement, &[&after, &status, &filter.provider, &limit])
+        .await?;
     rows.iter().map(summary).collect()
 }
 

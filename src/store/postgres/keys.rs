@@ -68,7 +68,9 @@ pub(super) async fn claim(client: &impl GenericClient, claim: &KeyClaim, now: i6
             body: Bytes::from(body.unwrap_or_default()),
         }));
     }
-    Err(StoreError::Unavailable("an idempotency key changed hands too often to be claimed".into()))
+    Err(StoreError::Unavailable(
+        "an idempotency key changed hands too often to be claimed".into(),
+    ))
 }
 
 /// Stores the answer on the row `done.token` holds; `false` if the claim was lost.
@@ -84,14 +86,26 @@ pub(super) async fn complete(client: &impl GenericClient, done: &KeyCompletion) 
     let changed = client
         .execute(
             &statement,
-            &[&done.caller, &done.key, &done.token, &status, &headers, &done.response.body.as_ref()],
+            &[
+                &done.caller,
+                &done.key,
+                &done.token,
+                &status,
+                &headers,
+                &done.response.body.as_ref(),
+            ],
         )
         .await?;
     Ok(changed == 1)
 }
 
 /// Frees the key `token` holds while its request runs.
-pub(super) async fn release(client: &impl GenericClient, caller: &str, key: &str, token: Uuid) -> Result<bool, StoreError> {
+pub(super) async fn release(
+    client: &impl GenericClient,
+    caller: &str,
+    key: &str,
+    token: Uuid,
+) -> Result<bool, StoreError> {
     let statement = client
         .prepare_cached(
             "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND token = $3 AND state = 'running'",
@@ -116,7 +130,10 @@ pub(super) async fn prune(client: &impl GenericClient, now: i64, limit: i64) -> 
     let row = client.query_one(&statement, &[&now, &limit]).await?;
     let (answers, lapsed): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     if lapsed > answers {
-        tracing::warn!(lapsed = lapsed - answers, "forgot idempotency claims whose requests never finished");
+        tracing::warn!(
+            lapsed = lapsed - answers,
+            "forgot idempotency claims whose requests never finished"
+        );
     }
     Ok(usize::try_from(answers).unwrap_or(usize::MAX))
 }

@@ -153,7 +153,12 @@ impl Store for PostgresStore {
     }
 
     async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError> {
-        let queue = self.queue.lock().ok().and_then(|queue| queue.clone()).ok_or(StoreError::Closed)?;
+        let queue = self
+            .queue
+            .lock()
+            .ok()
+            .and_then(|queue| queue.clone())
+            .ok_or(StoreError::Closed)?;
         let (answer, answered) = oneshot::channel();
         let job = batch::Job { event, answer };
         match tokio::time::timeout(batch::WRITE_DEADLINE, queue.send(job)).await {
@@ -163,7 +168,9 @@ impl Store for PostgresStore {
         }
         match tokio::time::timeout(batch::WRITE_DEADLINE, answered).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(StoreError::Uncertain("the batch writer stopped before answering".into())),
+            Ok(Err(_)) => Err(StoreError::Uncertain(
+                "the batch writer stopped before answering".into(),
+            )),
             Err(_) => Err(StoreError::Uncertain("the commit did not finish in time".into())),
         }
     }
@@ -218,7 +225,8 @@ impl Store for PostgresStore {
         if let Some(done) = &key {
             keys::complete(&tx, done).await?;
         }
-        tx.execute("SELECT pg_notify($1, 'commands')", &[&notify::CHANNEL]).await?;
+        tx.execute("SELECT pg_notify($1, 'commands')", &[&notify::CHANNEL])
+            .await?;
         commit(tx).await?;
         if let Some(done) = key {
             self.held.ended(done.token);
@@ -258,8 +266,14 @@ impl Store for PostgresStore {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         if let CommandUpdate::Finish { event, .. } = &update {
-            events::lock(&tx, true, &events::subject_locks(event.subject.as_deref(), &event.deliver_to)).await?;
-            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL]).await?;
+            events::lock(
+                &tx,
+                true,
+                &events::subject_locks(event.subject.as_deref(), &event.deliver_to),
+            )
+            .await?;
+            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL])
+                .await?;
         }
         let now = self.clock.at(now_ms);
         let changed = commands::update(&tx, id, &owner, now, &update, &self.clock).await?;
@@ -308,7 +322,8 @@ impl Store for PostgresStore {
         let tx = conn.transaction().await?;
         let replayed = inspect::replay(&tx, id, &subscribers, self.clock.at(now_ms)).await?;
         if matches!(replayed, Replayed::Queued(n) if n > 0) {
-            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL]).await?;
+            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL])
+                .await?;
         }
         commit(tx).await?;
         Ok(replayed)
@@ -329,7 +344,8 @@ impl Store for PostgresStore {
         let tx = conn.transaction().await?;
         let resolved = quarantine::resolve(&tx, id, &resolution, self.clock.at(now_ms)).await?;
         if matches!(resolved, Some(Resolved::Now(super::EventStatus::Pending))) {
-            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL]).await?;
+            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL])
+                .await?;
         }
         commit(tx).await?;
         Ok(resolved)
@@ -356,7 +372,9 @@ impl Store for PostgresStore {
         }
         if !self.probes.fresh() {
             let conn = self.conn().await?;
-            let probe = conn.prepare_cached("UPDATE store_health SET checked_at_ms = $1 WHERE id = 1").await?;
+            let probe = conn
+                .prepare_cached("UPDATE store_health SET checked_at_ms = $1 WHERE id = 1")
+                .await?;
             conn.execute(&probe, &[&crate::clock::now_ms()]).await?;
             self.probes.succeeded();
         }

@@ -40,7 +40,11 @@ pub(super) async fn listen(url: super::PostgresUrl, wakes: Wakes, stop: Cancella
 
 async fn session(url: &super::PostgresUrl, wakes: &Wakes, stop: &CancellationToken) -> Result<(), String> {
     let tls = super::connect::tls(url.verify).map_err(|e| e.to_string())?;
-    let (client, mut connection) = url.config.connect(tls).await.map_err(|e| super::connect::describe(&e))?;
+    let (client, mut connection) = url
+        .config
+        .connect(tls)
+        .await
+        .map_err(|e| super::connect::describe(&e))?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     let statement = format!("LISTEN {CHANNEL}");
     let listening = client.batch_execute(&statement);

@@ -61,8 +61,13 @@ pub(super) async fn resolve(
     let Some(row) = client.query_opt(&find, &[&id]).await? else {
         return Ok(None);
     };
-    let (seq, status, provider, stored_id, received_at_ms): (i64, String, String, String, i64) =
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+    let (seq, status, provider, stored_id, received_at_ms): (i64, String, String, String, i64) = (
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    );
     if status != EventStatus::Quarantined.as_str() {
         let status = EventStatus::parse(&status).unwrap_or(EventStatus::Pending);
         return Ok(Some(Resolved::NotQuarantined(status)));
@@ -105,7 +110,11 @@ pub(super) async fn resolve(
             .transpose()?;
         duplicate_of = holder.filter(|holder| *holder != id);
     }
-    let deliver_to = if duplicate_of.is_some() { &[][..] } else { &deliver_to[..] };
+    let deliver_to = if duplicate_of.is_some() {
+        &[][..]
+    } else {
+        &deliver_to[..]
+    };
     let status = if deliver_to.is_empty() {
         EventStatus::Delivered
     } else {
@@ -119,7 +128,10 @@ pub(super) async fn resolve(
         )
         .await?;
     client
-        .execute(&update, &[&seq, provider_event_id, event_type, subject, envelope, &status.as_str()])
+        .execute(
+            &update,
+            &[&seq, provider_event_id, event_type, subject, envelope, &status.as_str()],
+        )
         .await?;
     super::deliveries::queue(client, seq, subject.as_deref(), deliver_to, now).await?;
     Ok(Some(match duplicate_of {

@@ -21,13 +21,20 @@ fn claim(now_ms: i64) -> KeyClaim {
 
 #[tokio::test]
 async fn a_key_in_flight_on_one_replica_is_in_use_on_another() {
-    let Some(fixture) = Fixture::new(Backend::Postgres).await else { return };
+    let Some(fixture) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
     let (a, b) = (Arc::clone(&fixture.store), fixture.replica().await);
     let now = crate::clock::now_ms();
-    let Claimed::Started { token } = a.claim_key(claim(now)).await.unwrap() else { panic!("A takes the key") };
+    let Claimed::Started { token } = a.claim_key(claim(now)).await.unwrap() else {
+        panic!("A takes the key")
+    };
     assert_eq!(b.claim_key(claim(now + 10)).await.unwrap(), Claimed::InUse);
     assert!(a.release_key("svc".into(), "k".into(), token).await.unwrap());
-    assert!(matches!(b.claim_key(claim(now + 20)).await.unwrap(), Claimed::Started { .. }));
+    assert!(matches!(
+        b.claim_key(claim(now + 20)).await.unwrap(),
+        Claimed::Started { .. }
+    ));
     b.shutdown().await;
 }
 
@@ -37,19 +44,29 @@ fn skewed_clock() -> i64 {
 
 #[tokio::test]
 async fn leases_and_locks_follow_the_database_clock_not_a_replicas() {
-    let Some(fixture) = Fixture::new(Backend::Postgres).await else { return };
+    let Some(fixture) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
     let url = match crate::store::StoreUrl::parse(&fixture.database().unwrap().url).unwrap() {
         crate::store::StoreUrl::Postgres(url) => *url,
         other => panic!("{other:?}"),
     };
     let config = crate::config::StoreConfig::default();
     // B's clock runs two minutes fast: by its own clock, A's 30-second claims lapsed long ago.
-    let b = crate::store::PostgresStore::open_with_clock(url, &config, skewed_clock).await.unwrap();
+    let b = crate::store::PostgresStore::open_with_clock(url, &config, skewed_clock)
+        .await
+        .unwrap();
     let a = &fixture.store;
-    assert!(matches!(a.claim_key(claim(crate::clock::now_ms())).await.unwrap(), Claimed::Started { .. }));
+    assert!(matches!(
+        a.claim_key(claim(crate::clock::now_ms())).await.unwrap(),
+        Claimed::Started { .. }
+    ));
     assert_eq!(b.claim_key(claim(skewed_clock())).await.unwrap(), Claimed::InUse);
     let mut event = webhook("acme-crm", 1, &[]);
-    event.deliver_to = vec![Subscriber { name: "sub".into(), ordered: false }];
+    event.deliver_to = vec![Subscriber {
+        name: "sub".into(),
+        ordered: false,
+    }];
     a.ingest(event).await.unwrap();
     let leased = a
         .claim_deliveries("a".into(), vec!["sub".into()], crate::clock::now_ms(), 30_000, 10)
@@ -66,13 +83,17 @@ async fn leases_and_locks_follow_the_database_clock_not_a_replicas() {
 
 #[tokio::test]
 async fn duplicates_sent_to_two_replicas_at_once_make_one_event() {
-    let Some(fixture) = Fixture::new(Backend::Postgres).await else { return };
+    let Some(fixture) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
     let replicas = [Arc::clone(&fixture.store), fixture.replica().await];
     let mut tasks = Vec::new();
     for n in 0..20 {
         for replica in &replicas {
             let replica = Arc::clone(replica);
-            tasks.push(tokio::spawn(async move { replica.ingest(webhook("acme-crm", n, &["crm"])).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                replica.ingest(webhook("acme-crm", n, &["crm"])).await.unwrap()
+            }));
         }
     }
     let mut answers = Vec::new();
@@ -88,7 +109,9 @@ async fn duplicates_sent_to_two_replicas_at_once_make_one_event() {
 
 #[tokio::test]
 async fn a_cursor_never_skips_an_event_committed_late_by_another_replica() {
-    let Some(fixture) = Fixture::new(Backend::Postgres).await else { return };
+    let Some(fixture) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
     let replicas = [Arc::clone(&fixture.store), fixture.replica().await];
     let writers: Vec<_> = replicas
         .iter()
@@ -107,7 +130,14 @@ async fn a_cursor_never_skips_an_event_committed_late_by_another_replica() {
     let read = tokio::time::timeout(Duration::from_secs(60), async move {
         let (mut seen, mut after) = (Vec::new(), None);
         while seen.len() < 300 {
-            let page = reader.list_events(EventFilter { after, limit: 7, ..Default::default() }).await.unwrap();
+            let page = reader
+                .list_events(EventFilter {
+                    after,
+                    limit: 7,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             if let Some(last) = page.last() {
                 after = Some(last.seq);
             } else {

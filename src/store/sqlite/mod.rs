@@ -1,7 +1,8 @@
 //! The embedded SQLite store: one writer thread that group-commits (see [`writer`], fed through [`writes`]) and
 //! reader connections for queries, all on the same WAL database file. The statements live by table: [`events`],
 //! [`keys`], [`commands`], [`deliveries`], [`quarantine`], [`inspect`]; idempotency keys in flight are held in
-//! memory ([`claims`]); write health and the readiness probe are in [`health`].
+//! memory ([`claims`]), which is sound only because one process owns the file ([`owner`]); write health and the
+//! readiness probe are in [`health`].
 
 mod claims;
 mod commands;
@@ -10,6 +11,7 @@ mod events;
 mod health;
 mod inspect;
 mod keys;
+mod owner;
 mod quarantine;
 mod schema;
 mod writer;
@@ -38,6 +40,8 @@ const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
 
 pub struct SqliteStore {
     path: PathBuf,
+    /// The owner lock on `<db>.lock`, held while the store is open for writing (`None` read-only or shut down).
+    owner: Mutex<Option<std::fs::File>>,
     /// `None` for a read-only store (`gatehouse events list`).
     writer: Option<mpsc::Sender<writer::Command>>,
     /// How the writer's recent writes went.
@@ -51,8 +55,22 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and starts its writer thread.
+    /// Opens (creating if needed) the database at `path` as its owner (a gateway or a relay) and starts its writer
+    /// thread. Refused while another owner has it: see [`owner`].
     pub async fn open(path: &Path, max_batch: usize) -> Result<Self, StoreError> {
+        let locked = path.to_owned();
+        let owner = blocking(move || owner::lock(&locked)).await?;
+        Self::open_with(path, max_batch, Some(owner)).await
+    }
+
+    /// Opens the database for a one-shot operator command (`events replay`, `events retranslate`, `migrate`) beside
+    /// a running owner: its writes take SQLite's own lock one transaction at a time, and it claims no idempotency
+    /// key (the state only an owner keeps), so it cannot break an owner's guarantees.
+    pub async fn open_for_maintenance(path: &Path, max_batch: usize) -> Result<Self, StoreError> {
+        Self::open_with(path, max_batch, None).await
+    }
+
+    async fn open_with(path: &Path, max_batch: usize, owner: Option<std::fs::File>) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let opened = path.clone();
         let (write_conn, read_conn) =
@@ -66,6 +84,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path,
+            owner: Mutex::new(owner),
             writer: Some(tx),
             health,
             probes: health::Probes::default(),
@@ -88,6 +107,7 @@ impl SqliteStore {
         let reader = blocking(move || schema::connect_read_only(&opened)).await?;
         Ok(Self {
             path,
+            owner: Mutex::new(None),
             writer: None,
             health: Arc::default(),
             probes: health::Probes::default(),
@@ -352,6 +372,10 @@ impl Store for SqliteStore {
             StoreFault::None => writer::Fault::None,
             StoreFault::ReadOnly => writer::Fault::ReadOnly,
             StoreFault::Full => writer::Fault::Full,
+            StoreFault::Crash => {
+                drop(self.owner.lock().ok().and_then(|mut owner| owner.take()));
+                writer::Fault::ReadOnly
+            }
         };
         let (done, applied) = oneshot::channel();
         writer
@@ -382,6 +406,7 @@ impl Store for SqliteStore {
         if writer.send(writer::Command::Shutdown(done)).await.is_ok() {
             let _ = finished.await;
         }
+        // Its writes are over: the file may have its next owner.
+        drop(self.owner.lock().ok().and_then(|mut owner| owner.take()));
     }
 }
-
