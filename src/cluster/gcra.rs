@@ -7,6 +7,8 @@
 //! `τ = T × (burst − 1)`, a call conforms when `now ≥ TAT − τ`, and then moves TAT to `max(TAT, now) + T`: the same
 //! arithmetic as `governor`, so a limit behaves the same in Redis and in the local fallback. The key expires when
 //! TAT passes, when a missing key means the same thing (a full burst); so keys never outlive their burst window.
+//! Times are doubles (exact to about 0.25 µs at today's epoch), so `per_second` is at most 1,000,000 with
+//! `[cluster]` (`T` ≥ 1 µs; validated in config).
 
 use std::time::Duration;
 
@@ -28,7 +30,7 @@ if now < allow_at then
   return {0, 0, math.ceil(allow_at - now)}
 end
 local next_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.17g', next_tat), 'PX', math.ceil((next_tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%.17g', next_tat), 'PX', math.max(1, math.ceil((next_tat - now) / 1000)))
 return {1, math.floor((tolerance + interval - (next_tat - now)) / interval + 0.001), 0}
 ";
 

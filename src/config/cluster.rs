@@ -47,9 +47,30 @@ fn default_reconnect_every() -> Duration {
     Duration::from_secs(1)
 }
 
+/// The highest `per_second` a shared limit may have: its emission interval must be at least 1 µs, the precision the
+/// GCRA script keeps times in.
+pub const MAX_SHARED_RATE: u32 = 1_000_000;
+
 impl ClusterConfig {
-    /// The rules serde cannot express.
-    pub(super) fn check(&self) -> Result<(), ConfigError> {
+    /// The rules serde cannot express, `config`'s rate limits included.
+    pub(super) fn check(&self, config: &super::Config) -> Result<(), ConfigError> {
+        let providers = config
+            .providers
+            .iter()
+            .map(|(name, p)| (format!("providers.{name}"), p.rate_limit));
+        let callers = config
+            .callers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("callers[{i}]"), c.rate_limit));
+        for (key, limit) in providers.chain(callers) {
+            if limit.is_some_and(|limit| limit.per_second > MAX_SHARED_RATE) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.rate_limit.per_second"),
+                    format!("is at most {MAX_SHARED_RATE} with [cluster]"),
+                ));
+            }
+        }
         self.redis_url.check("cluster.redis_url")?;
         let prefix_ok = (1..=64).contains(&self.key_prefix.len())
             && self
@@ -227,6 +248,10 @@ mod tests {
             ),
             ("redis_url = \"redis://x\"\nkey_prefix = \"a b\"", "cluster.key_prefix"),
             ("redis_url = \"redis://x\"\nkey_prefix = \"\"", "cluster.key_prefix"),
+            (
+                "redis_url = \"redis://x\"\n[providers.fast]\nrate_limit = { per_second = 2000000, burst = 1 }",
+                "providers.fast.rate_limit.per_second",
+            ),
         ];
         for (table, key) in cases {
             let error = Config::from_toml_str(&format!("[cluster]\n{table}\n"))

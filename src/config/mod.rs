@@ -237,7 +237,7 @@ impl Config {
         subscriptions::check(&self.subscriptions, &self.relay)?;
         retention::check(&self.retention)?;
         if let Some(cluster) = &self.cluster {
-            cluster.check()?;
+            cluster.check(self)?;
         }
         Ok(())
     }
