@@ -115,6 +115,9 @@ impl Application {
     fn spawn_background(&self, stop: CancellationToken) -> tokio::task::JoinSet<()> {
         let state = &self.state;
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(cluster) = &self.cluster {
+            tasks.spawn(Arc::clone(cluster).run(stop.clone()));
+        }
         let executor = crate::commands::Executor::new(
             Arc::clone(&state.store),
             Arc::clone(&state.providers),
@@ -126,9 +129,6 @@ impl Application {
         );
         tasks.spawn(executor.run(stop.clone(), state.config.server.shutdown_grace));
         tasks.spawn(Arc::clone(&self.relay).run(stop.clone(), state.config.server.shutdown_grace));
-        if let Some(cluster) = &self.cluster {
-            tasks.spawn(Arc::clone(cluster).run(stop.clone()));
-        }
         tasks.spawn(crate::prune::run(
             Arc::clone(&state.store),
             Arc::clone(&state.config),
