@@ -10,6 +10,7 @@
 //!   and the retranslation of quarantined events.
 //! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
 //! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
+//! - [`cluster`]: rate limits shared by every replica through Redis (`[cluster]`), with a local fallback.
 //! - [`commands`]: the executor that runs deferred commands (`Prefer: respond-async`) in the background.
 //! - [`prune`]: periodic deletion of expired idempotency keys and old finished commands.
 //! - [`relay`]: delivers outbox events to each matching subscription's sink, at least once.
@@ -24,6 +25,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod envelope;

@@ -25,6 +25,9 @@ pub const UPSTREAM_SECONDS: &str = "gatehouse_upstream_duration_seconds";
 pub const UPSTREAM_RETRIES: &str = "gatehouse_upstream_retries_total";
 /// Requests refused by a rate limit, by `scope` (`caller` or `provider`) and `name`.
 pub const RATE_LIMITED: &str = "gatehouse_rate_limited_total";
+/// With `[cluster]`: 1 while Redis is unreachable and every rate limit is enforced by each replica at
+/// `cluster.local_share`, 0 while limits are cluster-wide; by `redis` (its URL, redacted).
+pub const CLUSTER_LIMITS_DEGRADED: &str = "gatehouse_cluster_limits_degraded";
 /// Breaker transitions (`provider`, `from`, `to`), state (0 closed, 1 open, 2 half-open) and rejections, named
 /// where the breaker records them.
 pub use crate::upstream::breaker::{

@@ -36,8 +36,17 @@ pub struct WebhookVerifier {
 pub struct Providers(HashMap<String, Arc<Provider>>);
 
 impl Providers {
-    /// Builds every configured provider, resolving secrets; the first problem is returned naming its key.
+    /// Builds every configured provider, resolving secrets; the first problem is returned naming its key. Rate
+    /// limits are this process's own (see [`Self::build_with_cluster`]).
     pub fn build(config: &Config) -> Result<Providers, ConfigError> {
+        Self::build_with_cluster(config, None)
+    }
+
+    /// [`Self::build`], with every provider's rate limit shared through `cluster` when there is one.
+    pub fn build_with_cluster(
+        config: &Config,
+        cluster: Option<&Arc<crate::cluster::Cluster>>,
+    ) -> Result<Providers, ConfigError> {
         let mut providers = HashMap::new();
         for (name, provider) in &config.providers {
             let key = format!("providers.{name}");
@@ -50,7 +59,7 @@ impl Providers {
                 }
                 None => None,
             };
-            let outbound = ProviderClient::build(name, provider)?;
+            let outbound = ProviderClient::build(name, provider, cluster)?;
             let routes = route_table(&key, adapter.as_ref())?;
             providers.insert(
                 name.clone(),

@@ -1,6 +1,7 @@
 //! Building and running the application: config → store (migrated) → providers → router, served on an injected
 //! listener (tests bind port 0) until a shutdown signal, then drained within the configured grace; the
-//! deferred-command executor, the outbox relay and the pruning task run beside it.
+//! deferred-command executor, the outbox relay, the pruning task and (with `[cluster]`) the Redis supervisor run
+//! beside it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,12 +22,17 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     relay: Arc<crate::relay::Relay>,
+    /// The Redis that shares rate limits between replicas (`[cluster]`), whose supervisor runs in the background.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Application {
     /// Opens and migrates the store and builds every provider. `listener` overrides `server.listen`.
     pub async fn build(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Self> {
-        let providers = Providers::build(&config).context("invalid configuration")?;
+        let cluster = config.cluster.as_ref().map(crate::cluster::Cluster::new).transpose();
+        let cluster = cluster.context("invalid configuration")?;
+        let providers = Providers::build_with_cluster(&config, cluster.as_ref()).context("invalid configuration")?;
+        let caller_limits = Arc::new(CallerLimits::new(&config.callers, cluster.as_ref()));
         crate::metrics::install();
         for key in config.literal_secrets() {
             tracing::warn!(%key, "literal secret in the config; use \"env:NAME\" or \"file:PATH\" outside development");
@@ -53,9 +59,10 @@ impl Application {
         Ok(Self {
             listener,
             relay,
+            cluster,
             state: AppState::new(Shared {
                 callers: Arc::new(Callers::from_config(&config.callers)),
-                caller_limits: Arc::new(CallerLimits::new(&config.callers)),
+                caller_limits,
                 admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
                 commands_wake,
                 relay_wake,
@@ -107,10 +114,13 @@ impl Application {
         Ok(())
     }
 
-    /// The deferred-command executor, the relay and the pruning task, stopped by `stop`.
+    /// The deferred-command executor, the relay, the pruning task and the cluster's supervisor, stopped by `stop`.
     fn spawn_background(&self, stop: CancellationToken) -> tokio::task::JoinSet<()> {
         let state = &self.state;
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(cluster) = &self.cluster {
+            tasks.spawn(Arc::clone(cluster).run(stop.clone()));
+        }
         let executor = crate::commands::Executor::new(
             Arc::clone(&state.store),
             Arc::clone(&state.providers),

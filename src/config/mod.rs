@@ -4,6 +4,7 @@
 //! Secrets are [`SecretRef`]s (`env:`/`file:`/literal) and are resolved by whoever builds the component that needs
 //! them ([`crate::providers`]), so errors name the config key and never the secret.
 
+mod cluster;
 mod mutations;
 mod outbound;
 mod redact;
@@ -20,6 +21,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use cluster::{ClusterConfig, RedisUrl};
 pub use mutations::{CommandsConfig, IdempotencyConfig};
 pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
@@ -72,6 +74,8 @@ pub struct Config {
     pub relay: RelayConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Rate limits shared by every replica through Redis; absent, each replica keeps its own.
+    pub cluster: Option<ClusterConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,6 +233,9 @@ impl Config {
         mutations::check(&self.idempotency, &self.commands, longest_timeout)?;
         subscriptions::check(&self.subscriptions, &self.relay)?;
         retention::check(&self.retention)?;
+        if let Some(cluster) = &self.cluster {
+            cluster.check(self)?;
+        }
         Ok(())
     }
 

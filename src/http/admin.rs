@@ -1,5 +1,5 @@
 //! `/admin/*`: the admin token checked before any admin route's handler or extractor runs ([`require_token`]), and
-//! `GET /admin/providers`, which reports each provider's breaker, rate limit and bulkhead.
+//! `GET /admin/providers`, which reports each provider's breaker, rate limit (and where it is enforced) and bulkhead.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::ApiError;
+use crate::config::RateLimitConfig;
+use crate::upstream::rate_limit::Limiter;
 
 pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let providers: Vec<Value> = state
@@ -26,7 +28,7 @@ pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, Api
                         "open_for_seconds": breaker.open_remaining.map(|d| d.as_secs_f64()),
                         "half_open_probes": breaker.half_open_in_flight,
                     },
-                    "rate_limit": client.rate_limit.map(|l| json!({"per_second": l.per_second, "burst": l.burst})),
+                    "rate_limit": client.rate_limit.zip(client.limiter()).map(|(l, limiter)| rate_limit(l, limiter)),
                     "in_flight": client.in_flight.in_flight(),
                     "concurrency": client.in_flight.limit(),
                 })
@@ -40,6 +42,16 @@ pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, Api
         })
         .collect();
     Ok(Json(json!({ "data": providers })))
+}
+
+/// A provider's rate limit, where it is enforced now (`local`, `cluster`, `local-fallback`) and, with `[cluster]`,
+/// the share of it this replica enforces alone while Redis is unreachable.
+fn rate_limit(limit: RateLimitConfig, limiter: &Limiter) -> Value {
+    let mut report = json!({"per_second": limit.per_second, "burst": limit.burst, "scope": limiter.scope()});
+    if let Some((per_second, burst)) = limiter.fallback() {
+        report["fallback"] = json!({"per_second": per_second, "burst": burst});
+    }
+    report
 }
 
 /// The admin routes' gate: 401 `unauthorized` unless the request carries the admin token.

@@ -140,7 +140,7 @@ pub async fn get(State(state): State<AppState>, id: Result<PathParam, ApiError>,
         Err(error) => return error.into_response(),
     };
     // Polling counts against the caller's rate limit like any other call.
-    let limit = state.caller_limits.check(&caller.name);
+    let limit = state.caller_limits.check(&caller.name).await;
     if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
         let refusal = ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
             .retry_after(decision.retry_after)

@@ -85,7 +85,7 @@ pub async fn domain(
 ) -> Response {
     let started = Instant::now();
     let name = provider_name(&uri, "/v1/");
-    let admitted = match admit(&state, name, &headers) {
+    let admitted = match admit(&state, name, &headers).await {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };

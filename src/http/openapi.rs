@@ -172,6 +172,8 @@ fn components() -> Components {
         .schema_from::<BreakerReport>()
         .schema_from::<BreakerState>()
         .schema_from::<RateLimit>()
+        .schema_from::<RateLimitScope>()
+        .schema_from::<FallbackLimit>()
         .schema_from::<Customer>()
         .schema_from::<CustomerPage>()
         .schema_from::<NewCustomer>()

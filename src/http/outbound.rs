@@ -25,7 +25,7 @@ pub struct Admitted<'a> {
 }
 
 /// Caller auth (401) → provider known with a `base_url` (404) → caller allowed (403) → caller rate limit (429).
-pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result<Admitted<'a>, Box<Response>> {
+pub async fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result<Admitted<'a>, Box<Response>> {
     let caller = state
         .callers
         .authenticate(headers)
@@ -48,7 +48,7 @@ pub fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result
         );
         return Err(Box::new(error.into_response()));
     }
-    let limit = state.caller_limits.check(&caller.name);
+    let limit = state.caller_limits.check(&caller.name).await;
     if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
         metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "caller", "name" => caller.name.clone())
             .increment(1);

@@ -129,7 +129,7 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
     let correlation = parts.extensions.remove::<CorrelationId>();
     let correlation_id = correlation.as_ref().map(CorrelationId::header_value);
     let name = provider_name(&parts.uri, "/proxy/");
-    let admitted = match admit(&state, name, &parts.headers) {
+    let admitted = match admit(&state, name, &parts.headers).await {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };

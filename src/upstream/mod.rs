@@ -30,7 +30,6 @@ use tokio::time::Instant;
 
 use crate::config::{BreakerSettings, ConfigError, ProviderConfig};
 use breaker::{BreakerConfig, CircuitBreaker, Outcome};
-use governor::RateLimiter;
 
 /// One call to a vendor, relative to the provider's `base_url`.
 #[derive(Debug, Clone)]
@@ -104,8 +103,13 @@ pub struct ProviderClient {
 }
 
 impl ProviderClient {
-    /// Builds the stack for `[providers.NAME]`; `None` when it has no `base_url` (webhook-only).
-    pub fn build(name: &str, config: &ProviderConfig) -> Result<Option<Self>, ConfigError> {
+    /// Builds the stack for `[providers.NAME]`; `None` when it has no `base_url` (webhook-only). With a `cluster`,
+    /// its rate limit is shared by every replica.
+    pub fn build(
+        name: &str,
+        config: &ProviderConfig,
+        cluster: Option<&Arc<crate::cluster::Cluster>>,
+    ) -> Result<Option<Self>, ConfigError> {
         let key = format!("providers.{name}");
         let Some(base_url) = &config.base_url else {
             if config.credentials.is_some() {
@@ -124,10 +128,10 @@ impl ProviderClient {
             config.timeout,
             config.concurrency,
         )?;
-        let limiter = config
-            .rate_limit
-            .as_ref()
-            .map(|limit| Arc::new(RateLimiter::direct(rate_limit::quota(limit))));
+        let limiter = config.rate_limit.as_ref().map(|limit| {
+            let scope = crate::cluster::Scope::Provider;
+            Arc::new(rate_limit::Limiter::build(scope, name, limit, cluster))
+        });
         let retry = retry::Retry::new(retry::RetryPolicy::new(
             name,
             &config.retry,
@@ -149,6 +153,13 @@ impl ProviderClient {
         }))
     }
 
+    /// The provider's rate limit, if it has one.
+    pub fn limiter(&self) -> Option<&rate_limit::Limiter> {
+        self.rate_limit_layer
+            .as_ref()
+            .map(rate_limit::ProviderRateLimit::limiter)
+    }
+
     /// The provider's name, as metrics label it.
     pub fn label(&self) -> &metrics::SharedString {
         &self.label
@@ -158,7 +169,7 @@ impl ProviderClient {
     /// client. The breaker times the call and learns its outcome when the vendor's headers arrive (or it fails).
     pub async fn call(&self, call: Call) -> Result<UpstreamResponse, UpstreamError> {
         if let Some(limit) = &self.rate_limit_layer {
-            limit.check()?;
+            limit.check().await?;
         }
         let permit = self.breaker.try_acquire()?;
         let started = Instant::now();

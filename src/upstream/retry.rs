@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use gatehouse_kit::outbound::UpstreamError;
 use gatehouse_kit::outbound::parse_retry_after;
-use governor::DefaultDirectRateLimiter;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use rand::Rng;
@@ -18,6 +17,7 @@ use tower::retry::budget::{Budget, TpsBudget};
 
 use super::Call;
 use super::client::HttpClient;
+use super::rate_limit::Limiter;
 use crate::config::RetryConfig;
 
 pub struct RetryPolicy {
@@ -27,17 +27,13 @@ pub struct RetryPolicy {
     max_delay: Duration,
     timeout: Duration,
     budget: TpsBudget,
-    /// The provider's rate limit, shared with its rate-limit layer: retries spend tokens too.
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// The provider's rate limit, shared with its rate-limit layer: retries spend tokens too (in Redis, with
+    /// `[cluster]`).
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl RetryPolicy {
-    pub fn new(
-        provider: &str,
-        config: &RetryConfig,
-        timeout: Duration,
-        limiter: Option<Arc<DefaultDirectRateLimiter>>,
-    ) -> Self {
+    pub fn new(provider: &str, config: &RetryConfig, timeout: Duration, limiter: Option<Arc<Limiter>>) -> Self {
         Self {
             provider: provider.to_owned(),
             max_attempts: config.max_attempts,
@@ -51,6 +47,14 @@ impl RetryPolicy {
 
     fn backoff(&self, attempt: u32) -> Duration {
         full_jitter(self.base_delay, self.max_delay, attempt)
+    }
+
+    /// Takes a token of the provider's rate limit for a retry; `false` when the limit refuses it.
+    async fn spend_token(&self) -> bool {
+        match &self.limiter {
+            Some(limiter) => limiter.check().await.allowed,
+            None => true,
+        }
     }
 }
 
@@ -104,8 +108,7 @@ impl Retry {
             // means no retry.
             let too_late = Instant::now().checked_add(delay).is_none_or(|at| at >= deadline);
             // Every attempt spends a token of the provider's own rate limit, retries included.
-            let limited = policy.limiter.as_ref().is_some_and(|limiter| limiter.check().is_err());
-            if too_late || limited || !policy.budget.withdraw() {
+            if too_late || !policy.spend_token().await || !policy.budget.withdraw() {
                 return result;
             }
             metrics::counter!(crate::metrics::UPSTREAM_RETRIES, "provider" => policy.provider.clone()).increment(1);

@@ -2,6 +2,7 @@
 //! `gatehouse` binary itself for the CLI, signals and crash durability.
 
 mod cli;
+mod cluster_limits;
 mod commands;
 mod durability;
 mod helpers;

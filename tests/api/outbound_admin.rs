@@ -74,7 +74,10 @@ async fn admin_providers_shows_breaker_rate_limit_and_in_flight_calls() {
     );
     assert_eq!(outbound["rate_limit"], serde_json::Value::Null);
     let limited = app.admin_provider("adm-limited").await;
-    assert_eq!(limited["outbound"]["rate_limit"], json!({"per_second": 5, "burst": 10}));
+    assert_eq!(
+        limited["outbound"]["rate_limit"],
+        json!({"per_second": 5, "burst": 10, "scope": "local"})
+    );
     // Webhook-only providers have no outbound side.
     assert_eq!(app.admin_provider("github").await["outbound"], serde_json::Value::Null);
 

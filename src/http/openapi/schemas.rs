@@ -110,6 +110,26 @@ pub enum BreakerState {
 pub struct RateLimit {
     pub per_second: u32,
     pub burst: u32,
+    pub scope: RateLimitScope,
+    /// With `[cluster]`: the share of the limit this replica enforces alone while Redis is unreachable.
+    pub fallback: Option<FallbackLimit>,
+}
+
+/// Where the limit is enforced now: `local` (this replica's own), `cluster` (shared by every replica in Redis) or
+/// `local-fallback` (Redis unreachable: this replica's share).
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub enum RateLimitScope {
+    Local,
+    Cluster,
+    LocalFallback,
+}
+
+#[derive(ToSchema)]
+pub struct FallbackLimit {
+    /// Calls per second (may be fractional).
+    pub per_second: f64,
+    pub burst: u32,
 }
 
 /// A customer, whatever CRM holds it.
