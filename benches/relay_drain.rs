@@ -4,13 +4,15 @@
 //!
 //! Run: `cargo bench --bench relay_drain` (env `BENCH_EVENTS`, default 100000; `BENCH_RATE`, default 1000 webhooks/s;
 //! `BENCH_SECONDS`, default 10, for the steady run; any `GATEHOUSE__…` variable reaches the gateway).
+//!
+//! `BENCH_STORE=postgres` runs it on a fresh PostgreSQL database instead of SQLite, where `BENCH_RELAYS=N` drains
+//! with N `gatehouse relay` processes at once (SQLite has one owner: one relay).
 
 mod common;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,7 +49,7 @@ fn nats_sink(stream: &str) -> String {
     )
 }
 
-fn config_toml(db: &Path, sink: &str) -> String {
+fn config_toml(store_url: &str, sink: &str) -> String {
     format!(
         r#"
 [server]
@@ -55,7 +57,7 @@ listen = "127.0.0.1:0"
 shutdown_grace = "5s"
 
 [store]
-url = "sqlite://{db}"
+url = "{store_url}"
 
 [providers.acme-crm.webhook]
 secrets = ["{WEBHOOK_SECRET}"]
@@ -69,8 +71,7 @@ poll_every = "200ms"
 name = "consumer"
 events = ["*"]
 sink = {sink}
-"#,
-        db = db.display()
+"#
     )
 }
 
@@ -127,10 +128,12 @@ fn start_consumer(receipts: Receipts) -> SocketAddr {
 }
 
 /// Stores `count` events with one delivery each to `consumer`, straight into the store (as webhooks would).
-async fn preload(db: &Path, count: usize) {
-    let store = gatehouse::store::open(&format!("sqlite://{}", db.display()), 512)
-        .await
-        .expect("open the store");
+async fn preload(store_url: &str, count: usize) {
+    let config = gatehouse::config::StoreConfig {
+        url: gatehouse::config::DatabaseUrl::new(store_url),
+        ..Default::default()
+    };
+    let store = gatehouse::store::open(&config).await.expect("open the store");
     store.migrate().await.expect("migrate");
     let mut tasks = tokio::task::JoinSet::new();
     let store = Arc::new(store);
@@ -165,12 +168,8 @@ async fn preload(db: &Path, count: usize) {
     store.shutdown().await;
 }
 
-fn delivered(db: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(db).expect("open the database");
-    conn.query_row("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'", [], |r| {
-        r.get(0)
-    })
-    .unwrap_or(0)
+fn delivered(store: &common::store::BenchStore) -> i64 {
+    store.count("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'")
 }
 
 /// Sends signed webhooks at `rate` per second for `seconds` (open loop: each connection takes the next request as
@@ -231,19 +230,23 @@ async fn steady(addr: SocketAddr, rate: usize, seconds: usize) -> Vec<(String, I
     std::mem::take(&mut *acked.lock().expect("acked"))
 }
 
-/// Pre-loads `events` into a fresh store, then times `gatehouse relay` draining them to `sink`.
-fn drain(label: &str, sink: &str, events: usize, target: &str) {
+/// Pre-loads `events` into a fresh store, then times `relays` `gatehouse relay` processes draining them to `sink`.
+fn drain(label: &str, sink: &str, events: usize, relays: usize, target: &str) {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let db = dir.path().join("gatehouse.db");
+    let store = common::store::BenchStore::from_env(dir.path());
     let config = dir.path().join("gatehouse.toml");
-    std::fs::write(&config, config_toml(&db, sink)).expect("write the config");
+    std::fs::write(&config, config_toml(&store.url(), sink)).expect("write the config");
     let loading = Instant::now();
-    common::block_on_local(preload(&db, events));
-    eprintln!("pre-loaded {events} events in {:.1} s", loading.elapsed().as_secs_f64());
+    common::block_on_local(preload(&store.url(), events));
+    eprintln!(
+        "pre-loaded {events} events into {} in {:.1} s",
+        store.label(),
+        loading.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
-    let mut relay = Server::spawn(&config, "relay", None);
+    let mut running: Vec<Server> = (0..relays).map(|_| Server::spawn(&config, "relay", None)).collect();
     let deadline = Instant::now() + Duration::from_secs(600);
-    while delivered(&db) < events as i64 {
+    while delivered(&store) < events as i64 {
         assert!(
             Instant::now() < deadline,
             "the relay did not drain {events} events within 10 minutes"
@@ -251,10 +254,14 @@ fn drain(label: &str, sink: &str, events: usize, target: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let seconds = started.elapsed().as_secs_f64();
-    relay.terminate();
+    for relay in &mut running {
+        relay.terminate();
+    }
     let rate = events as f64 / seconds;
     println!(
-        "\n{label} drain: {events} events in {seconds:.2} s = {rate:.0} events/s (target {target}; relay start-up included)"
+        "\n{label} drain on {} with {relays} relay(s): {events} events in {seconds:.2} s = {rate:.0} events/s (target \
+         {target}; relay start-up included)",
+        store.label()
     );
 }
 
@@ -273,28 +280,32 @@ fn main() {
     let events = env_usize("BENCH_EVENTS", 100_000);
     let rate = env_usize("BENCH_RATE", 1_000);
     let seconds = env_usize("BENCH_SECONDS", 10);
+    let relays = env_usize("BENCH_RELAYS", 1);
     let receipts: Receipts = Arc::new(Mutex::new(HashMap::new()));
     let consumer = start_consumer(Arc::clone(&receipts));
 
     // 1. Drains: pre-load, then time `gatehouse relay` until every delivery is done; to HTTP, then to NATS.
-    drain("HTTP", &http_sink(consumer), events, "≥ 10,000");
+    drain("HTTP", &http_sink(consumer), events, relays, "≥ 10,000");
     let received = receipts.lock().expect("receipts").len();
     println!("  the consumer received {received} distinct ids");
     receipts.lock().expect("receipts").clear();
     if std::net::TcpStream::connect("127.0.0.1:4222").is_ok() {
         let stream = format!("GHBENCH{}", std::process::id());
-        drain("NATS", &nats_sink(&stream), events, "≥ 20,000");
+        drain(
+            "NATS",
+            &nats_sink(&stream),
+            events,
+            relays,
+            "≥ 20,000 on SQLite, ≥ 15,000 with two relays on PostgreSQL",
+        );
         delete_stream(&stream);
     } else {
         println!("NATS drain: skipped (nothing listens on 127.0.0.1:4222)");
     }
     let dir = tempfile::tempdir().expect("a temp dir");
+    let store = common::store::BenchStore::from_env(dir.path());
     let config = dir.path().join("gatehouse.toml");
-    std::fs::write(
-        &config,
-        config_toml(&dir.path().join("gatehouse.db"), &http_sink(consumer)),
-    )
-    .expect("write the config");
+    std::fs::write(&config, config_toml(&store.url(), &http_sink(consumer))).expect("write the config");
 
     // 2. Steady: webhooks at `rate`/s through `gatehouse serve`, latency from 2xx to the consumer's receipt.
     let (mut server, addr) = Server::serve(&config);

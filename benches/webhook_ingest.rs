@@ -5,6 +5,9 @@
 //! Run: `cargo bench --bench webhook_ingest` (env `BENCH_REQUESTS`, default 150000; `BENCH_CONNECTIONS`, default
 //! 64; any `GATEHOUSE__…` variable reaches the server, e.g. `GATEHOUSE__STORE__MAX_BATCH=2048`).
 //!
+//! `BENCH_STORE=postgres` runs it on a fresh PostgreSQL database (`synchronous_commit` as the server has it, on
+//! by default) instead of SQLite; `BENCH_REPLICAS=2` starts two gateways on it, the connections split between them.
+//!
 //! `BENCH_BODY=drift` sends bodies the adapter cannot translate (`full_name` renamed, as after a vendor's payload
 //! change): each is verified and quarantined (stored with its raw bytes and the adapter's error) instead.
 //! `BENCH_IDLE=N` holds N idle connections open (connected, sending nothing) while the load runs.
@@ -14,8 +17,6 @@
 //! send → full response body read. After a SIGTERM shutdown, the outbox row count must equal the requests sent.
 
 mod common;
-
-use std::path::Path;
 
 use bytes::Bytes;
 use common::phase::{Req, Server, commit_stats, run_phase};
@@ -33,7 +34,7 @@ fn env_usize(name: &str, default: usize) -> usize {
     common::env_parse(name, default, "a positive integer", |&n| n > 0)
 }
 
-fn config_toml(db: &Path) -> String {
+fn config_toml(store_url: &str) -> String {
     format!(
         r#"
 [server]
@@ -46,15 +47,14 @@ idle_timeout = "10m"
 max_connections = 30000
 
 [store]
-url = "sqlite://{db}"
+url = "{store_url}"
 
 [providers.acme-crm.webhook]
 scheme = "standard-webhooks"
 secrets = ["{SECRET}"]
 # Requests are signed before the run starts; a slow machine must not push the last ones out of tolerance.
 tolerance = "1h"
-"#,
-        db = db.display()
+"#
     )
 }
 
@@ -130,25 +130,37 @@ fn main() {
         Ok("drift") => true,
         Ok(other) => panic!("BENCH_BODY must be valid or drift, not {other:?}"),
     };
+    let replicas = env_usize("BENCH_REPLICAS", 1);
     let dir = tempfile::tempdir().expect("create a temp dir");
-    let db = dir.path().join("gatehouse.db");
+    let store = common::store::BenchStore::from_env(dir.path());
     let config = dir.path().join("gatehouse.toml");
-    std::fs::write(&config, config_toml(&db)).expect("write the bench config");
-    let (mut server, addr) = Server::serve(&config);
+    std::fs::write(&config, config_toml(&store.url())).expect("write the bench config");
+    let mut servers: Vec<(Server, std::net::SocketAddr)> = (0..replicas).map(|_| Server::serve(&config)).collect();
+    let addr = servers[0].1;
+    let addrs: Vec<std::net::SocketAddr> = servers.iter().map(|(_, addr)| *addr).collect();
 
     let host = addr.to_string();
     let warmup = generate(0, WARMUP, &host, drift);
     let measured = generate(WARMUP, requests, &host, drift);
     let body = if drift { "drift" } else { "valid" };
     eprintln!(
-        "server pid {}; {WARMUP} warm-up + {requests} measured requests ({body} bodies) over {connections} \
+        "{} on {}; {WARMUP} warm-up + {requests} measured requests ({body} bodies) over {connections} \
          connections, {idle} idle connections held",
-        server.0.id()
+        if replicas == 1 {
+            "one gateway".to_owned()
+        } else {
+            format!("{replicas} gateways")
+        },
+        store.label()
     );
 
     let (warm, mut run) = common::block_on_local(async {
         let held = hold_idle(addr, idle).await;
-        let mut senders = common::connect(addr, connections).await;
+        let mut senders = Vec::with_capacity(connections);
+        for (i, addr) in addrs.iter().enumerate() {
+            let share = connections / addrs.len() + usize::from(i < connections % addrs.len());
+            senders.extend(common::connect(*addr, share).await);
+        }
         let warm = run_phase(&mut senders, warmup, StatusCode::OK).await;
         let run = run_phase(&mut senders, measured, StatusCode::OK).await;
         drop(held);
@@ -156,17 +168,18 @@ fn main() {
     });
 
     let commits = commit_stats(addr);
-    let exit = server.terminate();
+    let mut exit = None;
+    for (server, _) in &mut servers {
+        let status = server.terminate();
+        exit = Some(
+            exit.filter(|e: &std::process::ExitStatus| !e.success())
+                .unwrap_or(status),
+        );
+    }
+    let exit = exit.expect("a gateway ran");
 
-    let conn = rusqlite::Connection::open(&db).expect("open the bench database");
-    let outbox: i64 = conn
-        .query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))
-        .expect("count the outbox");
-    let quarantined: i64 = conn
-        .query_row("SELECT COUNT(*) FROM outbox WHERE status = 'quarantined'", [], |row| {
-            row.get(0)
-        })
-        .expect("count the quarantined events");
+    let outbox = store.count("SELECT COUNT(*) FROM outbox");
+    let quarantined = store.count("SELECT COUNT(*) FROM outbox WHERE status = 'quarantined'");
     let expected = (WARMUP + requests) as i64;
 
     run.latencies_us.sort_unstable();
@@ -177,10 +190,11 @@ fn main() {
     let warm_rate = WARMUP as f64 / warm.elapsed.as_secs_f64();
     let commits = commits.map_or("n/a".into(), |(n, mean, _)| format!("{n:.0}, mean batch {mean:.1}"));
     println!(
-        "\nwebhook ingest ({body} bodies, {idle} idle connections): {requests} requests over {connections} \
-         connections in {seconds:.2} s"
+        "\nwebhook ingest on {} with {replicas} gateway(s) ({body} bodies, {idle} idle connections): {requests} \
+         requests over {connections} connections in {seconds:.2} s",
+        store.label()
     );
-    println!("  warm-up {warm_rate:.0} req/s; group commits (warm-up included) {commits}");
+    println!("  warm-up {warm_rate:.0} req/s; group commits of the first gateway (warm-up included) {commits}");
     println!(
         "  errors {} (warm-up {}); outbox rows {outbox} of {expected} ({quarantined} quarantined); server {exit}\n",
         run.errors, warm.errors

@@ -1,10 +1,12 @@
 //! What the benchmarks share: env-var options, a free port, blocking `GET`s, keep-alive hyper client connections
 //! driven on a single-threaded runtime's local set, and nearest-rank percentiles; [`phase`] has the server guard
-//! and the fixed-list load phase of the request-count benches.
+//! and the fixed-list load phase of the request-count benches; [`store`] the store a bench runs on (`BENCH_STORE`).
 
-// Each bench uses its own part of `phase`.
+// Each bench uses its own part of `phase` and `store`.
 #[allow(dead_code)]
 pub mod phase;
+#[allow(dead_code)]
+pub mod store;
 
 use std::future::Future;
 use std::io::{Read, Write};

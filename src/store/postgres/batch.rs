@@ -35,7 +35,10 @@ pub(super) async fn run(
     let mut jobs = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
         let batch: Vec<&NewEvent> = jobs.iter().map(|job| &job.event).collect();
+        let started = std::time::Instant::now();
         let outcome = commit(&pool, &batch, &clock).await;
+        metrics::histogram!(crate::metrics::COMMIT_BATCH).record(batch.len() as f64);
+        metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(answers) => {
                 health.succeeded();
