@@ -35,12 +35,12 @@ impl BenchStore {
             Ok("postgres") => {
                 let name = format!("gatehouse_bench_{}", std::process::id());
                 on_postgres(&admin_url(), async |client| {
-                    client
-                        .batch_execute(&format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-                        ))
-                        .await
-                        .expect("create the bench database");
+                    for sql in [
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                        format!("CREATE DATABASE {name}"),
+                    ] {
+                        client.batch_execute(&sql).await.expect("create the bench database");
+                    }
                 });
                 let base = admin_url()
                     .rsplit_once('/')

@@ -81,12 +81,17 @@ pub(super) fn tls(verify: bool) -> Result<MakeRustlsConnect, StoreError> {
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// A pool of `size` connections; every connection gets `statement_timeout` and an `application_name`.
+/// A pool of `size` connections; every connection gets `statement_timeout` (also its lock timeout), generic plans
+/// and an `application_name`.
 pub(super) fn pool(url: &PostgresUrl, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
     let mut config = url.config.clone();
     let millis = timeout.as_millis();
     config
-        .options(format!("-c statement_timeout={millis} -c lock_timeout={millis}"))
+        // A generic plan per prepared statement: the store's statements are fixed, and planning each execution
+        // anew (PostgreSQL's custom plans, chosen for data-modifying CTEs) cost 4x the execution of an ingest.
+        .options(format!(
+            "-c statement_timeout={millis} -c lock_timeout={millis} -c plan_cache_mode=force_generic_plan"
+        ))
         .connect_timeout(timeout)
         .application_name("gatehouse");
     let manager = Manager::from_config(
