@@ -68,31 +68,45 @@ pub(super) async fn run(
     }
 }
 
+/// Commits `batch` in one transaction whose statements all go out at once: `BEGIN`, the locks, one ingest per
+/// event, the wake-up and `COMMIT` (which PostgreSQL turns into a rollback if any statement before it failed, so
+/// the batch committed only if every answer is a success).
 async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec<Ingested>, Failure> {
-    let mut conn = connect::get(pool).await?;
-    let tx = conn.transaction().await?;
+    let conn = connect::get(pool).await?;
+    // Prepared first, so that each statement below is sent on its first poll, in order.
+    let lock = conn.prepare_cached(events::LOCK).await?;
+    let ingest = conn.prepare_cached(events::INGEST).await?;
+    let wake = conn.prepare_cached("SELECT pg_notify($1, 'outbox')").await?;
+    let client: &tokio_postgres::Client = &conn;
     let subjects: Vec<String> = batch
         .iter()
         .flat_map(|event| events::subject_locks(event.subject.as_deref(), &event.deliver_to))
         .collect();
-    // Sent back to back on the one connection (tokio-postgres pipelines concurrent queries): one round trip.
-    let locked = events::lock(&tx, true, &subjects);
-    let ingests = try_join_all(
-        batch
-            .iter()
-            .map(|event| events::ingest(&tx, event, clock.at(event.received_at_ms))),
-    );
-    let (locked, ingested) = futures_util::future::join(locked, ingests).await;
-    locked.map_err(Failure::Other)?;
-    let ingested = ingested?;
-    if batch.iter().any(|event| !event.deliver_to.is_empty()) {
-        tx.execute("SELECT pg_notify($1, 'outbox')", &[&super::notify::CHANNEL])
-            .await?;
-    }
-    tx.commit()
-        .await
-        .map_err(|e| Failure::Other(connect::commit_error(e)))?;
-    Ok(ingested)
+    let args = batch
+        .iter()
+        .map(|event| events::IngestArgs::new(event, clock.at(event.received_at_ms)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let notify = batch.iter().any(|event| !event.deliver_to.is_empty());
+    let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&events::INGEST_LOCK, &true, &subjects];
+    let params: Vec<_> = args.iter().map(events::IngestArgs::params).collect();
+    let begin = client.batch_execute("BEGIN");
+    let locked = client.query_one(&lock, &lock_params);
+    let rows = try_join_all(params.iter().map(|params| client.query_opt(&ingest, params)));
+    let woken = async {
+        if notify {
+            client.execute(&wake, &[&super::notify::CHANNEL]).await.map(drop)
+        } else {
+            Ok(())
+        }
+    };
+    let committed = client.batch_execute("COMMIT");
+    let (begun, locked, rows, woken, committed) = tokio::join!(begin, locked, rows, woken, committed);
+    begun?;
+    locked?;
+    let rows = rows?;
+    woken?;
+    committed.map_err(|e| Failure::Other(connect::commit_error(e)))?;
+    args.iter().zip(rows).map(|(args, row)| args.answer(row)).collect()
 }
 
 /// The same error for another waiter of a failed batch.

@@ -9,13 +9,14 @@
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::connect::Failure;
 use crate::store::{EventFilter, EventStatus, EventSummary, Ingested, NewEvent, StoreError, Subscriber};
 
 /// The ingest lock's key (any constant shared by every replica).
-const INGEST_LOCK: i64 = 0x6761_7465_0002;
+pub(super) const INGEST_LOCK: i64 = 0x6761_7465_0002;
 
 /// `next_attempt_ms` of a delivery waiting behind an older pending one of its subject.
 pub(super) const WAITING: i64 = i64::MAX;
@@ -33,23 +34,20 @@ pub(super) fn subject_locks(subject: Option<&str>, subscribers: &[Subscriber]) -
 }
 
 /// Takes the ingest lock (when `ingest`) and the subject locks `subjects`, in one statement, until the
-/// transaction ends.
+/// transaction ends. Parameters: `$1` the ingest lock's key, `$2` whether to take it, `$3` the subject locks.
+pub(super) const LOCK: &str = "SELECT count(*) FROM (
+    SELECT pg_advisory_xact_lock($1) WHERE $2
+    UNION ALL
+    SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($3::text[]) AS k) AS locks";
+
+/// Takes the locks [`LOCK`] names for `subjects` (and the ingest lock when `ingest`).
 pub(super) async fn lock(client: &impl GenericClient, ingest: bool, subjects: &[String]) -> Result<(), StoreError> {
-    let statement = client
-        .prepare_cached(
-            "SELECT count(*) FROM (
-                 SELECT pg_advisory_xact_lock($1) WHERE $2
-                 UNION ALL
-                 SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($3::text[]) AS k) AS locks",
-        )
-        .await?;
-    client
-        .query_one(&statement, &[&INGEST_LOCK, &ingest, &subjects])
-        .await?;
+    let statement = client.prepare_cached(LOCK).await?;
+    client.query_one(&statement, &[&INGEST_LOCK, &ingest, &subjects]).await?;
     Ok(())
 }
 
-const INGEST: &str = "
+pub(super) const INGEST: &str = "
 WITH claimed AS (
     INSERT INTO inbox (provider, provider_event_id, event_id, received_at_ms) VALUES ($1, $2, $3, $4)
     ON CONFLICT (provider, provider_event_id) DO NOTHING
@@ -75,76 +73,95 @@ UNION ALL
 SELECT i.event_id, o.status, false FROM inbox i LEFT JOIN outbox o ON o.id = i.event_id
 WHERE i.provider = $1 AND i.provider_event_id = $2 AND NOT EXISTS (SELECT 1 FROM claimed)";
 
-/// Claims the event's inbox key and, if it is new, stores the event with one delivery per subscriber (due at
-/// `due_ms`, or waiting behind an older pending one of its subject); otherwise answers with the first event's id.
-/// The caller holds the locks [`lock`] takes for it.
+/// The parameters of [`INGEST`] for one event: its inbox key, its outbox row, and one delivery per subscriber (due
+/// at `due_ms`, or waiting behind an older pending one of its subject).
+pub(super) struct IngestArgs<'a> {
+    event: &'a NewEvent,
+    raw_body: &'a [u8],
+    status: &'static str,
+    headers: Option<String>,
+    error: Option<&'a str>,
+    names: Vec<&'a str>,
+    ordered: Vec<bool>,
+    due_ms: i64,
+}
+
+impl<'a> IngestArgs<'a> {
+    pub(super) fn new(event: &'a NewEvent, due_ms: i64) -> Result<Self, Failure> {
+        let status = if event.quarantine.is_some() {
+            EventStatus::Quarantined
+        } else if event.deliver_to.is_empty() {
+            EventStatus::Delivered
+        } else {
+            EventStatus::Pending
+        };
+        let (headers, error) = match &event.quarantine {
+            Some(quarantine) => (
+                Some(
+                    serde_json::to_string(&quarantine.headers)
+                        .map_err(|e| Failure::Data(StoreError::Unavailable(e.to_string())))?,
+                ),
+                Some(quarantine.error.as_str()),
+            ),
+            None => (None, None),
+        };
+        let deliver_to: &[Subscriber] = if event.quarantine.is_some() { &[] } else { &event.deliver_to };
+        Ok(Self {
+            event,
+            raw_body: event.raw_body.as_ref(),
+            status: status.as_str(),
+            headers,
+            error,
+            names: deliver_to.iter().map(|s| s.name.as_str()).collect(),
+            ordered: deliver_to.iter().map(|s| s.ordered).collect(),
+            due_ms,
+        })
+    }
+
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 15] {
+        let event = self.event;
+        [
+            &event.provider,
+            &event.provider_event_id,
+            &event.id,
+            &event.received_at_ms,
+            &event.event_type,
+            &event.subject,
+            &event.correlation_id,
+            &event.envelope,
+            &self.raw_body,
+            &self.status,
+            &self.headers,
+            &self.error,
+            &self.due_ms,
+            &self.names,
+            &self.ordered,
+        ]
+    }
+
+    /// What [`INGEST`]'s row says: the new event, or the duplicate's first event.
+    pub(super) fn answer(&self, row: Option<Row>) -> Result<Ingested, Failure> {
+        let row =
+            row.ok_or_else(|| Failure::Other(StoreError::Unavailable("the inbox entry of a duplicate vanished".into())))?;
+        let (id, stored_status, new): (Uuid, Option<String>, bool) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        Ok(Ingested {
+            id,
+            duplicate: !new,
+            quarantined: if new {
+                self.event.quarantine.is_some()
+            } else {
+                stored_status.as_deref() == Some(EventStatus::Quarantined.as_str())
+            },
+        })
+    }
+}
+
+/// Ingests `event` in the caller's transaction, which holds the locks [`lock`] takes for it.
 pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms: i64) -> Result<Ingested, Failure> {
     let statement = client.prepare_cached(INGEST).await?;
-    let status = if event.quarantine.is_some() {
-        EventStatus::Quarantined
-    } else if event.deliver_to.is_empty() {
-        EventStatus::Delivered
-    } else {
-        EventStatus::Pending
-    };
-    let (headers, error) = match &event.quarantine {
-        Some(quarantine) => (
-            Some(
-                serde_json::to_string(&quarantine.headers)
-                    .map_err(|e| Failure::Data(StoreError::Unavailable(e.to_string())))?,
-            ),
-            Some(quarantine.error.as_str()),
-        ),
-        None => (None, None),
-    };
-    let deliver_to: &[Subscriber] = if event.quarantine.is_some() {
-        &[]
-    } else {
-        &event.deliver_to
-    };
-    let names: Vec<&str> = deliver_to.iter().map(|s| s.name.as_str()).collect();
-    let ordered: Vec<bool> = deliver_to.iter().map(|s| s.ordered).collect();
-    let row = client
-        .query_opt(
-            &statement,
-            &[
-                &event.provider,
-                &event.provider_event_id,
-                &event.id,
-                &event.received_at_ms,
-                &event.event_type,
-                &event.subject,
-                &event.correlation_id,
-                &event.envelope,
-                &event.raw_body.as_ref(),
-                &status.as_str(),
-                &headers,
-                &error,
-                &due_ms,
-                &names,
-                &ordered,
-            ],
-        )
-        .await?
-        .ok_or_else(|| {
-            Failure::Other(StoreError::Unavailable(
-                "the inbox entry of a duplicate vanished".into(),
-            ))
-        })?;
-    let (id, stored_status, new): (Uuid, Option<String>, bool) = (row.get(0), row.get(1), row.get(2));
-    Ok(if new {
-        Ingested {
-            id,
-            duplicate: false,
-            quarantined: event.quarantine.is_some(),
-        }
-    } else {
-        Ingested {
-            id,
-            duplicate: true,
-            quarantined: stored_status.as_deref() == Some(EventStatus::Quarantined.as_str()),
-        }
-    })
+    let args = IngestArgs::new(event, due_ms)?;
+    let row = client.query_opt(&statement, &args.params()).await?;
+    args.answer(row)
 }
 
 /// Outbox events matching `filter`, oldest first.
