@@ -90,11 +90,11 @@ pub(super) async fn claim(
     let statement = client
         .prepare_cached(&format!(
             "WITH picked AS (
-                 SELECT seq FROM commands
+                 SELECT ctid FROM commands
                  WHERE status = 'pending' AND next_attempt_ms <= $3 AND lease_until_ms <= $3
                  ORDER BY next_attempt_ms, seq LIMIT $4
                  FOR UPDATE SKIP LOCKED)
-             UPDATE commands c SET lease_owner = $1, lease_until_ms = $2 FROM picked WHERE c.seq = picked.seq
+             UPDATE commands c SET lease_owner = $1, lease_until_ms = $2 FROM picked WHERE c.ctid = picked.ctid
              RETURNING {}",
             COLUMNS
                 .split(", ")

@@ -15,18 +15,19 @@ const CLAIM_LOCK: i64 = 0x6761_7465_0003;
 
 const CLAIM: &str = "
 WITH picked AS (
-    SELECT d.subscription, d.event_seq FROM deliveries d
-    WHERE d.state = 'pending' AND d.next_attempt_ms <= $3 AND d.lease_until_ms <= $3
-      AND d.subscription = ANY($5)
-      AND NOT (d.ordered AND d.subject IS NOT NULL AND EXISTS (
-          SELECT 1 FROM deliveries e
-          WHERE e.subscription = d.subscription AND e.subject = d.subject AND e.state = 'pending'
-            AND (e.event_seq < d.event_seq OR (e.event_seq <> d.event_seq AND e.lease_until_ms > $3))))
+    SELECT d.ctid FROM unnest($5::text[]) AS s(name), LATERAL (
+        SELECT d.ctid, d.next_attempt_ms FROM deliveries d
+        WHERE d.subscription = s.name AND d.state = 'pending' AND d.next_attempt_ms <= $3 AND d.lease_until_ms <= $3
+          AND NOT (d.ordered AND d.subject IS NOT NULL AND EXISTS (
+              SELECT 1 FROM deliveries e
+              WHERE e.subscription = d.subscription AND e.subject = d.subject AND e.state = 'pending'
+                AND (e.event_seq < d.event_seq OR (e.event_seq <> d.event_seq AND e.lease_until_ms > $3))))
+        ORDER BY d.next_attempt_ms LIMIT $4
+        FOR UPDATE SKIP LOCKED) AS d
     ORDER BY d.next_attempt_ms LIMIT $4
-    FOR UPDATE OF d SKIP LOCKED
 ), leased AS (
     UPDATE deliveries d SET lease_owner = $1, lease_until_ms = $2
-    FROM picked p WHERE d.subscription = p.subscription AND d.event_seq = p.event_seq
+    FROM picked p WHERE d.ctid = p.ctid
     RETURNING d.subscription, d.event_seq, d.attempts, d.next_attempt_ms
 )
 SELECT l.subscription, l.event_seq, l.attempts, o.id, o.provider, o.event_type, o.envelope, o.received_at_ms
@@ -35,9 +36,9 @@ ORDER BY l.next_attempt_ms, l.event_seq";
 
 /// Leases up to `limit` due deliveries of `subscriptions` to `owner` until `now + lease_ms`, longest due first;
 /// for an ordered subscription only the oldest pending delivery of a subject, and none while another of its
-/// subject is leased. The caller runs this in a transaction.
+/// subject is leased. One transaction, sent at once (see [`super::connect::pipelined`]).
 pub(super) async fn claim(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Object,
     owner: &str,
     subscriptions: &[String],
     now: i64,
@@ -51,11 +52,12 @@ pub(super) async fn claim(
     let statement = client.prepare_cached(CLAIM).await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let until = now.saturating_add(lease_ms);
-    let (locked, rows) = futures_util::future::join(
+    let (locked, rows) = super::connect::pipelined(
+        client,
         client.execute(&lock, &[&CLAIM_LOCK]),
         client.query(&statement, &[&owner, &until, &now, &limit, &subscriptions]),
     )
-    .await;
+    .await?;
     locked?;
     rows?
         .iter()
@@ -101,10 +103,11 @@ WITH done AS (
 ), promoted AS (
     UPDATE deliveries SET next_attempt_ms = $7
     WHERE (subscription, event_seq) = (
-        SELECT n.subscription, n.event_seq FROM deliveries n, done
-        WHERE $4 <> 'pending' AND done.ordered AND n.subscription = $1 AND n.subject = done.subject
-          AND n.state = 'pending' AND n.event_seq <> $2
-        ORDER BY n.event_seq LIMIT 1)
+        SELECT n.subscription, n.event_seq FROM done, LATERAL (
+            SELECT subscription, event_seq FROM deliveries n
+            WHERE n.subscription = $1 AND n.subject = done.subject AND n.state = 'pending' AND n.event_seq <> $2
+            ORDER BY n.event_seq LIMIT 1) AS n
+        WHERE $4 <> 'pending' AND done.ordered)
       AND next_attempt_ms = 9223372036854775807
 ), refreshed AS (
     UPDATE outbox SET status = CASE
@@ -121,9 +124,9 @@ SELECT count(*) FROM done";
 
 /// Records an attempt if `owner` still holds the delivery's lease (`false`: nothing written), promotes the next
 /// delivery of its subject once it is over, and updates the event's status: pending while any delivery is, else
-/// dead if any is, else delivered. The caller runs this in a transaction.
+/// dead if any is, else delivered. One transaction, sent at once (see [`super::connect::pipelined`]).
 pub(super) async fn finish(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Object,
     delivery: &Delivery,
     owner: &str,
     now: i64,

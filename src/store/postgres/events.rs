@@ -43,7 +43,9 @@ pub(super) const LOCK: &str = "SELECT count(*) FROM (
 /// Takes the locks [`LOCK`] names for `subjects` (and the ingest lock when `ingest`).
 pub(super) async fn lock(client: &impl GenericClient, ingest: bool, subjects: &[String]) -> Result<(), StoreError> {
     let statement = client.prepare_cached(LOCK).await?;
-    client.query_one(&statement, &[&INGEST_LOCK, &ingest, &subjects]).await?;
+    client
+        .query_one(&statement, &[&INGEST_LOCK, &ingest, &subjects])
+        .await?;
     Ok(())
 }
 
@@ -105,7 +107,11 @@ impl<'a> IngestArgs<'a> {
             ),
             None => (None, None),
         };
-        let deliver_to: &[Subscriber] = if event.quarantine.is_some() { &[] } else { &event.deliver_to };
+        let deliver_to: &[Subscriber] = if event.quarantine.is_some() {
+            &[]
+        } else {
+            &event.deliver_to
+        };
         Ok(Self {
             event,
             raw_body: event.raw_body.as_ref(),
@@ -141,9 +147,13 @@ impl<'a> IngestArgs<'a> {
 
     /// What [`INGEST`]'s row says: the new event, or the duplicate's first event.
     pub(super) fn answer(&self, row: Option<Row>) -> Result<Ingested, Failure> {
-        let row =
-            row.ok_or_else(|| Failure::Other(StoreError::Unavailable("the inbox entry of a duplicate vanished".into())))?;
-        let (id, stored_status, new): (Uuid, Option<String>, bool) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let row = row.ok_or_else(|| {
+            Failure::Other(StoreError::Unavailable(
+                "the inbox entry of a duplicate vanished".into(),
+            ))
+        })?;
+        let (id, stored_status, new): (Uuid, Option<String>, bool) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         Ok(Ingested {
             id,
             duplicate: !new,

@@ -289,12 +289,8 @@ impl Store for PostgresStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
         let now = self.clock.at(now_ms);
-        let claimed = deliveries::claim(&tx, &owner, &subscriptions, now, lease_ms, limit).await?;
-        commit(tx).await?;
-        Ok(claimed)
+        deliveries::claim(&self.conn().await?, &owner, &subscriptions, now, lease_ms, limit).await
     }
 
     async fn finish_delivery(
@@ -304,12 +300,11 @@ impl Store for PostgresStore {
         now_ms: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
         let now = self.clock.at(now_ms);
-        let done = deliveries::finish(&tx, delivery, &owner, now, &outcome, |ms| self.clock.at(ms)).await?;
-        commit(tx).await?;
-        Ok(done)
+        deliveries::finish(&self.conn().await?, delivery, &owner, now, &outcome, |ms| {
+            self.clock.at(ms)
+        })
+        .await
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError> {

@@ -93,7 +93,8 @@ CREATE TABLE deliveries (
     updated_at_ms   bigint  NOT NULL,
     PRIMARY KEY (subscription, event_seq)
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_ms) WHERE state = 'pending';
+-- Claims read each subscription's due deliveries in due order, and stop at their limit.
+CREATE INDEX deliveries_due ON deliveries (subscription, next_attempt_ms) WHERE state = 'pending';
 CREATE INDEX deliveries_event ON deliveries (event_seq, state);
 CREATE INDEX deliveries_subject ON deliveries (subscription, subject, event_seq) WHERE state = 'pending';
 
