@@ -158,6 +158,24 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The store's contract, kept by every backend (and checked by the conformance suite in `conformance/`).
+///
+/// **Concurrency.** Any number of callers may use one store at once, and several gateway processes may share one
+/// store where the backend allows it; every guarantee below holds across all of them:
+/// - `ingest` is atomic (inbox, outbox and deliveries together) and durable when it answers `Ok`; the same
+///   `(provider, provider_event_id)` ingested concurrently anywhere is stored once, and every caller gets its id.
+/// - `seq` (the cursor of `list_events`) grows in commit order: a cursor never skips a row committed later.
+/// - A key claim holds against every process sharing the store; locks and leases lapse by one clock for all
+///   of them (the database's), never by a caller's.
+/// - A delivery or command is leased to one claimant at a time; an outcome is recorded only by the claimant whose
+///   lease still holds; a lapsed lease is taken over by the next claim.
+/// - An ordered subscription has at most one delivery of a subject in flight, and delivers a subject's events in
+///   `seq` order, whatever the number of claimants.
+///
+/// **Backends.** SQLite: one process owns the file (a second owner is refused: `sqlite/owner.rs`); its single
+/// writer thread serialises every write, and its key claims live in that process's memory, which is why it must be
+/// the only one. PostgreSQL: any number of processes; claims are rows, leases use `FOR UPDATE SKIP LOCKED`, and
+/// ordering rests on advisory transaction locks (`postgres/events.rs`).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies pending schema migrations.
