@@ -1,8 +1,10 @@
-//! Group commit for webhooks: concurrent ingests on this replica share one transaction (the ingest lock, their
-//! subject locks, one pipelined statement per event, a wake-up `NOTIFY`, one `COMMIT`), so a durable commit per
-//! webhook does not cost a round trip and an fsync each. A batch whose statements fail over one event's data is
-//! committed again one event per transaction, so a bad event fails alone.
+//! Group commit: concurrent writes of one kind on this replica share one transaction whose statements all go out at
+//! once (one round trip, one fsync), so a durable commit per write costs neither. Two kinds: ingests ([`Ingests`]:
+//! the ingest lock, their subject locks, one statement per event, a wake-up `NOTIFY`) and delivery outcomes
+//! ([`super::deliveries::Finishes`]). A batch that fails over one write's data is committed again one write per
+//! transaction, so a bad write fails alone.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,27 +18,66 @@ use super::{connect, events};
 use crate::store::health::Health;
 use crate::store::{Ingested, NewEvent, StoreError};
 
-/// The longest a webhook waits for its commit before it is answered 503 (its commit may still land: uncertain).
+/// The longest a write waits for its commit before it fails (its commit may still land: uncertain).
 pub(super) const WRITE_DEADLINE: Duration = Duration::from_secs(4);
 
-pub(super) struct Job {
-    pub event: NewEvent,
-    pub answer: oneshot::Sender<Result<Ingested, StoreError>>,
+/// A kind of write committed in batches.
+pub(super) trait Batch: Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    type Answer: Send + 'static;
+    /// Commits `items` in one transaction, answering each in order.
+    fn commit(&self, pool: &Pool, items: &[&Self::Item]) -> impl Future<Output = Result<Vec<Self::Answer>, Failure>> + Send;
 }
 
-/// Commits the queued ingests in batches of at most `max_batch` until the queue closes.
-pub(super) async fn run(
-    pool: Pool,
-    mut queue: mpsc::Receiver<Job>,
-    max_batch: usize,
-    clock: Arc<DbClock>,
-    health: Arc<Health>,
-) {
+pub(super) struct Job<B: Batch> {
+    pub item: B::Item,
+    pub answer: oneshot::Sender<Result<B::Answer, StoreError>>,
+}
+
+/// A batch writer's queue.
+pub(super) struct Queue<B: Batch>(std::sync::Mutex<Option<mpsc::Sender<Job<B>>>>);
+
+impl<B: Batch> Queue<B> {
+    /// Starts the writer of `kind` (at most `max_batch` writes per transaction) and returns its queue.
+    pub(super) fn start(kind: B, pool: Pool, max_batch: usize, health: Arc<Health>) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, jobs) = mpsc::channel(super::QUEUE_DEPTH);
+        let writer = tokio::spawn(run(kind, pool, jobs, max_batch, health));
+        (Self(std::sync::Mutex::new(Some(queue))), writer)
+    }
+
+    /// Hands `item` to the writer and waits for its commit (at most [`WRITE_DEADLINE`] each).
+    pub(super) async fn submit(&self, item: B::Item) -> Result<B::Answer, StoreError> {
+        let queue = self.0.lock().ok().and_then(|queue| queue.clone()).ok_or(StoreError::Closed)?;
+        let (answer, answered) = oneshot::channel();
+        match tokio::time::timeout(WRITE_DEADLINE, queue.send(Job { item, answer })).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(StoreError::Closed),
+            Err(_) => return Err(StoreError::Unavailable("the batch queue stayed full".into())),
+        }
+        match tokio::time::timeout(WRITE_DEADLINE, answered).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(StoreError::Uncertain("the batch writer stopped before answering".into())),
+            Err(_) => Err(StoreError::Uncertain("the commit did not finish in time".into())),
+        }
+    }
+
+    pub(super) fn is_open(&self) -> bool {
+        self.0.lock().is_ok_and(|queue| queue.is_some())
+    }
+
+    /// Takes no more writes; the writer ends once it has committed those queued.
+    pub(super) fn close(&self) {
+        drop(self.0.lock().ok().and_then(|mut queue| queue.take()));
+    }
+}
+
+/// Commits the queued writes in batches of at most `max_batch` until the queue closes.
+async fn run<B: Batch>(kind: B, pool: Pool, mut queue: mpsc::Receiver<Job<B>>, max_batch: usize, health: Arc<Health>) {
     let mut jobs = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
-        let batch: Vec<&NewEvent> = jobs.iter().map(|job| &job.event).collect();
+        let batch: Vec<&B::Item> = jobs.iter().map(|job| &job.item).collect();
         let started = std::time::Instant::now();
-        let outcome = commit(&pool, &batch, &clock).await;
+        let outcome = kind.commit(&pool, &batch).await;
         metrics::histogram!(crate::metrics::COMMIT_BATCH).record(batch.len() as f64);
         metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         match outcome {
@@ -47,9 +88,9 @@ pub(super) async fn run(
                 }
             }
             Err(Failure::Data(error)) if jobs.len() > 1 => {
-                tracing::warn!(%error, events = jobs.len(), "a batch failed over one event's data; committing its events one by one");
+                tracing::warn!(%error, writes = jobs.len(), "a batch failed over one write's data; committing its writes one by one");
                 for job in jobs.drain(..) {
-                    let alone = commit(&pool, &[&job.event], &clock).await;
+                    let alone = kind.commit(&pool, &[&job.item]).await;
                     let _ = job
                         .answer
                         .send(alone.map(|mut answers| answers.remove(0)).map_err(Failure::into_error));
@@ -65,6 +106,18 @@ pub(super) async fn run(
                 }
             }
         }
+    }
+}
+
+/// Ingests: webhooks (and the events of deferred commands' outcomes are not: they commit with the outcome).
+pub(super) struct Ingests(pub Arc<DbClock>);
+
+impl Batch for Ingests {
+    type Item = NewEvent;
+    type Answer = Ingested;
+
+    async fn commit(&self, pool: &Pool, items: &[&NewEvent]) -> Result<Vec<Ingested>, Failure> {
+        commit(pool, items, &self.0).await
     }
 }
 

@@ -7,6 +7,9 @@
 //! delivery takes its subject lock (see [`super::events`]) and its event's row before anything else.
 
 use deadpool_postgres::GenericClient;
+use futures_util::future::try_join_all;
+
+use super::connect::Failure;
 
 use crate::store::{Delivery, DeliveryOutcome, StoreError, Subscriber};
 
@@ -77,29 +80,31 @@ pub(super) async fn claim(
         .collect()
 }
 
-/// The locks [`finish`] needs, in one statement: the delivery's subject lock (ordered subscriptions), then its
-/// event's row. Taken first, they make the statement after see every commit that could change its answer.
+/// The locks a batch of finishes needs, in one statement and a fixed order: the subject locks of its ordered
+/// deliveries (by key), then its events' rows (by seq). Taken first, they make every statement after see each
+/// commit that could change its answer (a promotion, an event's status), and two batches never wait for each other.
 const FINISH_LOCKS: &str = "
 SELECT count(*) FROM (
     SELECT 1 FROM (
-        SELECT pg_advisory_xact_lock(hashtextextended(subscription || chr(10) || subject, 0)) FROM deliveries
-        WHERE subscription = $1 AND event_seq = $2 AND ordered AND subject IS NOT NULL) AS subject
+        SELECT pg_advisory_xact_lock(k) FROM (
+            SELECT DISTINCT hashtextextended(d.subscription || chr(10) || d.subject, 0) AS k
+            FROM deliveries d JOIN unnest($1::text[], $2::int8[]) AS j(subscription, event_seq)
+                ON d.subscription = j.subscription AND d.event_seq = j.event_seq
+            WHERE d.ordered AND d.subject IS NOT NULL
+            ORDER BY k) AS keys) AS subjects
     UNION ALL
-    SELECT 1 FROM (SELECT seq FROM outbox WHERE seq = $2 FOR UPDATE) AS event
+    SELECT 1 FROM (SELECT seq FROM outbox WHERE seq = ANY($2) ORDER BY seq FOR UPDATE) AS events
 ) AS locks";
 
 const FINISH: &str = "
 WITH done AS (
-    UPDATE deliveries SET state = $4, attempts = attempts + 1, next_attempt_ms = $5, last_error = $6,
-        lease_owner = NULL, lease_until_ms = 0, updated_at_ms = $7
+    UPDATE deliveries SET state = $4, attempts = attempts + 1, history = history + 1, next_attempt_ms = $5,
+        last_error = $6, lease_owner = NULL, lease_until_ms = 0, updated_at_ms = $7
     WHERE subscription = $1 AND event_seq = $2 AND lease_owner = $3 AND state = 'pending'
-    RETURNING subject, ordered
+    RETURNING subject, ordered, history
 ), attempt AS (
     INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error)
-    SELECT $1, $2, COALESCE((SELECT MAX(attempt) FROM delivery_attempts WHERE subscription = $1 AND event_seq = $2),
-                            0) + 1,
-           $7, $8, $6
-    FROM done
+    SELECT $1, $2, history, $7, $8, $6 FROM done
 ), promoted AS (
     UPDATE deliveries SET next_attempt_ms = $7
     WHERE (subscription, event_seq) = (
@@ -122,49 +127,66 @@ WITH done AS (
 )
 SELECT count(*) FROM done";
 
-/// Records an attempt if `owner` still holds the delivery's lease (`false`: nothing written), promotes the next
-/// delivery of its subject once it is over, and updates the event's status: pending while any delivery is, else
-/// dead if any is, else delivered. One transaction, sent at once (see [`super::connect::pipelined`]).
-pub(super) async fn finish(
-    client: &deadpool_postgres::Object,
-    delivery: &Delivery,
-    owner: &str,
+/// An attempt's outcome to record (times on the database's clock).
+pub(super) struct Finish {
+    subscription: String,
+    event_seq: i64,
+    owner: String,
     now: i64,
-    outcome: &DeliveryOutcome,
-    next_attempt: impl Fn(i64) -> i64,
-) -> Result<bool, StoreError> {
-    let (state, next_attempt_ms, error) = match outcome {
-        DeliveryOutcome::Delivered => ("delivered", 0, None),
-        DeliveryOutcome::Retry { next_attempt_ms, error } => ("pending", next_attempt(*next_attempt_ms), Some(error)),
-        DeliveryOutcome::Dead { error } => ("dead", 0, Some(error)),
-    };
-    let label = match outcome {
-        DeliveryOutcome::Delivered => "delivered",
-        DeliveryOutcome::Retry { .. } => "retry",
-        DeliveryOutcome::Dead { .. } => "dead",
-    };
-    let locks = client.prepare_cached(FINISH_LOCKS).await?;
-    let statement = client.prepare_cached(FINISH).await?;
-    let (subscription, seq) = (&delivery.subscription, &delivery.event_seq);
-    let (locked, done) = futures_util::future::join(
-        client.query_one(&locks, &[subscription, seq]),
-        client.query_one(
-            &statement,
-            &[
-                subscription,
-                seq,
-                &owner,
-                &state,
-                &next_attempt_ms,
-                &error,
-                &now,
-                &label,
-            ],
-        ),
-    )
-    .await;
-    locked?;
-    Ok(done?.try_get::<_, i64>(0)? == 1)
+    state: &'static str,
+    next_attempt_ms: i64,
+    error: Option<String>,
+    label: &'static str,
+}
+
+impl Finish {
+    pub(super) fn new(delivery: &Delivery, owner: String, now: i64, outcome: DeliveryOutcome, next: i64) -> Self {
+        let (state, label, next_attempt_ms, error) = match outcome {
+            DeliveryOutcome::Delivered => ("delivered", "delivered", 0, None),
+            DeliveryOutcome::Retry { error, .. } => ("pending", "retry", next, Some(error)),
+            DeliveryOutcome::Dead { error } => ("dead", "dead", 0, Some(error)),
+        };
+        Self {
+            subscription: delivery.subscription.clone(),
+            event_seq: delivery.event_seq,
+            owner,
+            now,
+            state,
+            next_attempt_ms,
+            error,
+            label,
+        }
+    }
+}
+
+/// Delivery outcomes, committed in batches: each records its attempt if its claimant still holds the lease (`false`:
+/// nothing written), promotes the next delivery of its subject once it is over, and updates its event's status
+/// (pending while any delivery is, else dead if any is, else delivered).
+pub(super) struct Finishes;
+
+impl super::batch::Batch for Finishes {
+    type Item = Finish;
+    type Answer = bool;
+
+    async fn commit(&self, pool: &deadpool_postgres::Pool, items: &[&Finish]) -> Result<Vec<bool>, Failure> {
+        let conn = super::connect::get(pool).await?;
+        let locks = conn.prepare_cached(FINISH_LOCKS).await?;
+        let finish = conn.prepare_cached(FINISH).await?;
+        let subscriptions: Vec<&str> = items.iter().map(|f| f.subscription.as_str()).collect();
+        let seqs: Vec<i64> = items.iter().map(|f| f.event_seq).collect();
+        let client: &tokio_postgres::Client = &conn;
+        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 8]> = items
+            .iter()
+            .map(|f| -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
+                [&f.subscription, &f.event_seq, &f.owner, &f.state, &f.next_attempt_ms, &f.error, &f.now, &f.label]
+            })
+            .collect();
+        let finishes = try_join_all(params.iter().map(|params| client.query_one(&finish, params)));
+        let (locked, rows) =
+            super::connect::pipelined(client, client.query_one(&locks, &[&subscriptions, &seqs]), finishes).await?;
+        locked?;
+        rows?.iter().map(|row| Ok(row.try_get::<_, i64>(0)? == 1)).collect()
+    }
 }
 
 /// Queues event `seq` (of `subject`) for `subscribers`: a new delivery each, or, with `again`, a delivery that is

@@ -35,10 +35,14 @@ pub(super) fn subject_locks(subject: Option<&str>, subscribers: &[Subscriber]) -
 
 /// Takes the ingest lock (when `ingest`) and the subject locks `subjects`, in one statement, until the
 /// transaction ends. Parameters: `$1` the ingest lock's key, `$2` whether to take it, `$3` the subject locks.
+/// Subject locks are taken in key order, as [`super::deliveries::Finishes`] takes them, so no two transactions wait
+/// for each other.
 pub(super) const LOCK: &str = "SELECT count(*) FROM (
     SELECT pg_advisory_xact_lock($1) WHERE $2
     UNION ALL
-    SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($3::text[]) AS k) AS locks";
+    SELECT pg_advisory_xact_lock(k) FROM (
+        SELECT DISTINCT hashtextextended(name, 0) AS k FROM unnest($3::text[]) AS name ORDER BY k) AS keys
+) AS locks";
 
 /// Takes the locks [`LOCK`] names for `subjects` (and the ingest lock when `ingest`).
 pub(super) async fn lock(client: &impl GenericClient, ingest: bool, subjects: &[String]) -> Result<(), StoreError> {

@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool, Transaction};
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -39,14 +38,17 @@ use crate::config::StoreConfig;
 /// The most rows one prune deletes per table, so a backlog is pruned in short transactions.
 const PRUNE_CHUNK: i64 = 1_000;
 /// How many webhooks may wait for a batch before callers wait for room (backpressure).
-const QUEUE_DEPTH: usize = 16_384;
+pub(super) const QUEUE_DEPTH: usize = 16_384;
 
 pub struct PostgresStore {
     pool: Pool,
     url: PostgresUrl,
-    /// Webhooks waiting for the next batch; `None` once shut down.
-    queue: Mutex<Option<mpsc::Sender<batch::Job>>>,
-    batches: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Webhooks waiting for the next batch.
+    ingests: batch::Queue<batch::Ingests>,
+    /// Delivery outcomes waiting for the next batch.
+    finishes: batch::Queue<deliveries::Finishes>,
+    /// The batch writers, awaited at shutdown.
+    writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     clock: Arc<clock::DbClock>,
     health: Arc<Health>,
     probes: Probes,
@@ -73,19 +75,16 @@ impl PostgresStore {
         let stop = CancellationToken::new();
         tokio::spawn(refresh_clock(pool.clone(), Arc::clone(&clock), stop.clone()));
         let health = Arc::new(Health::default());
-        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        let batches = tokio::spawn(batch::run(
-            pool.clone(),
-            jobs,
-            config.max_batch,
-            Arc::clone(&clock),
-            Arc::clone(&health),
-        ));
+        let ingester = batch::Ingests(Arc::clone(&clock));
+        let (ingests, ingesting) = batch::Queue::start(ingester, pool.clone(), config.max_batch, Arc::clone(&health));
+        let (finishes, finishing) =
+            batch::Queue::start(deliveries::Finishes, pool.clone(), config.max_batch, Arc::clone(&health));
         Ok(Self {
             pool,
             url,
-            queue: Mutex::new(Some(queue)),
-            batches: Mutex::new(Some(batches)),
+            ingests,
+            finishes,
+            writers: Mutex::new(vec![ingesting, finishing]),
             clock,
             health,
             probes: Probes::default(),
@@ -153,26 +152,7 @@ impl Store for PostgresStore {
     }
 
     async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError> {
-        let queue = self
-            .queue
-            .lock()
-            .ok()
-            .and_then(|queue| queue.clone())
-            .ok_or(StoreError::Closed)?;
-        let (answer, answered) = oneshot::channel();
-        let job = batch::Job { event, answer };
-        match tokio::time::timeout(batch::WRITE_DEADLINE, queue.send(job)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(StoreError::Closed),
-            Err(_) => return Err(StoreError::Unavailable("the batch queue stayed full".into())),
-        }
-        match tokio::time::timeout(batch::WRITE_DEADLINE, answered).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(StoreError::Uncertain(
-                "the batch writer stopped before answering".into(),
-            )),
-            Err(_) => Err(StoreError::Uncertain("the commit did not finish in time".into())),
-        }
+        self.ingests.submit(event).await
     }
 
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
@@ -300,11 +280,12 @@ impl Store for PostgresStore {
         now_ms: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError> {
-        let now = self.clock.at(now_ms);
-        deliveries::finish(&self.conn().await?, delivery, &owner, now, &outcome, |ms| {
-            self.clock.at(ms)
-        })
-        .await
+        let next = match &outcome {
+            DeliveryOutcome::Retry { next_attempt_ms, .. } => self.clock.at(*next_attempt_ms),
+            _ => 0,
+        };
+        let finish = deliveries::Finish::new(delivery, owner, self.clock.at(now_ms), outcome, next);
+        self.finishes.submit(finish).await
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError> {
@@ -362,7 +343,7 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        if self.queue.lock().ok().is_none_or(|queue| queue.is_none()) {
+        if !self.ingests.is_open() {
             return Err(StoreError::Closed);
         }
         if !self.probes.fresh() {
@@ -396,11 +377,11 @@ impl Store for PostgresStore {
             }
         }
         self.stop.cancel();
-        let queue = self.queue.lock().ok().and_then(|mut queue| queue.take());
-        drop(queue);
-        let batches = self.batches.lock().ok().and_then(|mut batches| batches.take());
-        if let Some(batches) = batches {
-            let _ = batches.await;
+        self.ingests.close();
+        self.finishes.close();
+        let writers = self.writers.lock().map(|mut writers| std::mem::take(&mut *writers)).unwrap_or_default();
+        for writer in writers {
+            let _ = writer.await;
         }
         self.pool.close();
     }

@@ -86,6 +86,9 @@ CREATE TABLE deliveries (
     ordered         boolean NOT NULL,
     state           text    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts        integer NOT NULL DEFAULT 0,
+    -- Attempts ever made, replays included (`attempts` restarts at 0 on a replay): the next attempt's number in
+    -- delivery_attempts, without reading it.
+    history         integer NOT NULL DEFAULT 0,
     next_attempt_ms bigint  NOT NULL,
     lease_owner     text,
     lease_until_ms  bigint  NOT NULL DEFAULT 0,
