@@ -238,9 +238,6 @@ fn drain(label: &str, sink: &str, events: usize, relays: usize, target: &str) {
     std::fs::write(&config, config_toml(&store.url(), sink)).expect("write the config");
     let loading = Instant::now();
     common::block_on_local(preload(&store.url(), events));
-    if std::env::var_os("BENCH_NO_ANALYZE").is_none() {
-        store.analyze();
-    }
     eprintln!(
         "pre-loaded {events} events into {} in {:.1} s",
         store.label(),

@@ -71,16 +71,6 @@ impl BenchStore {
         }
     }
 
-    /// Refreshes the planner's statistics (PostgreSQL), as autovacuum does within a minute of a table's growth: a
-    /// store filled in seconds would otherwise be planned as an empty one.
-    pub fn analyze(&self) {
-        if let BenchStore::Postgres { url, .. } = self {
-            on_postgres(url, async |client| {
-                client.batch_execute("ANALYZE").await.expect("ANALYZE")
-            });
-        }
-    }
-
     /// The one number `sql` selects (0 before the schema exists).
     pub fn count(&self, sql: &str) -> i64 {
         match self {

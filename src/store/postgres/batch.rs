@@ -26,7 +26,11 @@ pub(super) trait Batch: Send + Sync + 'static {
     type Item: Send + Sync + 'static;
     type Answer: Send + 'static;
     /// Commits `items` in one transaction, answering each in order.
-    fn commit(&self, pool: &Pool, items: &[&Self::Item]) -> impl Future<Output = Result<Vec<Self::Answer>, Failure>> + Send;
+    fn commit(
+        &self,
+        pool: &Pool,
+        items: &[&Self::Item],
+    ) -> impl Future<Output = Result<Vec<Self::Answer>, Failure>> + Send;
 }
 
 pub(super) struct Job<B: Batch> {
@@ -39,7 +43,12 @@ pub(super) struct Queue<B: Batch>(std::sync::Mutex<Option<mpsc::Sender<Job<B>>>>
 
 impl<B: Batch> Queue<B> {
     /// Starts the writer of `kind` (at most `max_batch` writes per transaction) and returns its queue.
-    pub(super) fn start(kind: B, pool: Pool, max_batch: usize, health: Arc<Health>) -> (Self, tokio::task::JoinHandle<()>) {
+    pub(super) fn start(
+        kind: B,
+        pool: Pool,
+        max_batch: usize,
+        health: Arc<Health>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(super::QUEUE_DEPTH);
         let writer = tokio::spawn(run(kind, pool, jobs, max_batch, health));
         (Self(std::sync::Mutex::new(Some(queue))), writer)
@@ -47,7 +56,12 @@ impl<B: Batch> Queue<B> {
 
     /// Hands `item` to the writer and waits for its commit (at most [`WRITE_DEADLINE`] each).
     pub(super) async fn submit(&self, item: B::Item) -> Result<B::Answer, StoreError> {
-        let queue = self.0.lock().ok().and_then(|queue| queue.clone()).ok_or(StoreError::Closed)?;
+        let queue = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|queue| queue.clone())
+            .ok_or(StoreError::Closed)?;
         let (answer, answered) = oneshot::channel();
         match tokio::time::timeout(WRITE_DEADLINE, queue.send(Job { item, answer })).await {
             Ok(Ok(())) => {}
@@ -56,7 +70,9 @@ impl<B: Batch> Queue<B> {
         }
         match tokio::time::timeout(WRITE_DEADLINE, answered).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(StoreError::Uncertain("the batch writer stopped before answering".into())),
+            Ok(Err(_)) => Err(StoreError::Uncertain(
+                "the batch writer stopped before answering".into(),
+            )),
             Err(_) => Err(StoreError::Uncertain("the commit did not finish in time".into())),
         }
     }

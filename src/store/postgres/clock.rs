@@ -12,7 +12,7 @@ use super::connect;
 use crate::store::StoreError;
 
 /// How often the offset is measured again (clocks drift; NTP steps them).
-pub(super) const REFRESH: Duration = Duration::from_secs(30);
+pub(super) const REFRESH: Duration = Duration::from_secs(10);
 
 pub(super) struct DbClock {
     offset_ms: AtomicI64,

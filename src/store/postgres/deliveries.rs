@@ -100,7 +100,9 @@ const FINISH: &str = "
 WITH done AS (
     UPDATE deliveries SET state = $4, attempts = attempts + 1, history = history + 1, next_attempt_ms = $5,
         last_error = $6, lease_owner = NULL, lease_until_ms = 0, updated_at_ms = $7
-    WHERE subscription = $1 AND event_seq = $2 AND lease_owner = $3 AND state = 'pending'
+    -- Not `state = 'pending'`: that would let the planner pick a partial index of every pending delivery over the
+    -- primary key.
+    WHERE subscription = $1 AND event_seq = $2 AND lease_owner = $3 AND state <> 'delivered' AND state <> 'dead'
     RETURNING subject, ordered, history
 ), attempt AS (
     INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error)
@@ -178,7 +180,16 @@ impl super::batch::Batch for Finishes {
         let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 8]> = items
             .iter()
             .map(|f| -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
-                [&f.subscription, &f.event_seq, &f.owner, &f.state, &f.next_attempt_ms, &f.error, &f.now, &f.label]
+                [
+                    &f.subscription,
+                    &f.event_seq,
+                    &f.owner,
+                    &f.state,
+                    &f.next_attempt_ms,
+                    &f.error,
+                    &f.now,
+                    &f.label,
+                ]
             })
             .collect();
         let finishes = try_join_all(params.iter().map(|params| client.query_one(&finish, params)));

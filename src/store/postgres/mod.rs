@@ -73,12 +73,16 @@ impl PostgresStore {
         let clock = Arc::new(clock::DbClock::new(local));
         clock.measure(&pool).await?;
         let stop = CancellationToken::new();
-        tokio::spawn(refresh_clock(pool.clone(), Arc::clone(&clock), stop.clone()));
+        tokio::spawn(refresh(pool.clone(), Arc::clone(&clock), stop.clone()));
         let health = Arc::new(Health::default());
         let ingester = batch::Ingests(Arc::clone(&clock));
         let (ingests, ingesting) = batch::Queue::start(ingester, pool.clone(), config.max_batch, Arc::clone(&health));
-        let (finishes, finishing) =
-            batch::Queue::start(deliveries::Finishes, pool.clone(), config.max_batch, Arc::clone(&health));
+        let (finishes, finishing) = batch::Queue::start(
+            deliveries::Finishes,
+            pool.clone(),
+            config.max_batch,
+            Arc::clone(&health),
+        );
         Ok(Self {
             pool,
             url,
@@ -102,7 +106,10 @@ async fn commit(tx: Transaction<'_>) -> Result<(), StoreError> {
     tx.commit().await.map_err(connect::commit_error)
 }
 
-async fn refresh_clock(pool: Pool, clock: Arc<clock::DbClock>, stop: CancellationToken) {
+/// Every [`clock::REFRESH`]: measures the database clock again, and refreshes the planner's statistics of tables
+/// that changed by a tenth since their last `ANALYZE` (as autovacuum would, where it is off or slow: a queue table
+/// planned as empty is read in full by every claim).
+async fn refresh(pool: Pool, clock: Arc<clock::DbClock>, stop: CancellationToken) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -110,6 +117,9 @@ async fn refresh_clock(pool: Pool, clock: Arc<clock::DbClock>, stop: Cancellatio
         }
         if let Err(error) = clock.measure(&pool).await {
             tracing::debug!(%error, "cannot measure the database clock now");
+        }
+        if let Err(error) = schema::analyze_changed(&pool).await {
+            tracing::debug!(%error, "cannot refresh the planner's statistics now");
         }
     }
 }
@@ -379,7 +389,11 @@ impl Store for PostgresStore {
         self.stop.cancel();
         self.ingests.close();
         self.finishes.close();
-        let writers = self.writers.lock().map(|mut writers| std::mem::take(&mut *writers)).unwrap_or_default();
+        let writers = self
+            .writers
+            .lock()
+            .map(|mut writers| std::mem::take(&mut *writers))
+            .unwrap_or_default();
         for writer in writers {
             let _ = writer.await;
         }

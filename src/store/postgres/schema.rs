@@ -59,6 +59,27 @@ fn newer(current: usize) -> StoreError {
     ))
 }
 
+/// Runs `ANALYZE` on each of the store's tables changed by more than a tenth (and a thousand rows) since its last
+/// analysis; returns how many.
+pub(super) async fn analyze_changed(pool: &Pool) -> Result<usize, StoreError> {
+    let conn = connect::get(pool).await?;
+    let stale = conn
+        .query(
+            "SELECT relname FROM pg_stat_user_tables
+             WHERE schemaname = current_schema()
+               AND relname IN ('inbox', 'outbox', 'deliveries', 'delivery_attempts', 'idempotency_keys', 'commands')
+               AND n_mod_since_analyze > 1000 + n_live_tup / 10",
+            &[],
+        )
+        .await?;
+    for row in &stale {
+        let table: &str = row.try_get(0)?;
+        conn.batch_execute(&format!("ANALYZE {table}")).await?;
+        tracing::debug!(table, "refreshed the planner's statistics");
+    }
+    Ok(stale.len())
+}
+
 /// Fails with a clear message when the schema is not (fully) migrated.
 pub(super) async fn check(pool: &Pool) -> Result<(), StoreError> {
     let conn = connect::get(pool).await?;
