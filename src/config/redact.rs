@@ -129,16 +129,21 @@ impl fmt::Display for DatabaseUrl {
         if scheme == "sqlite" {
             return f.write_str(text);
         }
-        // Userinfo ends at the last '@' before the path (a password may itself hold '@').
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let authority = match authority.rsplit_once('@') {
-            Some((user, host)) => match user.split_once(':') {
-                Some((name, _)) => format!("{name}:{REDACTED}@{host}"),
-                None => format!("{user}@{host}"),
-            },
-            None => authority.to_owned(),
+        // Userinfo ends at the last '@' before the query: a password may hold '@' and '/' (base64).
+        let query_start = rest.find('?').unwrap_or(rest.len());
+        let (authority, rest) = match rest[..query_start].rfind('@') {
+            Some(at) => {
+                let (user, host) = (&rest[..at], &rest[at..]);
+                match user.split_once(':') {
+                    Some((name, _)) => (format!("{name}:{REDACTED}"), host),
+                    None => (user.to_owned(), host),
+                }
+            }
+            None => (String::new(), rest),
         };
+        let tail_start = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (host, tail) = rest.split_at(tail_start);
+        let authority = format!("{authority}{host}");
         let tail = match tail.split_once('?') {
             Some((path, query)) => {
                 let query: Vec<String> = query
@@ -219,6 +224,10 @@ mod tests {
                 "postgres://gh:[redacted]@db.internal:5432/gatehouse?sslmode=require",
             ),
             ("postgresql://gh:p@ss@db/g", "postgresql://gh:[redacted]@db/g"),
+            (
+                "postgres://gh:s3cr3t/x+y=@db:5432/g",
+                "postgres://gh:[redacted]@db:5432/g",
+            ),
             ("postgres://gh@db/g", "postgres://gh@db/g"),
             (
                 "postgres://db/g?user=gh&password=s3cr3t",

@@ -113,8 +113,10 @@ async fn run<B: Batch>(kind: B, pool: Pool, mut queue: mpsc::Receiver<Job<B>>, m
                 }
             }
             Err(failure) => {
+                // One write's bad data says nothing of the database's health.
+                let data = matches!(failure, Failure::Data(_));
                 let error = failure.into_error();
-                if !matches!(error, StoreError::Closed) {
+                if !data && !matches!(error, StoreError::Closed) {
                     health.failed(&error);
                 }
                 for job in jobs.drain(..) {
@@ -158,10 +160,6 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
     let notify = batch.iter().any(|event| !event.deliver_to.is_empty());
     let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&events::INGEST_LOCK, &true, &subjects];
     let params: Vec<_> = args.iter().map(events::IngestArgs::params).collect();
-    // A generic plan for the ingest statement: its plan never depends on the values, and planning each execution
-    // anew (PostgreSQL's custom plans, which it keeps choosing for data-modifying CTEs) cost 4x the execution.
-    let begin = client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan");
-    let locked = client.query_one(&lock, &lock_params);
     let rows = try_join_all(params.iter().map(|params| client.query_opt(&ingest, params)));
     let woken = async {
         if notify {
@@ -170,13 +168,12 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
             Ok(())
         }
     };
-    let committed = client.batch_execute("COMMIT");
-    let (begun, locked, rows, woken, committed) = tokio::join!(begin, locked, rows, woken, committed);
-    begun?;
-    locked?;
-    let rows = rows?;
-    woken?;
-    committed.map_err(|e| Failure::Other(connect::commit_error(e)))?;
+    let (_, (rows, ())) = connect::pipelined(
+        client,
+        client.query_one(&lock, &lock_params),
+        futures_util::future::try_join(rows, woken),
+    )
+    .await?;
     args.iter().zip(rows).map(|(args, row)| args.answer(row)).collect()
 }
 

@@ -45,7 +45,7 @@ impl DbClock {
             .query_one("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8", &[])
             .await?;
         let after = (self.local)();
-        let database: i64 = row.get(0);
+        let database: i64 = row.try_get(0)?;
         let offset = database - (before + after) / 2;
         let noise = (after - before) / 2 + 5;
         let offset = if offset.abs() <= noise { 0 } else { offset };

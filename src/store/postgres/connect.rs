@@ -86,8 +86,12 @@ pub(super) fn tls(verify: bool) -> Result<MakeRustlsConnect, StoreError> {
 pub(super) fn pool(url: &PostgresUrl, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
     let mut config = url.config.clone();
     let millis = timeout.as_millis();
+    // Appended to the URL's own `options` (a `search_path`, say), which `options()` would replace.
+    let theirs = config.get_options().map(|o| format!("{o} ")).unwrap_or_default();
     config
-        .options(format!("-c statement_timeout={millis} -c lock_timeout={millis}"))
+        .options(format!(
+            "{theirs}-c statement_timeout={millis} -c lock_timeout={millis}"
+        ))
         .connect_timeout(timeout)
         .application_name("gatehouse");
     let manager = Manager::from_config(
@@ -108,25 +112,37 @@ pub(super) fn pool(url: &PostgresUrl, size: usize, timeout: Duration) -> Result<
 }
 
 /// Runs `first` then `then` in one transaction whose messages all go out at once (`BEGIN`, both, `COMMIT`: one
-/// round trip). Both must be built from statements already prepared, so each is sent on its first poll, in order.
-/// PostgreSQL turns the `COMMIT` into a rollback if either failed: their results say whether it committed, and a
-/// lost answer to the `COMMIT` itself is uncertain.
+/// round trip), with generic plans (the store's statements are fixed, and PostgreSQL's custom plans, which it keeps
+/// choosing for data-modifying CTEs, cost more to plan than to run). Both must be built from statements already
+/// prepared, so each is sent on its first poll, in order. PostgreSQL turns the `COMMIT` into a rollback if a
+/// statement failed, so: a database error anywhere is a certain failure; an answer lost on the way (the connection
+/// closed, or a statement never sent) leaves the commit uncertain.
 pub(super) async fn pipelined<A, B>(
     client: &tokio_postgres::Client,
     first: impl std::future::Future<Output = Result<A, tokio_postgres::Error>>,
     then: impl std::future::Future<Output = Result<B, tokio_postgres::Error>>,
-) -> Result<(Result<A, StoreError>, Result<B, StoreError>), StoreError> {
+) -> Result<(A, B), Failure> {
     let (begun, first, then, committed) = tokio::join!(
-        client.batch_execute("BEGIN"),
+        client.batch_execute("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"),
         first,
         then,
         client.batch_execute("COMMIT")
     );
-    begun?;
-    let (first, then) = (first.map_err(StoreError::from), then.map_err(StoreError::from));
-    if first.is_ok() && then.is_ok() {
-        committed.map_err(commit_error)?;
+    let errors = [
+        begun.as_ref().err(),
+        first.as_ref().err(),
+        then.as_ref().err(),
+        committed.as_ref().err(),
+    ];
+    if let Some(lost) = errors.iter().flatten().find(|e| e.as_db_error().is_none()) {
+        return Err(Failure::Other(StoreError::Uncertain(format!(
+            "a transaction's answer was lost: {}",
+            describe(lost)
+        ))));
     }
+    begun?;
+    let (first, then) = (first?, then?);
+    committed?;
     Ok((first, then))
 }
 
@@ -156,7 +172,8 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A failed `COMMIT`: the server refused it (nothing happened) or its answer never came (it may have happened).
+/// A failed `COMMIT` of an explicit transaction: the server refused it (nothing happened) or its answer never came
+/// (it may have happened).
 pub(super) fn commit_error(error: tokio_postgres::Error) -> StoreError {
     if error.as_db_error().is_some() {
         StoreError::Unavailable(describe(&error))

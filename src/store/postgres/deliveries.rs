@@ -55,15 +55,13 @@ pub(super) async fn claim(
     let statement = client.prepare_cached(CLAIM).await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let until = now.saturating_add(lease_ms);
-    let (locked, rows) = super::connect::pipelined(
+    let (_, rows) = super::connect::pipelined(
         client,
         client.execute(&lock, &[&CLAIM_LOCK]),
         client.query(&statement, &[&owner, &until, &now, &limit, &subscriptions]),
     )
     .await?;
-    locked?;
-    rows?
-        .iter()
+    rows.iter()
         .map(|row| {
             let attempts: i32 = row.try_get(2)?;
             Ok(Delivery {
@@ -193,10 +191,9 @@ impl super::batch::Batch for Finishes {
             })
             .collect();
         let finishes = try_join_all(params.iter().map(|params| client.query_one(&finish, params)));
-        let (locked, rows) =
+        let (_, rows) =
             super::connect::pipelined(client, client.query_one(&locks, &[&subscriptions, &seqs]), finishes).await?;
-        locked?;
-        rows?.iter().map(|row| Ok(row.try_get::<_, i64>(0)? == 1)).collect()
+        rows.iter().map(|row| Ok(row.try_get::<_, i64>(0)? == 1)).collect()
     }
 }
 

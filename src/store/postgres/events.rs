@@ -7,6 +7,8 @@
 //! (ordered subscription, subject), also taken by [`super::deliveries::finish`], so "is an older delivery of this
 //! subject still pending?" is never answered while its answer is changing.
 
+use std::borrow::Cow;
+
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -83,10 +85,13 @@ WHERE i.provider = $1 AND i.provider_event_id = $2 AND NOT EXISTS (SELECT 1 FROM
 /// at `due_ms`, or waiting behind an older pending one of its subject).
 pub(super) struct IngestArgs<'a> {
     event: &'a NewEvent,
+    /// The event's text fields as PostgreSQL can store them ([`text`]).
+    texts: [Cow<'a, str>; 4],
+    subject: Option<Cow<'a, str>>,
     raw_body: &'a [u8],
     status: &'static str,
     headers: Option<String>,
-    error: Option<&'a str>,
+    error: Option<Cow<'a, str>>,
     names: Vec<&'a str>,
     ordered: Vec<bool>,
     due_ms: i64,
@@ -107,7 +112,7 @@ impl<'a> IngestArgs<'a> {
                     serde_json::to_string(&quarantine.headers)
                         .map_err(|e| Failure::Data(StoreError::Unavailable(e.to_string())))?,
                 ),
-                Some(quarantine.error.as_str()),
+                Some(text(&quarantine.error)),
             ),
             None => (None, None),
         };
@@ -118,6 +123,13 @@ impl<'a> IngestArgs<'a> {
         };
         Ok(Self {
             event,
+            texts: [
+                text(&event.provider),
+                text(&event.provider_event_id),
+                text(&event.event_type),
+                text(&event.correlation_id),
+            ],
+            subject: event.subject.as_deref().map(text),
             raw_body: event.raw_body.as_ref(),
             status: status.as_str(),
             headers,
@@ -130,14 +142,15 @@ impl<'a> IngestArgs<'a> {
 
     pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 15] {
         let event = self.event;
+        let [provider, provider_event_id, event_type, correlation_id] = &self.texts;
         [
-            &event.provider,
-            &event.provider_event_id,
+            provider,
+            provider_event_id,
             &event.id,
             &event.received_at_ms,
-            &event.event_type,
-            &event.subject,
-            &event.correlation_id,
+            event_type,
+            &self.subject,
+            correlation_id,
             &event.envelope,
             &self.raw_body,
             &self.status,
@@ -167,6 +180,16 @@ impl<'a> IngestArgs<'a> {
                 stored_status.as_deref() == Some(EventStatus::Quarantined.as_str())
             },
         })
+    }
+}
+
+/// `value` as PostgreSQL text can hold it: a NUL character (which SQLite stores and PostgreSQL refuses) becomes
+/// U+FFFD, so an event carrying one is stored rather than refused forever; its raw body keeps every byte.
+pub(super) fn text(value: &str) -> Cow<'_, str> {
+    if value.contains('\0') {
+        Cow::Owned(value.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(value)
     }
 }
 

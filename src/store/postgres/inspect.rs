@@ -46,7 +46,10 @@ pub(super) async fn detail(client: &impl GenericClient, id: Uuid) -> Result<Opti
         let state: String = row.try_get(1)?;
         let (count, next_ms): (i32, i64) = (row.try_get(2)?, row.try_get(3)?);
         let mut attempts = Vec::new();
-        for attempt in history.iter().filter(|r| r.get::<_, &str>(0) == subscription) {
+        for attempt in history
+            .iter()
+            .filter(|r| r.try_get::<_, &str>(0).is_ok_and(|s| s == subscription))
+        {
             attempts.push(AttemptRecord {
                 attempt: u32::try_from(attempt.try_get::<_, i32>(1)?).unwrap_or(0),
                 at: crate::clock::rfc3339_from_ms(attempt.try_get(2)?),
@@ -93,12 +96,19 @@ pub(super) async fn replay(
     let subject: Option<String> = row.try_get(1)?;
     events::lock(client, true, &events::subject_locks(subject.as_deref(), subscribers)).await?;
     let lock = client
-        .prepare_cached("SELECT seq, status FROM outbox WHERE id = $1 FOR UPDATE")
+        .prepare_cached("SELECT seq, status, subject FROM outbox WHERE id = $1 FOR UPDATE")
         .await?;
     let Some(row) = client.query_opt(&lock, &[&id]).await? else {
         return Ok(Replayed::NoSuchEvent);
     };
-    let (seq, status): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    let (seq, status, locked_subject): (i64, String, Option<String>) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    if locked_subject != subject {
+        // Retranslated meanwhile: its subject locks were not the ones taken.
+        return Err(StoreError::Unavailable(
+            "the event changed while it was replayed; replay it again".into(),
+        ));
+    }
     if status == EventStatus::Quarantined.as_str() {
         return Ok(Replayed::Quarantined);
     }
@@ -118,7 +128,7 @@ pub(super) async fn prune(
     let events = client
         .prepare_cached(
             "WITH gone AS (
-                 SELECT seq FROM outbox WHERE status = 'delivered' AND received_at_ms < $1 ORDER BY seq LIMIT $2
+                 SELECT seq FROM outbox WHERE status = 'delivered' AND received_at_ms < $1 ORDER BY received_at_ms LIMIT $2
                  FOR UPDATE SKIP LOCKED
              ), attempts AS (
                  DELETE FROM delivery_attempts WHERE event_seq IN (SELECT seq FROM gone)

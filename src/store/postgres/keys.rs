@@ -4,10 +4,11 @@
 //! until it lands, as the trait asks.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Pool};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::store::{Claimed, KeyClaim, KeyCompletion, StoreError, StoredResponse};
@@ -143,20 +144,30 @@ pub(super) async fn prune(client: &impl GenericClient, now: i64, limit: i64) -> 
 #[derive(Default)]
 pub(super) struct Held {
     answers: Mutex<HashMap<(String, String), (String, KeyCompletion)>>,
-    running: Mutex<HashMap<Uuid, String>>,
+    /// Fingerprint and lock lapse (the caller's clock) per claim token.
+    running: Mutex<HashMap<Uuid, (String, i64)>>,
 }
 
 impl Held {
-    /// Remembers the fingerprint of a claim that started here.
-    pub(super) fn started(&self, token: Uuid, fingerprint: &str) {
+    /// Remembers the fingerprint of a claim that started here, until `lapses_at_ms`.
+    pub(super) fn started(&self, token: Uuid, fingerprint: &str, lapses_at_ms: i64) {
         if let Ok(mut running) = self.running.lock() {
-            running.insert(token, fingerprint.to_owned());
+            running.insert(token, (fingerprint.to_owned(), lapses_at_ms));
         }
     }
 
     /// Forgets a claim that completed or was released here.
     pub(super) fn ended(&self, token: Uuid) -> Option<String> {
-        self.running.lock().ok().and_then(|mut running| running.remove(&token))
+        let ended = self.running.lock().ok().and_then(|mut running| running.remove(&token));
+        ended.map(|(fingerprint, _)| fingerprint)
+    }
+
+    /// Forgets claims whose lock lapsed at `now_ms` without an end (a request that never finished: a panicked task,
+    /// an uncertain command insert).
+    pub(super) fn forget_lapsed(&self, now_ms: i64) {
+        if let Ok(mut running) = self.running.lock() {
+            running.retain(|_, (_, lapses_at_ms)| *lapses_at_ms > now_ms);
+        }
     }
 
     /// Keeps `done` (its write is being retried) for requests with `fingerprint`.
@@ -189,4 +200,38 @@ impl Held {
             .map(|answers| answers.values().map(|(_, done)| done.clone()).collect())
             .unwrap_or_default()
     }
+}
+
+/// Keeps trying to commit a key's answer that could not be committed when its request finished, at once and then
+/// at least every second, until it is committed or the claim turns out lost (then the in-memory answer goes), or
+/// the store stops. This replica replays the held answer meanwhile; the other replicas respect the key's row until
+/// its lock (`idempotency.lock_for`) lapses, so the answer must land before then: it does, unless this replica
+/// stays cut off from the database (while others reach it) for longer than the lock.
+pub(super) fn retry_write(pool: Pool, held: Arc<Held>, done: KeyCompletion, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut pause = std::time::Duration::ZERO;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+            let written = match super::connect::get(&pool).await {
+                Ok(conn) => complete(&conn, &done).await,
+                Err(error) => Err(error),
+            };
+            match written {
+                Ok(committed) => {
+                    if !committed {
+                        tracing::error!(caller = %done.caller, "an idempotency key's held answer lost its claim");
+                    } else {
+                        tracing::info!("an idempotency key's answer held in memory is committed now");
+                    }
+                    held.forget(&done);
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "an idempotency key's answer still cannot be committed"),
+            }
+            pause = (pause * 2).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(1));
+        }
+    });
 }

@@ -124,37 +124,6 @@ async fn refresh(pool: Pool, clock: Arc<clock::DbClock>, stop: CancellationToken
     }
 }
 
-/// Keeps trying to commit a key's answer that could not be committed when its request finished, with backoff,
-/// until it is committed or the claim turns out lost (then the in-memory answer goes), or the store stops.
-fn retry_key_write(pool: Pool, held: Arc<keys::Held>, done: KeyCompletion, stop: CancellationToken) {
-    tokio::spawn(async move {
-        let mut pause = std::time::Duration::from_millis(100);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(pause) => {}
-            }
-            let written = match connect::get(&pool).await {
-                Ok(conn) => keys::complete(&conn, &done).await,
-                Err(error) => Err(error),
-            };
-            match written {
-                Ok(committed) => {
-                    if !committed {
-                        tracing::error!(caller = %done.caller, "an idempotency key's held answer lost its claim");
-                    } else {
-                        tracing::info!("an idempotency key's answer held in memory is committed now");
-                    }
-                    held.forget(&done);
-                    return;
-                }
-                Err(error) => tracing::warn!(%error, "an idempotency key's answer still cannot be committed"),
-            }
-            pause = (pause * 2).min(std::time::Duration::from_secs(5));
-        }
-    });
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -176,7 +145,8 @@ impl Store for PostgresStore {
         }
         let claimed = keys::claim(&self.conn().await?, &claim, self.clock.at(claim.now_ms)).await?;
         if let Claimed::Started { token } = &claimed {
-            self.held.started(*token, &claim.fingerprint);
+            self.held
+                .started(*token, &claim.fingerprint, claim.now_ms.saturating_add(claim.lock_ms));
         }
         Ok(claimed)
     }
@@ -197,7 +167,7 @@ impl Store for PostgresStore {
                 };
                 tracing::error!(%error, "cannot commit an idempotency key's answer; holding it and retrying");
                 self.held.hold(fingerprint, done.clone());
-                retry_key_write(self.pool.clone(), Arc::clone(&self.held), done, self.stop.clone());
+                keys::retry_write(self.pool.clone(), Arc::clone(&self.held), done, self.stop.clone());
                 Ok(true)
             }
         }
@@ -346,6 +316,7 @@ impl Store for PostgresStore {
     }
 
     async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError> {
+        self.held.forget_lapsed(now_ms);
         let conn = self.conn().await?;
         let keys = keys::prune(&conn, self.clock.at(now_ms), PRUNE_CHUNK).await?;
         let commands = commands::prune(&conn, commands_before_ms, PRUNE_CHUNK).await?;

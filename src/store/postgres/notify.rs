@@ -20,7 +20,8 @@ pub(super) async fn listen(url: super::PostgresUrl, wakes: Wakes, stop: Cancella
     let mut pause = Duration::from_millis(100);
     let mut failing = false;
     while !stop.is_cancelled() {
-        match session(&url, &wakes, &stop).await {
+        let started = std::time::Instant::now();
+        match session(&url, &wakes, &stop, &mut failing).await {
             Ok(()) => return,
             Err(error) => {
                 if !failing {
@@ -29,16 +30,24 @@ pub(super) async fn listen(url: super::PostgresUrl, wakes: Wakes, stop: Cancella
                 }
             }
         }
+        // A session that lasted starts the backoff over.
+        if started.elapsed() > Duration::from_secs(30) {
+            pause = Duration::from_millis(100);
+        }
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
         }
         pause = (pause * 2).min(Duration::from_secs(5));
     }
-    let _ = failing;
 }
 
-async fn session(url: &super::PostgresUrl, wakes: &Wakes, stop: &CancellationToken) -> Result<(), String> {
+async fn session(
+    url: &super::PostgresUrl,
+    wakes: &Wakes,
+    stop: &CancellationToken,
+    failing: &mut bool,
+) -> Result<(), String> {
     let tls = super::connect::tls(url.verify).map_err(|e| e.to_string())?;
     let (client, mut connection) = url
         .config
@@ -56,7 +65,9 @@ async fn session(url: &super::PostgresUrl, wakes: &Wakes, stop: &CancellationTok
             message = messages.next() => if message.is_none() { return Err("connection closed".into()) },
         }
     }
-    tracing::debug!("listening for PostgreSQL wake-ups");
+    if std::mem::take(failing) {
+        tracing::info!("the PostgreSQL wake-up listener is back");
+    }
     wakes.relay.notify_one();
     wakes.commands.notify_one();
     loop {

@@ -48,7 +48,7 @@ async fn version(conn: &deadpool_postgres::Object) -> Result<usize, StoreError> 
     let row = conn
         .query_one("SELECT COALESCE(MAX(version), 0) FROM gatehouse_migrations", &[])
         .await?;
-    let version: i32 = row.get(0);
+    let version: i32 = row.try_get(0)?;
     Ok(usize::try_from(version).unwrap_or(0))
 }
 
@@ -86,7 +86,7 @@ pub(super) async fn check(pool: &Pool) -> Result<(), StoreError> {
     let exists: bool = conn
         .query_one("SELECT to_regclass('gatehouse_migrations') IS NOT NULL", &[])
         .await?
-        .get(0);
+        .try_get(0)?;
     let current = if exists { version(&conn).await? } else { 0 };
     if current > MIGRATIONS.len() {
         return Err(newer(current));

@@ -387,21 +387,7 @@ impl Store for SqliteStore {
 
     async fn shutdown(&self) {
         let Some(writer) = &self.writer else { return };
-        // Idempotency answers still held in memory get a last attempt: once the process is gone, their keys are
-        // free again.
-        for (done, held) in self.claims.held_answers() {
-            let (caller, key, token) = (done.caller.clone(), done.key.clone(), done.token);
-            let stored = self
-                .write(move |tx| keys::store(tx, &done, &held.fingerprint, held.expires_at_ms))
-                .await;
-            match stored {
-                Ok(()) => {
-                    self.claims.drop_claim(&caller, &key, token);
-                }
-                Err(error) => tracing::error!(%error, %caller,
-                    "an idempotency key's answer could not be committed before shutdown; its key is free again"),
-            }
-        }
+        self.commit_held_answers().await;
         let (done, finished) = oneshot::channel();
         if writer.send(writer::Command::Shutdown(done)).await.is_ok() {
             let _ = finished.await;

@@ -37,6 +37,24 @@ impl SqliteStore {
         .await
     }
 
+    /// Gives the idempotency answers still held in memory a last attempt (at shutdown: once the process is gone,
+    /// their keys are free again).
+    pub(super) async fn commit_held_answers(&self) {
+        for (done, held) in self.claims.held_answers() {
+            let (caller, key, token) = (done.caller.clone(), done.key.clone(), done.token);
+            let stored = self
+                .write(move |tx| keys::store(tx, &done, &held.fingerprint, held.expires_at_ms))
+                .await;
+            match stored {
+                Ok(()) => {
+                    self.claims.drop_claim(&caller, &key, token);
+                }
+                Err(error) => tracing::error!(%error, %caller,
+                    "an idempotency key's answer could not be committed before shutdown; its key is free again"),
+            }
+        }
+    }
+
     /// Keeps trying to commit a key's answer that could not be committed when its request finished, with backoff,
     /// until it is committed (then the in-memory claim holding it goes) or the store shuts down.
     pub(super) fn retry_key_write(&self, done: KeyCompletion, held: claims::Held) {

@@ -101,7 +101,7 @@ CREATE INDEX deliveries_due ON deliveries (subscription, next_attempt_ms) WHERE 
 CREATE INDEX deliveries_event ON deliveries (event_seq, state);
 CREATE INDEX deliveries_subject ON deliveries (subscription, subject, event_seq) WHERE state = 'pending';
 
--- Every attempt, for inspection (GET /admin/events/{id}).
+-- Every attempt, for inspection (GET /admin/events/{id}); keyed by event first, as inspection and pruning read it.
 CREATE TABLE delivery_attempts (
     subscription text    NOT NULL,
     event_seq    bigint  NOT NULL,
@@ -109,7 +109,7 @@ CREATE TABLE delivery_attempts (
     at_ms        bigint  NOT NULL,
     outcome      text    NOT NULL,
     error        text,
-    PRIMARY KEY (subscription, event_seq, attempt)
+    PRIMARY KEY (event_seq, subscription, attempt)
 );
 
 -- One row the readiness probe rewrites: a write like any other.
