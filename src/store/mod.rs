@@ -298,6 +298,17 @@ pub trait Store: Send + Sync + 'static {
     async fn shutdown(&self);
 }
 
+/// The rows of a claim that could be read: one unreadable row must not hold back its neighbours (it stays leased,
+/// and is logged at each claim).
+pub(crate) fn readable<T>(rows: Vec<Result<T, StoreError>>, what: &str) -> Vec<T> {
+    rows.into_iter()
+        .filter_map(|row| {
+            row.map_err(|error| tracing::error!(%error, what, "skipping an unreadable row"))
+                .ok()
+        })
+        .collect()
+}
+
 /// The workers [`Store::watch`] wakes.
 #[derive(Clone)]
 pub struct Wakes {

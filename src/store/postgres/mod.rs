@@ -206,14 +206,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<CommandRecord>, StoreError> {
         let claimed = commands::claim(&self.conn().await?, &owner, self.clock.at(now_ms), lease_ms, limit).await?;
-        // One unreadable row must not hold back its neighbours (it stays leased, and is logged each time).
-        Ok(claimed
-            .into_iter()
-            .filter_map(|row| {
-                row.map_err(|error| tracing::error!(%error, "skipping an unreadable command row"))
-                    .ok()
-            })
-            .collect())
+        Ok(super::readable(claimed, "command"))
     }
 
     async fn update_command(

@@ -255,14 +255,7 @@ impl Store for SqliteStore {
         let claimed = self
             .maintain(move |tx| commands::claim(tx, &owner, now_ms, lease_ms, limit))
             .await?;
-        // One unreadable row must not hold back its neighbours (it stays leased, and is logged each time).
-        Ok(claimed
-            .into_iter()
-            .filter_map(|row| {
-                row.map_err(|error| tracing::error!(%error, "skipping an unreadable command row"))
-                    .ok()
-            })
-            .collect())
+        Ok(super::readable(claimed, "command"))
     }
 
     async fn update_command(
@@ -287,13 +280,7 @@ impl Store for SqliteStore {
         let claimed = self
             .maintain(move |tx| deliveries::claim(tx, &owner, &subscriptions, now_ms, lease_ms, limit))
             .await?;
-        Ok(claimed
-            .into_iter()
-            .filter_map(|row| {
-                row.map_err(|error| tracing::error!(%error, "skipping an unreadable delivery"))
-                    .ok()
-            })
-            .collect())
+        Ok(super::readable(claimed, "delivery"))
     }
 
     async fn finish_delivery(
