@@ -128,7 +128,7 @@ pub(super) async fn prune(
     let events = client
         .prepare_cached(
             "WITH gone AS (
-                 SELECT seq FROM outbox WHERE status = 'delivered' AND received_at_ms < $1 ORDER BY received_at_ms LIMIT $2
+                 SELECT seq FROM outbox WHERE status = 'delivered' AND received_at_ms < $1 ORDER BY seq LIMIT $2
                  FOR UPDATE SKIP LOCKED
              ), attempts AS (
                  DELETE FROM delivery_attempts WHERE event_seq IN (SELECT seq FROM gone)

@@ -33,7 +33,8 @@ CREATE TABLE outbox (
     quarantine_error  text
 );
 ALTER SEQUENCE outbox_seq OWNED BY outbox.seq;
-CREATE INDEX outbox_retention ON outbox (status, received_at_ms);
+-- Listing by status reads it in seq order; retention reads delivered events oldest first (seq follows receipt).
+CREATE INDEX outbox_status ON outbox (status, seq);
 CREATE INDEX outbox_provider ON outbox (provider, seq);
 
 -- Idempotency keys, per caller. A claim is a row ('running', locked until locked_until_ms), visible to every
