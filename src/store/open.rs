@@ -8,7 +8,7 @@ use super::{PostgresStore, PostgresUrl, SqliteStore, Store, StoreError, postgres
 use crate::config::StoreConfig;
 
 /// A parsed `store.url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
     /// The connection settings (the password inside is never printed: `Config`'s Debug hides it).
@@ -65,17 +65,17 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
     fn urls() {
-        assert_eq!(
-            StoreUrl::parse("sqlite://data/g.db").unwrap(),
-            StoreUrl::Sqlite("data/g.db".into())
+        assert!(
+            matches!(StoreUrl::parse("sqlite://data/g.db").unwrap(), StoreUrl::Sqlite(p) if p == Path::new("data/g.db"))
         );
-        assert_eq!(
-            StoreUrl::parse("sqlite:///var/lib/g.db").unwrap(),
-            StoreUrl::Sqlite("/var/lib/g.db".into())
+        assert!(
+            matches!(StoreUrl::parse("sqlite:///var/lib/g.db").unwrap(), StoreUrl::Sqlite(p) if p == Path::new("/var/lib/g.db"))
         );
         assert!(matches!(
             StoreUrl::parse("postgres://gh:pw@db.internal:6543/gatehouse?sslmode=require").unwrap(),

@@ -27,14 +27,6 @@ impl std::fmt::Debug for PostgresUrl {
     }
 }
 
-impl PartialEq for PostgresUrl {
-    fn eq(&self, other: &Self) -> bool {
-        format!("{self:?}") == format!("{other:?}")
-    }
-}
-
-impl Eq for PostgresUrl {}
-
 /// Parses `postgres://user[:password]@host[:port]/db[?sslmode=...]`. Errors never repeat the URL (it may hold a
 /// password).
 pub(crate) fn parse_url(url: &str) -> Result<PostgresUrl, StoreError> {

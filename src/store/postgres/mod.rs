@@ -55,6 +55,8 @@ pub struct PostgresStore {
     held: Arc<keys::Held>,
     /// Stops the listener and the clock's refresh.
     stop: CancellationToken,
+    /// Whether the schema was found fully migrated once (inspection reads check it until then).
+    migrated: std::sync::atomic::AtomicBool,
 }
 
 impl PostgresStore {
@@ -94,7 +96,17 @@ impl PostgresStore {
             probes: Probes::default(),
             held: Arc::default(),
             stop,
+            migrated: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Fails with a clear message until the schema is fully migrated (checked until it once is).
+    async fn checked(&self) -> Result<(), StoreError> {
+        if !self.migrated.load(std::sync::atomic::Ordering::Relaxed) {
+            schema::check(&self.pool).await?;
+            self.migrated.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     async fn conn(&self) -> Result<Object, StoreError> {
@@ -135,7 +147,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-        schema::check(&self.pool).await?;
+        self.checked().await?;
         events::list(&self.conn().await?, filter).await
     }
 
@@ -262,7 +274,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError> {
-        schema::check(&self.pool).await?;
+        self.checked().await?;
         inspect::detail(&self.conn().await?, id).await
     }
 
@@ -279,7 +291,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_webhook(&self, id: Uuid) -> Result<Option<StoredWebhook>, StoreError> {
-        schema::check(&self.pool).await?;
+        self.checked().await?;
         quarantine::get(&self.conn().await?, id).await
     }
 

@@ -53,6 +53,8 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (caller, key)
 );
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at_ms);
+-- Pruning also forgets claims whose request never finished.
+CREATE INDEX idempotency_keys_lapsed ON idempotency_keys (locked_until_ms) WHERE state = 'running';
 
 -- Deferred commands, run by whichever replica's executor leases them (FOR UPDATE SKIP LOCKED).
 CREATE TABLE commands (
