@@ -7,7 +7,6 @@
 //! delivery takes its subject lock (see [`super::events`]) and its event's row before anything else.
 
 use deadpool_postgres::GenericClient;
-use futures_util::future::try_join_all;
 
 use super::connect::Failure;
 
@@ -94,38 +93,54 @@ SELECT count(*) FROM (
     SELECT 1 FROM (SELECT seq FROM outbox WHERE seq = ANY($2) ORDER BY seq FOR UPDATE) AS events
 ) AS locks";
 
+/// Records a batch of outcomes in one statement, each only if its claimant still holds the lease (the answer is
+/// the ordinals, from 1, of those recorded). The snapshot still shows the batch's deliveries as pending, so the
+/// promotion skips the finished delivery itself, and an event's status counts the batch's new states in place of
+/// the old ones (two subscriptions' deliveries of one event may finish in one batch).
 const FINISH: &str = "
-WITH done AS (
-    UPDATE deliveries SET state = $4, attempts = attempts + 1, history = history + 1, next_attempt_ms = $5,
-        last_error = $6, lease_owner = NULL, lease_until_ms = 0, updated_at_ms = $7
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int8[],
+                         $8::text[])
+        WITH ORDINALITY AS t(subscription, event_seq, owner, state, next_attempt_ms, error, now_ms, label, n)
+), done AS (
+    UPDATE deliveries d SET state = i.state, attempts = d.attempts + 1, history = d.history + 1,
+        next_attempt_ms = i.next_attempt_ms, last_error = i.error, lease_owner = NULL, lease_until_ms = 0,
+        updated_at_ms = i.now_ms
+    FROM input i
     -- Not `state = 'pending'`: that would let the planner pick a partial index of every pending delivery over the
     -- primary key.
-    WHERE subscription = $1 AND event_seq = $2 AND lease_owner = $3 AND state <> 'delivered' AND state <> 'dead'
-    RETURNING subject, ordered, history
+    WHERE d.subscription = i.subscription AND d.event_seq = i.event_seq AND d.lease_owner = i.owner
+      AND d.state <> 'delivered' AND d.state <> 'dead'
+    RETURNING d.subscription, d.event_seq, d.subject, d.ordered, d.history, i.state, i.now_ms, i.label, i.error, i.n
 ), attempt AS (
     INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error)
-    SELECT $1, $2, history, $7, $8, $6 FROM done
+    SELECT subscription, event_seq, history, now_ms, label, error FROM done
 ), promoted AS (
-    UPDATE deliveries SET next_attempt_ms = $7
-    WHERE (subscription, event_seq) = (
-        SELECT n.subscription, n.event_seq FROM done, LATERAL (
-            SELECT subscription, event_seq FROM deliveries n
-            WHERE n.subscription = $1 AND n.subject = done.subject AND n.state = 'pending' AND n.event_seq <> $2
-            ORDER BY n.event_seq LIMIT 1) AS n
-        WHERE $4 <> 'pending' AND done.ordered)
-      AND next_attempt_ms = 9223372036854775807
+    UPDATE deliveries p SET next_attempt_ms = x.now_ms
+    FROM (SELECT n.subscription, n.event_seq, done.now_ms FROM done, LATERAL (
+              SELECT subscription, event_seq FROM deliveries n
+              WHERE n.subscription = done.subscription AND n.subject = done.subject AND n.state = 'pending'
+                AND n.event_seq <> done.event_seq
+              ORDER BY n.event_seq LIMIT 1) AS n
+          WHERE done.state <> 'pending' AND done.ordered) AS x
+    WHERE p.subscription = x.subscription AND p.event_seq = x.event_seq
+      AND p.next_attempt_ms = 9223372036854775807
 ), refreshed AS (
-    UPDATE outbox SET status = CASE
-        WHEN $4 = 'pending' OR EXISTS (SELECT 1 FROM deliveries
-                                       WHERE event_seq = $2 AND subscription <> $1 AND state = 'pending')
+    UPDATE outbox o SET status = CASE
+        WHEN EXISTS (SELECT 1 FROM done x WHERE x.event_seq = o.seq AND x.state = 'pending')
+          OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = o.seq AND d.state = 'pending'
+                     AND NOT EXISTS (SELECT 1 FROM done x
+                                     WHERE x.event_seq = d.event_seq AND x.subscription = d.subscription))
             THEN 'pending'
-        WHEN $4 = 'dead' OR EXISTS (SELECT 1 FROM deliveries
-                                    WHERE event_seq = $2 AND subscription <> $1 AND state = 'dead')
+        WHEN EXISTS (SELECT 1 FROM done x WHERE x.event_seq = o.seq AND x.state = 'dead')
+          OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = o.seq AND d.state = 'dead'
+                     AND NOT EXISTS (SELECT 1 FROM done x
+                                     WHERE x.event_seq = d.event_seq AND x.subscription = d.subscription))
             THEN 'dead'
         ELSE 'delivered' END
-    WHERE seq = $2 AND EXISTS (SELECT 1 FROM done)
+    WHERE o.seq IN (SELECT event_seq FROM done)
 )
-SELECT count(*) FROM done";
+SELECT n FROM done";
 
 /// An attempt's outcome to record (times on the database's clock).
 pub(super) struct Finish {
@@ -175,25 +190,29 @@ impl super::batch::Batch for Finishes {
         let subscriptions: Vec<&str> = items.iter().map(|f| f.subscription.as_str()).collect();
         let seqs: Vec<i64> = items.iter().map(|f| f.event_seq).collect();
         let client: &tokio_postgres::Client = &conn;
-        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 8]> = items
-            .iter()
-            .map(|f| -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
-                [
-                    &f.subscription,
-                    &f.event_seq,
-                    &f.owner,
-                    &f.state,
-                    &f.next_attempt_ms,
-                    &f.error,
-                    &f.now,
-                    &f.label,
-                ]
-            })
-            .collect();
-        let finishes = try_join_all(params.iter().map(|params| client.query_one(&finish, params)));
-        let (_, rows) =
-            super::connect::pipelined(client, client.query_one(&locks, &[&subscriptions, &seqs]), finishes).await?;
-        rows.iter().map(|row| Ok(row.try_get::<_, i64>(0)? == 1)).collect()
+        let owners: Vec<&str> = items.iter().map(|f| f.owner.as_str()).collect();
+        let states: Vec<&str> = items.iter().map(|f| f.state).collect();
+        let next: Vec<i64> = items.iter().map(|f| f.next_attempt_ms).collect();
+        let errors: Vec<Option<&str>> = items.iter().map(|f| f.error.as_deref()).collect();
+        let nows: Vec<i64> = items.iter().map(|f| f.now).collect();
+        let labels: Vec<&str> = items.iter().map(|f| f.label).collect();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+            [&subscriptions, &seqs, &owners, &states, &next, &errors, &nows, &labels];
+        let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&subscriptions, &seqs];
+        let (_, rows) = super::connect::pipelined(
+            client,
+            client.query_one(&locks, &lock_params),
+            client.query(&finish, &params),
+        )
+        .await?;
+        let mut recorded = vec![false; items.len()];
+        for row in rows {
+            let n: i64 = row.try_get(0)?;
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| recorded.get_mut(i)) {
+                *slot = true;
+            }
+        }
+        Ok(recorded)
     }
 }
 
