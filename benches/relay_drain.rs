@@ -64,7 +64,7 @@ secrets = ["{WEBHOOK_SECRET}"]
 tolerance = "1h"
 
 [relay]
-concurrency = 128
+concurrency = 256
 poll_every = "200ms"
 
 [[subscriptions]]
