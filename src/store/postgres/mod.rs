@@ -332,6 +332,13 @@ impl Store for PostgresStore {
         if !self.ingests.is_open() {
             return Err(StoreError::Closed);
         }
+        let stopped = self
+            .writers
+            .lock()
+            .map_or(true, |writers| writers.iter().any(|w| w.is_finished()));
+        if stopped {
+            return Err(StoreError::Unavailable("a batch writer stopped".into()));
+        }
         if !self.probes.fresh() {
             let conn = self.conn().await?;
             let probe = conn
