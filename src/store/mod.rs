@@ -126,7 +126,7 @@ pub struct EventFilter {
     pub after: Option<i64>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not do what was asked (I/O, locked, full, constraint). Retrying later may help.
     #[error("store unavailable: {0}")]

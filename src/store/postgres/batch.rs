@@ -120,7 +120,7 @@ async fn run<B: Batch>(kind: B, pool: Pool, mut queue: mpsc::Receiver<Job<B>>, m
                     health.failed(&error);
                 }
                 for job in jobs.drain(..) {
-                    let _ = job.answer.send(Err(copy(&error)));
+                    let _ = job.answer.send(Err(error.clone()));
                 }
             }
         }
@@ -147,7 +147,7 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
     // Prepared first, so that each statement below is sent on its first poll, in order.
     let lock = conn.prepare_cached(events::LOCK).await?;
     let ingest = conn.prepare_cached(events::INGEST).await?;
-    let wake = conn.prepare_cached("SELECT pg_notify($1, 'outbox')").await?;
+    let wake = conn.prepare_cached(super::notify::WAKE).await?;
     let client: &tokio_postgres::Client = &conn;
     let subjects: Vec<String> = batch
         .iter()
@@ -163,7 +163,10 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
     let rows = try_join_all(params.iter().map(|params| client.query_opt(&ingest, params)));
     let woken = async {
         if notify {
-            client.execute(&wake, &[&super::notify::CHANNEL]).await.map(drop)
+            client
+                .execute(&wake, &[&super::notify::CHANNEL, &super::notify::OUTBOX])
+                .await
+                .map(drop)
         } else {
             Ok(())
         }
@@ -175,15 +178,4 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
     )
     .await?;
     args.iter().zip(rows).map(|(args, row)| args.answer(row)).collect()
-}
-
-/// The same error for another waiter of a failed batch.
-pub(super) fn copy(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(text) => StoreError::Unavailable(text.clone()),
-        StoreError::Closed => StoreError::Closed,
-        StoreError::Uncertain(text) => StoreError::Uncertain(text.clone()),
-        StoreError::Schema(text) => StoreError::Schema(text.clone()),
-        StoreError::Url(text) => StoreError::Url(text.clone()),
-    }
 }

@@ -197,8 +197,7 @@ impl Store for PostgresStore {
         if let Some(done) = &key {
             keys::complete(&tx, done).await?;
         }
-        tx.execute("SELECT pg_notify($1, 'commands')", &[&notify::CHANNEL])
-            .await?;
+        notify::wake(&tx, notify::COMMANDS).await?;
         commit(tx).await?;
         if let Some(done) = key {
             self.held.ended(done.token);
@@ -237,8 +236,7 @@ impl Store for PostgresStore {
                 &events::subject_locks(event.subject.as_deref(), &event.deliver_to),
             )
             .await?;
-            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL])
-                .await?;
+            notify::wake(&tx, notify::OUTBOX).await?;
         }
         let now = self.clock.at(now_ms);
         let changed = commands::update(&tx, id, &owner, now, &update, &self.clock).await?;
@@ -283,8 +281,7 @@ impl Store for PostgresStore {
         let tx = conn.transaction().await?;
         let replayed = inspect::replay(&tx, id, &subscribers, self.clock.at(now_ms)).await?;
         if matches!(replayed, Replayed::Queued(n) if n > 0) {
-            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL])
-                .await?;
+            notify::wake(&tx, notify::OUTBOX).await?;
         }
         commit(tx).await?;
         Ok(replayed)
@@ -305,8 +302,7 @@ impl Store for PostgresStore {
         let tx = conn.transaction().await?;
         let resolved = quarantine::resolve(&tx, id, &resolution, self.clock.at(now_ms)).await?;
         if matches!(resolved, Some(Resolved::Now(super::EventStatus::Pending))) {
-            tx.execute("SELECT pg_notify($1, 'outbox')", &[&notify::CHANNEL])
-                .await?;
+            notify::wake(&tx, notify::OUTBOX).await?;
         }
         commit(tx).await?;
         Ok(resolved)

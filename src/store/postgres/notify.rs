@@ -10,10 +10,21 @@ use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Wakes;
+use crate::store::{StoreError, Wakes};
 
-/// The channel: payload `outbox` (deliveries to make) or `commands` (a deferred command to run).
+/// The channel: payload [`OUTBOX`] (deliveries to make) or [`COMMANDS`] (a deferred command to run).
 pub(super) const CHANNEL: &str = "gatehouse_wake";
+pub(super) const OUTBOX: &str = "outbox";
+pub(super) const COMMANDS: &str = "commands";
+/// Wakes the replicas' workers once the transaction commits: `$1` [`CHANNEL`], `$2` the payload.
+pub(super) const WAKE: &str = "SELECT pg_notify($1, $2)";
+
+/// Queues a wake-up of `work` ([`OUTBOX`] or [`COMMANDS`]) in the caller's transaction.
+pub(super) async fn wake(client: &impl deadpool_postgres::GenericClient, work: &str) -> Result<(), StoreError> {
+    let statement = client.prepare_cached(WAKE).await?;
+    client.execute(&statement, &[&CHANNEL, &work]).await?;
+    Ok(())
+}
 
 /// Listens until `stop`, waking `wakes` on each notification.
 pub(super) async fn listen(url: super::PostgresUrl, wakes: Wakes, stop: CancellationToken) {
@@ -75,7 +86,7 @@ async fn session(
             () = stop.cancelled() => return Ok(()),
             message = messages.next() => match message {
                 Some(Ok(AsyncMessage::Notification(note))) => match note.payload() {
-                    "commands" => wakes.commands.notify_one(),
+                    COMMANDS => wakes.commands.notify_one(),
                     _ => wakes.relay.notify_one(),
                 },
                 Some(Ok(_)) => {}
