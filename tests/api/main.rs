@@ -9,6 +9,8 @@ mod helpers;
 mod http_basics;
 mod idempotency;
 mod openapi;
+mod operator;
+mod operator_commands;
 mod outbound_admin;
 mod outbound_breaker;
 mod outbound_edges;
