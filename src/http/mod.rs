@@ -4,7 +4,10 @@
 
 mod access_log;
 mod admin;
+mod admin_commands;
 mod admin_events;
+mod admin_query;
+mod admin_replays;
 pub mod auth;
 mod body;
 pub(crate) mod commands;
@@ -118,6 +121,11 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route("/admin/events/{id}", get(admin_events::detail))
         .route("/admin/events/{id}/replay", post(admin_events::replay))
         .route("/admin/events/{id}/retranslate", post(admin_events::retranslate))
+        .route("/admin/replays", post(admin_replays::replay))
+        .route("/admin/subscriptions", get(admin_replays::subscriptions))
+        .route("/admin/commands", get(admin_commands::list))
+        .route("/admin/commands/{id}", get(admin_commands::detail))
+        .route("/admin/commands/{id}/cancel", post(admin_commands::cancel))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,
