@@ -2,8 +2,8 @@
 
 mod commands;
 mod events;
-mod replay;
 mod health;
+mod replay;
 mod sign;
 
 use std::io::Read;
