@@ -141,12 +141,12 @@ pub struct EventFilter {
 
 /// A condition on the event (`o.status`) that a delivery state implies, added to a listing by subscription so the
 /// planner may start from the outbox's (status, provider|type) indexes when those filters are the selective ones: a
-/// pending delivery makes its event pending; a dead one makes it dead or (another delivery still going) pending.
+/// pending delivery makes its event pending. (Dead deliveries have partial indexes by provider and type of their
+/// own.)
 pub(crate) fn implied_event_status(delivery_state: EventStatus) -> &'static str {
     match delivery_state {
         EventStatus::Pending => " AND o.status = 'pending'",
-        EventStatus::Dead => " AND o.status IN ('dead', 'pending')",
-        EventStatus::Delivered | EventStatus::Quarantined => "",
+        EventStatus::Dead | EventStatus::Delivered | EventStatus::Quarantined => "",
     }
 }
 

@@ -249,15 +249,16 @@ pub(super) async fn queue(
 ) -> Result<usize, StoreError> {
     let statement = client
         .prepare_cached(
-            "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
+            "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms,
+                                     provider, event_type)
              SELECT s.name, $1, $2, s.ordered,
                     CASE WHEN s.ordered AND $2::text IS NOT NULL AND EXISTS (
                              SELECT 1 FROM deliveries o
                              WHERE o.subscription = s.name AND o.subject = $2 AND o.state = 'pending'
                                AND o.event_seq < $1)
                          THEN 9223372036854775807 ELSE $3 END,
-                    $3
-             FROM unnest($4::text[], $5::bool[]) AS s(name, ordered)
+                    $3, e.provider, e.event_type
+             FROM unnest($4::text[], $5::bool[]) AS s(name, ordered), outbox e WHERE e.seq = $1
              ON CONFLICT (subscription, event_seq) DO UPDATE SET state = 'pending', attempts = 0,
                  next_attempt_ms = excluded.next_attempt_ms, lease_owner = NULL, lease_until_ms = 0,
                  last_error = NULL, ordered = excluded.ordered, updated_at_ms = excluded.updated_at_ms

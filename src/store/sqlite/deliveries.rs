@@ -20,8 +20,9 @@ pub(super) fn fan_out(
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms,
+                                 provider, event_type)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, provider, event_type FROM outbox WHERE seq = ?2",
     )?;
     for subscriber in subscribers {
         let due = due_at(tx, &subscriber.name, subscriber.ordered, subject, seq, now_ms)?;
@@ -71,7 +72,8 @@ fn promote_next(tx: &Transaction<'_>, subscription: &str, event_seq: i64, now_ms
 }
 
 /// Leases up to `limit` due deliveries of `subscriptions` to `owner`, longest due first (in the order of the
-/// `deliveries_due` index, so a claim reads only the rows it takes, however long the queue). For an ordered subscription
+/// `deliveries_due` index, led by the subscription: a claim for one subscription, as the relay makes, reads only
+/// the rows it takes, however long its own or another subscription's queue). For an ordered subscription
 /// only the oldest pending delivery of each subject is due, and none while another of the subject is in flight (a
 /// replayed older event waits for it), so one subject never has two in flight and a failing event holds back its
 /// own subject only. Events without a subject are not ordered.

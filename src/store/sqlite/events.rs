@@ -114,7 +114,8 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
                 arg(subscription.clone().into())
             );
             if let Some(status) = filter.status {
-                sql.push_str(&format!(" AND d.state = {}", arg(status.as_str().to_owned().into())));
+                // Inline (a fixed word), so the planner can match the dead deliveries' partial indexes.
+                sql.push_str(&format!(" AND d.state = '{}'", status.as_str()));
                 sql.push_str(crate::store::implied_event_status(status));
             }
             sql
@@ -137,10 +138,12 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
         let op = if filter.newest_first { "<" } else { ">" };
         sql.push_str(&format!(" AND {seq} {op} {}", arg(after.into())));
     }
+    // By subscription, the delivery's own copies of the event's provider and type (indexed for dead ones).
+    let table = if filter.subscription.is_some() { "d" } else { "o" };
     for (column, value) in [
-        ("o.provider", filter.provider),
-        ("o.event_type", filter.event_type),
-        ("o.provider_event_id", filter.provider_event_id),
+        (format!("{table}.provider"), filter.provider),
+        (format!("{table}.event_type"), filter.event_type),
+        ("o.provider_event_id".to_owned(), filter.provider_event_id),
     ] {
         if let Some(value) = value {
             sql.push_str(&format!(" AND {column} = {}", arg(value.into())));

@@ -104,8 +104,9 @@ pub(super) fn replay(
         return Ok(Replayed::Quarantined);
     }
     let mut queue = tx.prepare_cached(
-        "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO deliveries (subscription, event_seq, subject, ordered, next_attempt_ms, updated_at_ms,
+                                 provider, event_type)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, provider, event_type FROM outbox WHERE seq = ?2
          ON CONFLICT (subscription, event_seq) DO UPDATE SET state = 'pending', attempts = 0,
              next_attempt_ms = excluded.next_attempt_ms, lease_owner = NULL, lease_until_ms = 0,
              last_error = NULL, ordered = excluded.ordered, updated_at_ms = excluded.updated_at_ms

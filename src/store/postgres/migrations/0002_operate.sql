@@ -18,3 +18,12 @@ CREATE INDEX outbox_received ON outbox (received_at_ms);
 -- A subscription's deliveries by state, in event order: the console's per-subscription filters, bulk replay, and
 -- the counts per subscription.
 CREATE INDEX deliveries_state ON deliveries (subscription, state, event_seq);
+
+-- Each delivery carries its event's provider and type, and the dead ones are indexed by them per subscription: the
+-- dead-letter filters (a subscription's dead deliveries of one provider or type) are index seeks even when the two
+-- sets barely meet.
+ALTER TABLE deliveries ADD COLUMN provider text;
+ALTER TABLE deliveries ADD COLUMN event_type text;
+UPDATE deliveries d SET provider = o.provider, event_type = o.event_type FROM outbox o WHERE o.seq = d.event_seq;
+CREATE INDEX deliveries_dead_provider ON deliveries (subscription, provider, event_seq) WHERE state = 'dead';
+CREATE INDEX deliveries_dead_type ON deliveries (subscription, event_type, event_seq) WHERE state = 'dead';

@@ -49,3 +49,18 @@ CREATE INDEX outbox_received ON outbox (received_at_ms);
 -- A subscription's deliveries by state, in event order: the console's per-subscription filters, bulk replay, and
 -- the counts per subscription.
 CREATE INDEX deliveries_state ON deliveries (subscription, state, event_seq);
+
+-- Each delivery carries its event's provider and type, and the dead ones are indexed by them per subscription: the
+-- dead-letter filters (a subscription's dead deliveries of one provider or type) are index seeks even when the two
+-- sets barely meet.
+ALTER TABLE deliveries ADD COLUMN provider TEXT;
+ALTER TABLE deliveries ADD COLUMN event_type TEXT;
+UPDATE deliveries SET provider = (SELECT provider FROM outbox WHERE seq = deliveries.event_seq),
+                      event_type = (SELECT event_type FROM outbox WHERE seq = deliveries.event_seq);
+CREATE INDEX deliveries_dead_provider ON deliveries (subscription, provider, event_seq) WHERE state = 'dead';
+CREATE INDEX deliveries_dead_type ON deliveries (subscription, event_type, event_seq) WHERE state = 'dead';
+
+-- The relay claims per subscription (each has its own slots): the due index is led by it, so one subscription's
+-- claim never steps over another's backlog (a hanging consumer's).
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (state, subscription, next_attempt_ms);
