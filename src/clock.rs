@@ -24,10 +24,21 @@ pub fn rfc3339_from_ms(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// `2026-11-22T10:00:00.250Z` for a unix-milliseconds instant (for logs, where a second is coarse).
+pub fn rfc3339_millis_from_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn formats_utc_seconds() {
         assert_eq!(super::rfc3339_from_ms(1_700_000_000_123), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            super::rfc3339_millis_from_ms(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 }
