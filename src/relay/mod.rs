@@ -163,7 +163,9 @@ impl Relay {
         let Some(subscription) = self.subscriptions.get(&delivery.subscription) else {
             return;
         };
+        let started = std::time::Instant::now();
         let attempt = subscription.sink.deliver(&delivery).await;
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outcome = decide(&subscription.retry, delivery.attempts, attempt);
         let label = match &outcome {
             DeliveryOutcome::Delivered => "delivered",
@@ -181,7 +183,7 @@ impl Relay {
         }
         match self
             .store
-            .finish_delivery(&delivery, claimant, now, outcome.clone())
+            .finish_delivery(&delivery, claimant, now, latency_ms, outcome.clone())
             .await
         {
             Ok(true) => log_failure(&delivery, &outcome),
