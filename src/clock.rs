@@ -24,7 +24,7 @@ pub fn rfc3339_from_ms(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// `2026-11-22T10:00:00.250Z` for a unix-milliseconds instant (for logs, where a second is coarse).
+/// `2026-11-22T10:00:00.123Z` for a unix-milliseconds instant.
 pub fn rfc3339_millis_from_ms(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
