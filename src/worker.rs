@@ -1,7 +1,7 @@
-//! The loop both lease-based background workers run (the outbox relay and the deferred-command executor): claim
-//! due work under a lease while slots are free, run each claimed item in a task of its own, and look again when new
-//! work is announced, a slot frees up, or `poll_every` passes; on stop, give what runs a grace period (anything
-//! unfinished runs again once its lease lapses).
+//! The loop both lease-based background workers run (the outbox relay, once per subscription, and the
+//! deferred-command executor): claim due work under a lease while slots are free, run each claimed item in a task of
+//! its own, and look again when new work is announced, a slot frees up, or `poll_every` passes; on stop, give what
+//! runs a grace period (anything unfinished runs again once its lease lapses).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,12 @@ pub trait Leased: Send + Sync + 'static {
 
     /// What the items are, for logs (`"deliveries"`, `"deferred commands"`).
     const WHAT: &'static str;
+
+    /// Which of them this worker claims, for logs, when it claims only some (the relay runs a worker per
+    /// subscription).
+    fn scope(&self) -> Option<&str> {
+        None
+    }
 
     /// Leases up to `limit` due items to `claimant`.
     async fn claim(&self, claimant: String, limit: usize) -> Result<Vec<Self::Item>, StoreError>;
@@ -64,6 +70,7 @@ pub async fn run<W: Leased>(
     if tokio::time::timeout(grace, running.join_all()).await.is_err() {
         tracing::warn!(
             what = W::WHAT,
+            scope = worker.scope(),
             "still running at shutdown; they run again once their lease lapses"
         );
     }
@@ -87,7 +94,7 @@ async fn start_due<W: Leased>(
     let claimed = match worker.claim(claimant.clone(), free).await {
         Ok(claimed) => claimed,
         Err(error) => {
-            tracing::error!(%error, what = W::WHAT, "cannot claim work");
+            tracing::error!(%error, what = W::WHAT, scope = worker.scope(), "cannot claim work");
             return 0;
         }
     };

@@ -19,7 +19,21 @@ pub struct SubscriptionConfig {
     pub ordered: bool,
     #[serde(default)]
     pub retry: DeliveryRetry,
+    /// Deliveries of this subscription one relay has in flight at once (1-4096); without it, an equal share of
+    /// `[relay] concurrency` (see [`SubscriptionConfig::slots`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
     pub sink: SinkConfig,
+}
+
+impl SubscriptionConfig {
+    /// The deliveries of this subscription one relay runs at once, out of `of` subscriptions: its own
+    /// `concurrency`, or else `[relay] concurrency` split equally among them all (rounded down, at least 1). Each
+    /// subscription has these slots to itself, so a consumer that hangs holds up only its own deliveries.
+    pub fn slots(&self, relay: &RelayConfig, of: usize) -> usize {
+        self.concurrency
+            .unwrap_or_else(|| (relay.concurrency / of.max(1)).max(1))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +198,12 @@ pub(super) fn check(subscriptions: &[SubscriptionConfig], relay: &RelayConfig) -
             return Err(ConfigError::invalid(
                 format!("{key}.retry.base_delay"),
                 "must be more than zero and at most max_delay",
+            ));
+        }
+        if subscription.concurrency.is_some_and(|n| !(1..=4096).contains(&n)) {
+            return Err(ConfigError::invalid(
+                format!("{key}.concurrency"),
+                "must be between 1 and 4096",
             ));
         }
         check_sink(&format!("{key}.sink"), &subscription.sink, relay)?;

@@ -197,6 +197,42 @@ fn nats_sinks_have_defaults_and_checked_keys() {
 }
 
 #[test]
+fn each_subscription_gets_its_own_share_of_relay_concurrency() {
+    let subscription = |name: &str, extra: &str| {
+        format!("[[subscriptions]]\nname = \"{name}\"\nevents = [\"*\"]\nsink = {{ type = \"log\" }}\n{extra}\n")
+    };
+    let slots = |config: &Config| -> Vec<usize> {
+        let of = config.subscriptions.len();
+        config
+            .subscriptions
+            .iter()
+            .map(|s| s.slots(&config.relay, of))
+            .collect()
+    };
+    // One subscription has the whole of [relay] concurrency (64 by default).
+    assert_eq!(slots(&load(&subscription("a", "")).unwrap()), [64]);
+    // Several split it equally, rounded down.
+    let three = subscription("a", "") + &subscription("b", "") + &subscription("c", "");
+    assert_eq!(slots(&load(&three).unwrap()), [21, 21, 21]);
+    // Never below one each.
+    let config = load(&format!("[relay]\nconcurrency = 2\n{three}")).unwrap();
+    assert_eq!(slots(&config), [1, 1, 1]);
+    // A subscription's own concurrency replaces its share; the others' shares stay as they were.
+    let config = load(&(subscription("a", "concurrency = 5") + &subscription("b", ""))).unwrap();
+    assert_eq!(slots(&config), [5, 32]);
+    for bad in ["concurrency = 0", "concurrency = 4097"] {
+        let err = load(&(subscription("a", "") + &subscription("b", bad)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("subscriptions[1].concurrency:"), "{bad}: {err}");
+    }
+    let err = load(&subscription("a", "concurrency = \"many\""))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("concurrency"), "{err}");
+}
+
+#[test]
 fn admin_listen_must_differ_from_listen() {
     let config = load("[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n").unwrap();
     assert_eq!(config.server.admin_listen, Some("127.0.0.1:9090".parse().unwrap()));

@@ -1,11 +1,14 @@
 //! The outbox relay: delivers every stored event to each subscription that wants it, at least once. It claims due
 //! deliveries in batches under a lease (a crashed relay's claims come back when the lease lapses), sends each to its
 //! subscription's [`sink`], and records the outcome conditioned on its claim: delivered; retried with jittered
-//! exponential backoff (at least the sink's `Retry-After`); or dead after `max_attempts` or a permanent refusal.
-//! New events wake it at once; retries coming due and other relays' work are found by polling. For ordered
-//! subscriptions the store hands out only the oldest pending event of each subject, so a subject has at most one
-//! delivery in flight and a failing event holds back its own subject only.
+//! exponential backoff (at least the sink's `Retry-After`); or dead after `max_attempts` or a permanent refusal
+//! (each retry and dead letter logged at `warn`). Each subscription has its own delivery loop and slots
+//! ([`lanes`]), so one slow consumer delays no other subscription. New events wake it at once; retries coming due
+//! and other relays' work are found by polling. For ordered subscriptions the store hands out only the oldest
+//! pending event of each subject, so a subject has at most one delivery in flight and a failing event holds back
+//! its own subject only.
 
+mod lanes;
 pub mod nats;
 pub mod sink;
 
@@ -40,6 +43,8 @@ pub fn route(subscriptions: &[SubscriptionConfig], event_type: &str) -> Vec<Subs
 struct Subscription {
     sink: Sink,
     retry: DeliveryRetry,
+    /// Its deliveries in flight at once.
+    slots: usize,
 }
 
 pub struct Relay {
@@ -48,7 +53,6 @@ pub struct Relay {
     names: Vec<String>,
     lease: Duration,
     poll_every: Duration,
-    concurrency: usize,
     /// This relay's name on its claims (a token is added per claim).
     owner: String,
     wake: Arc<Notify>,
@@ -58,10 +62,12 @@ impl Relay {
     /// Builds every subscription's sink (resolving secrets); the first problem names its key.
     pub fn build(config: &Config, store: Arc<dyn Store>, wake: Arc<Notify>) -> Result<Arc<Relay>, ConfigError> {
         let mut subscriptions = HashMap::new();
+        let count = config.subscriptions.len();
         for (i, subscription) in config.subscriptions.iter().enumerate() {
             let sink = Sink::build(&format!("subscriptions[{i}].sink"), &subscription.sink)?;
             let retry = subscription.retry.clone();
-            subscriptions.insert(subscription.name.clone(), Subscription { sink, retry });
+            let slots = subscription.slots(&config.relay, count);
+            subscriptions.insert(subscription.name.clone(), Subscription { sink, retry, slots });
         }
         let names = config.subscriptions.iter().map(|s| s.name.clone()).collect();
         Ok(Arc::new(Relay {
@@ -70,7 +76,6 @@ impl Relay {
             names,
             lease: config.relay.lease,
             poll_every: config.relay.poll_every,
-            concurrency: config.relay.concurrency,
             owner: format!("relay-{}", Uuid::now_v7()),
             wake,
         }))
@@ -104,15 +109,17 @@ impl Relay {
                 }
             }
         });
-        let pace = crate::worker::Pace {
-            concurrency: self.concurrency,
-            // A claim is a write: not one per finished delivery while many are in flight.
-            batch: (self.concurrency / 4).max(1),
-            poll_every: self.poll_every,
-        };
-        let (owner, wake) = (self.owner.clone(), Arc::clone(&self.wake));
-        crate::worker::run(self, &owner, pace, wake, stop, grace).await;
+        let wake = Arc::clone(&self.wake);
+        lanes::run(self, wake, stop, grace).await;
         let _ = gauges.await;
+    }
+
+    /// Each configured subscription with its slots, in the configured order.
+    fn slots(&self) -> Vec<(String, usize)> {
+        self.names
+            .iter()
+            .filter_map(|name| Some((name.clone(), self.subscriptions.get(name)?.slots)))
+            .collect()
     }
 
     /// Pending deliveries of subscriptions no longer configured are never sent: say so at start.
@@ -176,15 +183,38 @@ impl Relay {
         }
         match self
             .store
-            .finish_delivery(&delivery, claimant, now, latency_ms, outcome)
+            .finish_delivery(&delivery, claimant, now, latency_ms, outcome.clone())
             .await
         {
-            Ok(true) => {}
+            Ok(true) => log_failure(&delivery, &outcome),
             Ok(false) => tracing::warn!(event = %delivery.event_id, subscription = %delivery.subscription,
                 "delivery claim lost before its outcome was recorded"),
             Err(error) => tracing::error!(%error, event = %delivery.event_id,
                 "cannot record a delivery's outcome; it is sent again once its lease lapses"),
         }
+    }
+}
+
+/// A recorded retry or dead letter, at `warn` (the error is the sink's, which never holds its URL's path or query).
+fn log_failure(delivery: &Delivery, outcome: &DeliveryOutcome) {
+    let attempt = delivery.attempts.saturating_add(1);
+    match outcome {
+        DeliveryOutcome::Delivered => {}
+        DeliveryOutcome::Retry { next_attempt_ms, error } => tracing::warn!(
+            event = %delivery.event_id,
+            subscription = %delivery.subscription,
+            attempt,
+            next_attempt_at = %crate::clock::rfc3339_millis_from_ms(*next_attempt_ms),
+            %error,
+            "delivery failed; it will be retried"
+        ),
+        DeliveryOutcome::Dead { error } => tracing::warn!(
+            event = %delivery.event_id,
+            subscription = %delivery.subscription,
+            attempts = attempt,
+            %error,
+            "delivery is dead: no more attempts (replay the event to send it again)"
+        ),
     }
 }
 
@@ -209,22 +239,5 @@ fn decide(retry: &DeliveryRetry, attempts: u32, attempt: Attempt) -> DeliveryOut
                 error,
             }
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::worker::Leased for Relay {
-    type Item = Delivery;
-    const WHAT: &'static str = "deliveries";
-
-    async fn claim(&self, claimant: String, limit: usize) -> Result<Vec<Delivery>, crate::store::StoreError> {
-        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
-        self.store
-            .claim_deliveries(claimant, self.names.clone(), crate::clock::now_ms(), lease, limit)
-            .await
-    }
-
-    async fn run_one(&self, delivery: Delivery, claimant: String) {
-        self.deliver(delivery, claimant).await;
     }
 }

@@ -29,6 +29,8 @@ mod postgres;
 mod quarantine;
 mod relay;
 mod relay_admin;
+mod relay_isolation;
+mod relay_logs;
 mod relay_nats;
 mod replica_faults;
 mod replicas;
