@@ -185,13 +185,30 @@ sink = {{ type = "log" }}
         ("providereventid".into(), format!("providereventid=evt_{}", count / 3)),
         ("1-hour window".into(), window.clone()),
         (
+            "1-day window, a day ago".into(),
+            format!(
+                "since={}&until={}",
+                at(start_ms + count as i64 * SPACING_MS - 2 * 86_400_000),
+                at(start_ms + count as i64 * SPACING_MS - 86_400_000)
+            ),
+        ),
+        (
             "provider + type + window".into(),
             format!("provider=acme-crm&type=acme-crm.thing.updated&{window}"),
         ),
         ("status=dead + provider".into(), "status=dead&provider=shopify".into()),
-        ("status=dead + type".into(), "status=dead&type=stripe.thing.created".into()),
-        ("subscription + dead + provider".into(), "subscription=crm&status=dead&provider=shopify".into()),
-        ("subscription + dead + type".into(), "subscription=crm&status=dead&type=github.thing.created".into()),
+        (
+            "status=dead + type".into(),
+            "status=dead&type=stripe.thing.created".into(),
+        ),
+        (
+            "subscription + dead + provider".into(),
+            "subscription=crm&status=dead&provider=shopify".into(),
+        ),
+        (
+            "subscription + dead + type".into(),
+            "subscription=crm&status=dead&type=github.thing.created".into(),
+        ),
     ];
     let mut all = Vec::new();
     println!("GET /admin/events?order=desc&limit=50&… ({requests} requests per filter, then the next page)");

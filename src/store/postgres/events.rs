@@ -218,6 +218,27 @@ pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Re
     let status = filter.status.map(|s| s.as_str().to_owned());
     // By subscription, the delivery's own copies of the event's provider and type (indexed for dead ones).
     let table = if filter.subscription.is_some() { "d" } else { "o" };
+    // The columns held equal lead the order (which they do not change), so only the index matching the filters
+    // gives that order without a sort: without it, PostgreSQL may walk the whole table in `seq` order expecting to
+    // meet `limit` matches early, and meet none.
+    let lead: &[&str] = match (
+        &filter.subscription,
+        filter.status,
+        &filter.event_type,
+        &filter.provider,
+    ) {
+        _ if filter.provider_event_id.is_some() && filter.subscription.is_none() => &["o.provider_event_id"],
+        (Some(_), Some(EventStatus::Dead), Some(_), _) => &["d.subscription", "d.event_type"],
+        (Some(_), Some(EventStatus::Dead), None, Some(_)) => &["d.subscription", "d.provider"],
+        (Some(_), Some(_), _, _) => &["d.subscription", "d.state"],
+        (Some(_), None, _, _) => &["d.subscription"],
+        (None, Some(_), Some(_), _) => &["o.status", "o.event_type"],
+        (None, Some(_), None, Some(_)) => &["o.status", "o.provider"],
+        (None, None, Some(_), _) => &["o.event_type"],
+        (None, Some(_), None, None) => &["o.status"],
+        (None, None, None, Some(_)) => &["o.provider"],
+        (None, None, None, None) => &[],
+    };
     let (mut sql, seq) = match filter.subscription {
         Some(subscription) => {
             let mut sql = format!(
@@ -260,7 +281,8 @@ pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Re
     }
     let order = if filter.newest_first { "DESC" } else { "ASC" };
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    sql.push_str(&format!(" ORDER BY {seq} {order} LIMIT {limit}"));
+    let keys: Vec<String> = lead.iter().chain([&seq]).map(|c| format!("{c} {order}")).collect();
+    sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", keys.join(", ")));
     let statement = client.prepare_cached(&sql).await?;
     let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
     let rows = client.query(&statement, &params).await?;
