@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use super::connect::Failure;
@@ -203,47 +203,30 @@ pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms
 }
 
 /// Outbox events matching `filter`, in `seq` order or its reverse; each filter reads an index in `seq` order
-/// (`0002_operate.sql`).
-pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
+/// (`0002_operate.sql`). Planned for its values each time (an unnamed statement): a plan cached for any value
+/// walks the whole table by `seq` hoping to meet `limit` matches early, and meets none for a rare value.
+pub(super) async fn list(
+    client: &tokio_postgres::Client,
+    filter: EventFilter,
+) -> Result<Vec<EventSummary>, StoreError> {
     let columns = SUMMARY_COLUMNS
         .split(", ")
         .map(|c| format!("o.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let mut arg = |value: Box<dyn ToSql + Sync + Send>| {
-        args.push(value);
+    let mut args: Vec<(Box<dyn ToSql + Sync + Send>, Type)> = Vec::new();
+    let mut arg = |value: Box<dyn ToSql + Sync + Send>, kind: Type| {
+        args.push((value, kind));
         format!("${}", args.len())
     };
     let status = filter.status.map(|s| s.as_str().to_owned());
     // By subscription, the delivery's own copies of the event's provider and type (indexed for dead ones).
     let table = if filter.subscription.is_some() { "d" } else { "o" };
-    // The columns held equal lead the order (which they do not change), so only the index matching the filters
-    // gives that order without a sort: without it, PostgreSQL may walk the whole table in `seq` order expecting to
-    // meet `limit` matches early, and meet none.
-    let lead: &[&str] = match (
-        &filter.subscription,
-        filter.status,
-        &filter.event_type,
-        &filter.provider,
-    ) {
-        _ if filter.provider_event_id.is_some() && filter.subscription.is_none() => &["o.provider_event_id"],
-        (Some(_), Some(EventStatus::Dead), Some(_), _) => &["d.subscription", "d.event_type"],
-        (Some(_), Some(EventStatus::Dead), None, Some(_)) => &["d.subscription", "d.provider"],
-        (Some(_), Some(_), _, _) => &["d.subscription", "d.state"],
-        (Some(_), None, _, _) => &["d.subscription"],
-        (None, Some(_), Some(_), _) => &["o.status", "o.event_type"],
-        (None, Some(_), None, Some(_)) => &["o.status", "o.provider"],
-        (None, None, Some(_), _) => &["o.event_type"],
-        (None, Some(_), None, None) => &["o.status"],
-        (None, None, None, Some(_)) => &["o.provider"],
-        (None, None, None, None) => &[],
-    };
     let (mut sql, seq) = match filter.subscription {
         Some(subscription) => {
             let mut sql = format!(
                 "SELECT {columns} FROM deliveries d JOIN outbox o ON o.seq = d.event_seq WHERE d.subscription = {}",
-                arg(Box::new(subscription))
+                arg(Box::new(subscription), Type::TEXT)
             );
             if let Some(status) = filter.status {
                 // Inline (a fixed word), so the planner can match the dead deliveries' partial indexes.
@@ -255,14 +238,14 @@ pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Re
         None => {
             let mut sql = format!("SELECT {columns} FROM outbox o WHERE true");
             if let Some(status) = status {
-                sql.push_str(&format!(" AND o.status = {}", arg(Box::new(status))));
+                sql.push_str(&format!(" AND o.status = {}", arg(Box::new(status), Type::TEXT)));
             }
             (sql, "o.seq")
         }
     };
     if let Some(after) = filter.after {
         let op = if filter.newest_first { "<" } else { ">" };
-        sql.push_str(&format!(" AND {seq} {op} {}", arg(Box::new(after))));
+        sql.push_str(&format!(" AND {seq} {op} {}", arg(Box::new(after), Type::INT8)));
     }
     for (column, value) in [
         (format!("{table}.provider"), filter.provider),
@@ -270,22 +253,26 @@ pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Re
         ("o.provider_event_id".to_owned(), filter.provider_event_id),
     ] {
         if let Some(value) = value {
-            sql.push_str(&format!(" AND {column} = {}", arg(Box::new(value))));
+            sql.push_str(&format!(" AND {column} = {}", arg(Box::new(value), Type::TEXT)));
         }
     }
     if let Some(since) = filter.since_ms {
-        sql.push_str(&format!(" AND o.received_at_ms >= {}", arg(Box::new(since))));
+        sql.push_str(&format!(
+            " AND o.received_at_ms >= {}",
+            arg(Box::new(since), Type::INT8)
+        ));
     }
     if let Some(until) = filter.until_ms {
-        sql.push_str(&format!(" AND o.received_at_ms < {}", arg(Box::new(until))));
+        sql.push_str(&format!(" AND o.received_at_ms < {}", arg(Box::new(until), Type::INT8)));
     }
     let order = if filter.newest_first { "DESC" } else { "ASC" };
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    let keys: Vec<String> = lead.iter().chain([&seq]).map(|c| format!("{c} {order}")).collect();
-    sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", keys.join(", ")));
-    let statement = client.prepare_cached(&sql).await?;
-    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
-    let rows = client.query(&statement, &params).await?;
+    sql.push_str(&format!(" ORDER BY {seq} {order} LIMIT {limit}"));
+    let params: Vec<(&(dyn ToSql + Sync), Type)> = args
+        .iter()
+        .map(|(value, kind)| (value.as_ref() as &(dyn ToSql + Sync), kind.clone()))
+        .collect();
+    let rows = client.query_typed(&sql, &params).await?;
     rows.iter().map(summary).collect()
 }
 

@@ -149,7 +149,8 @@ impl Store for PostgresStore {
 
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
         self.checked().await?;
-        events::list(&self.conn().await?, filter).await
+        let conn = self.conn().await?;
+        events::list(&conn, filter).await
     }
 
     async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError> {
