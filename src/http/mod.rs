@@ -1,11 +1,13 @@
-//! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health), plus what they
-//! share: correlation ids, problem errors, bearer auth, body limits, idempotency keys.
+//! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health, the operator
+//! console's static files), plus what they share: correlation ids, problem errors, bearer auth, body limits,
+//! idempotency keys.
 
 mod admin;
 mod admin_events;
 pub mod auth;
 mod body;
 pub(crate) mod commands;
+mod console;
 pub mod correlation;
 pub mod domain;
 mod extract;
@@ -82,7 +84,11 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,
-        ));
+        ))
+        // The operator console: static files only, no token (its data comes from the routes above, with one).
+        .route("/console", get(console::index))
+        .route("/console/", get(console::index))
+        .route("/console/assets/{name}", get(console::asset));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -1,9 +1,12 @@
 //! Black-box tests of the gateway: the app on port 0 with a fresh SQLite store, driven over HTTP, and the
 //! `gatehouse` binary itself for the CLI, signals and crash durability.
 
+mod browser;
 mod cli;
 mod cluster_limits;
 mod commands;
+mod console;
+mod console_browser;
 mod durability;
 mod helpers;
 mod http_basics;
