@@ -28,6 +28,7 @@ use crate::upstream::{RequestUpstream, full_jitter};
 /// Event types announcing a finished command.
 pub const SUCCEEDED: &str = "gatehouse.command.succeeded";
 pub const FAILED: &str = "gatehouse.command.failed";
+pub const CANCELLED: &str = "gatehouse.command.cancelled";
 
 pub struct Executor {
     store: Arc<dyn Store>,
@@ -192,10 +193,27 @@ fn finish(
     response: serde_json::Value,
     error: Option<String>,
 ) -> CommandUpdate {
-    let event_type = if status == CommandStatus::Succeeded {
-        SUCCEEDED
-    } else {
-        FAILED
+    let attempts = command.attempts.saturating_add(1);
+    CommandUpdate::Finish {
+        event: Box::new(announcement(command, status, attempts, &response)),
+        status,
+        response,
+        error,
+    }
+}
+
+/// The `gatehouse.command.*` event announcing that `command` ended as `status` after `attempts` vendor attempts
+/// (its deliveries still to be routed: `deliver_to` is empty).
+pub fn announcement(
+    command: &CommandRecord,
+    status: CommandStatus,
+    attempts: u32,
+    response: &serde_json::Value,
+) -> NewEvent {
+    let event_type = match status {
+        CommandStatus::Succeeded => SUCCEEDED,
+        CommandStatus::Cancelled => CANCELLED,
+        CommandStatus::Failed | CommandStatus::Pending => FAILED,
     };
     let id = Uuid::now_v7();
     let now = crate::clock::now_ms();
@@ -208,7 +226,7 @@ fn finish(
         "caller": command.caller,
         "method": command.method,
         "path": command.path,
-        "attempts": command.attempts.saturating_add(1),
+        "attempts": attempts,
         "response": response,
     });
     let envelope = Envelope {
@@ -223,24 +241,19 @@ fn finish(
         providereventid: &provider_event_id,
         correlationid: &command.correlation_id,
     };
-    let event = NewEvent {
+    let envelope = serde_json::to_vec(&envelope).unwrap_or_default();
+    NewEvent {
         id,
         provider: "gatehouse".into(),
-        provider_event_id: provider_event_id.clone(),
+        provider_event_id,
         event_type: event_type.into(),
-        subject: Some(subject.clone()),
+        subject: Some(subject),
         correlation_id: command.correlation_id.clone(),
         received_at_ms: now,
-        envelope: serde_json::to_vec(&envelope).unwrap_or_default(),
+        envelope,
         raw_body: bytes::Bytes::new(),
         deliver_to: Vec::new(),
         quarantine: None,
-    };
-    CommandUpdate::Finish {
-        status,
-        response,
-        error,
-        event: Box::new(event),
     }
 }
 

@@ -34,6 +34,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod operations;
 pub mod providers;
 pub mod prune;
 pub mod relay;

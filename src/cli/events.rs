@@ -89,7 +89,7 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
                     status,
                     provider,
                     limit,
-                    after: None,
+                    ..EventFilter::default()
                 })
                 .await
                 .context("cannot list events")?;

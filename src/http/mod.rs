@@ -3,7 +3,10 @@
 //! idempotency keys.
 
 mod admin;
+mod admin_commands;
 mod admin_events;
+mod admin_query;
+mod admin_replays;
 pub mod auth;
 mod body;
 pub(crate) mod commands;
@@ -81,6 +84,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/events/{id}", get(admin_events::detail))
         .route("/admin/events/{id}/replay", post(admin_events::replay))
         .route("/admin/events/{id}/retranslate", post(admin_events::retranslate))
+        .route("/admin/replays", post(admin_replays::replay))
+        .route("/admin/subscriptions", get(admin_replays::subscriptions))
+        .route("/admin/commands", get(admin_commands::list))
+        .route("/admin/commands/{id}", get(admin_commands::detail))
+        .route("/admin/commands/{id}/cancel", post(admin_commands::cancel))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,

@@ -30,6 +30,8 @@ pub enum Problem {
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
     EventQuarantined,
+    CommandNotPending,
+    CommandRunning,
     HeaderFieldsTooLarge,
     UriTooLong,
 }
@@ -56,6 +58,8 @@ impl Problem {
             Problem::IdempotencyKeyInUse => "idempotency-key-in-use",
             Problem::IdempotencyKeyMismatch => "idempotency-key-mismatch",
             Problem::EventQuarantined => "event-quarantined",
+            Problem::CommandNotPending => "command-not-pending",
+            Problem::CommandRunning => "command-running",
             Problem::HeaderFieldsTooLarge => "header-fields-too-large",
             Problem::UriTooLong => "uri-too-long",
         }
@@ -74,7 +78,10 @@ impl Problem {
             Problem::UpstreamError => StatusCode::BAD_GATEWAY,
             Problem::CircuitOpen | Problem::BulkheadFull | Problem::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Problem::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Problem::IdempotencyKeyInUse | Problem::EventQuarantined => StatusCode::CONFLICT,
+            Problem::IdempotencyKeyInUse
+            | Problem::EventQuarantined
+            | Problem::CommandNotPending
+            | Problem::CommandRunning => StatusCode::CONFLICT,
             Problem::IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Problem::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Problem::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -102,6 +109,8 @@ impl Problem {
             Problem::IdempotencyKeyInUse => "A request with this Idempotency-Key is still running",
             Problem::IdempotencyKeyMismatch => "This Idempotency-Key was used for a different request",
             Problem::EventQuarantined => "The event is quarantined: retranslate it before replaying it",
+            Problem::CommandNotPending => "The command is no longer pending",
+            Problem::CommandRunning => "The command is running right now",
             Problem::HeaderFieldsTooLarge => "The request's headers are too large",
             Problem::UriTooLong => "The request's URI is too long",
         }

@@ -263,6 +263,7 @@ impl Ingest<'_> {
                     provider: Some(provider.to_owned()),
                     limit: 500,
                     after,
+                    ..EventFilter::default()
                 })
                 .await;
             let page = match page {

@@ -156,7 +156,9 @@ impl Relay {
         let Some(subscription) = self.subscriptions.get(&delivery.subscription) else {
             return;
         };
+        let started = std::time::Instant::now();
         let attempt = subscription.sink.deliver(&delivery).await;
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outcome = decide(&subscription.retry, delivery.attempts, attempt);
         let label = match &outcome {
             DeliveryOutcome::Delivered => "delivered",
@@ -172,7 +174,7 @@ impl Relay {
             metrics::histogram!(crate::metrics::DELIVERY_SECONDS, "subscription" => delivery.subscription.clone())
                 .record(latency);
         }
-        match self.store.finish_delivery(&delivery, claimant, now, outcome).await {
+        match self.store.finish_delivery(&delivery, claimant, now, latency_ms, outcome).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(event = %delivery.event_id, subscription = %delivery.subscription,
                 "delivery claim lost before its outcome was recorded"),

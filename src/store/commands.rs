@@ -13,6 +13,8 @@ pub enum CommandStatus {
     Pending,
     Succeeded,
     Failed,
+    /// Called off by an operator before it ran.
+    Cancelled,
 }
 
 impl CommandStatus {
@@ -21,6 +23,7 @@ impl CommandStatus {
             CommandStatus::Pending => "pending",
             CommandStatus::Succeeded => "succeeded",
             CommandStatus::Failed => "failed",
+            CommandStatus::Cancelled => "cancelled",
         }
     }
 
@@ -29,6 +32,7 @@ impl CommandStatus {
             "pending" => CommandStatus::Pending,
             "succeeded" => CommandStatus::Succeeded,
             "failed" => CommandStatus::Failed,
+            "cancelled" => CommandStatus::Cancelled,
             _ => return None,
         })
     }
@@ -69,6 +73,12 @@ pub struct CommandRecord {
     pub last_error: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// When it is next due (unix ms), while pending.
+    pub next_attempt_ms: i64,
+    /// Until when an executor's claim holds it (unix ms; in the past when none does).
+    pub lease_until_ms: i64,
+    /// The store's order, for cursors.
+    pub seq: i64,
 }
 
 /// How a claimed command's attempt ended.

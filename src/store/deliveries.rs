@@ -51,6 +51,11 @@ pub struct EventDetail {
     #[serde(flatten)]
     pub summary: EventSummary,
     pub envelope: serde_json::Value,
+    /// The body as the vendor sent it, as text (invalid UTF-8 replaced: see `raw_body_base64`).
+    pub raw_body: String,
+    /// The exact bytes, base64, when they are not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_body_base64: Option<String>,
     /// While quarantined: why the adapter could not translate it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<QuarantineState>,
@@ -86,4 +91,18 @@ pub struct AttemptRecord {
     /// `delivered`, `retry` or `dead`.
     pub outcome: String,
     pub error: Option<String>,
+    /// How long the attempt took (absent for attempts recorded before latencies were).
+    pub latency_ms: Option<i64>,
+}
+
+/// A raw body as `raw_body` text and, when it is not UTF-8, `raw_body_base64`.
+pub(crate) fn raw_text(bytes: &[u8]) -> (String, Option<String>) {
+    use base64::Engine as _;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_owned(), None),
+        Err(_) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
+    }
 }

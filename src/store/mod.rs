@@ -12,6 +12,7 @@ mod deliveries;
 mod health;
 mod idempotency;
 mod open;
+mod operate;
 mod postgres;
 mod quarantine;
 mod sqlite;
@@ -24,6 +25,8 @@ pub use deliveries::{
 };
 pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 pub use open::{StoreUrl, open, open_for_maintenance, open_read_only};
+pub use operate::{BulkReplay, Cancelled, CommandFilter, Finished, Operate, ReplayFilter, SubscriptionStats};
+pub(crate) use operate::REPLAY_CHUNK;
 pub use quarantine::{Quarantine, Replayed, Resolution, Resolved, StoredWebhook};
 
 use std::sync::Arc;
@@ -117,12 +120,22 @@ pub struct EventSummary {
     pub seq: i64,
 }
 
+/// Which outbox events to list. With `subscription`, `status` is that subscription's delivery state.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub status: Option<EventStatus>,
     pub provider: Option<String>,
+    pub event_type: Option<String>,
+    pub subscription: Option<String>,
+    pub provider_event_id: Option<String>,
+    /// Events received at or after this time (unix ms).
+    pub since_ms: Option<i64>,
+    /// Events received before this time (unix ms).
+    pub until_ms: Option<i64>,
+    /// Newest first (descending `seq`) instead of oldest first.
+    pub newest_first: bool,
     pub limit: usize,
-    /// Only events committed after this one (`seq`), for cursor pagination.
+    /// Only events past this one (`seq`) in the listing's order, for cursor pagination.
     pub after: Option<i64>,
 }
 
@@ -176,7 +189,7 @@ impl From<rusqlite::Error> for StoreError {
 /// the only one. PostgreSQL: any number of processes; claims are rows, leases use `FOR UPDATE SKIP LOCKED`, and
 /// ordering rests on advisory transaction locks (`postgres/events.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Operate + Send + Sync + 'static {
     /// Applies pending schema migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -184,7 +197,7 @@ pub trait Store: Send + Sync + 'static {
     /// durably: when this returns `Ok`, the event survives a crash.
     async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError>;
 
-    /// Outbox events, oldest first.
+    /// Outbox events matching `filter`, in commit order (or its reverse).
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError>;
 
     /// Claims an idempotency key for a request (or reports it running, mismatched, or done with its response).
@@ -236,12 +249,14 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Records a delivery attempt if `owner` still holds its claim (`false`: nothing was written).
+    /// Records a delivery attempt (which took `latency_ms`) if `owner` still holds its claim (`false`: nothing was
+    /// written).
     async fn finish_delivery(
         &self,
         delivery: &Delivery,
         owner: String,
         now_ms: i64,
+        latency_ms: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError>;
 

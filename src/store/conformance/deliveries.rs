@@ -40,7 +40,7 @@ fn subscriber() -> Subscriber {
 
 /// Records `delivery` as delivered by `owner` at `now_ms`, which must still hold its claim.
 async fn delivered(store: &dyn Store, delivery: &Delivery, owner: &str, now_ms: i64) {
-    let recorded = store.finish_delivery(delivery, owner.into(), now_ms, DeliveryOutcome::Delivered);
+    let recorded = store.finish_delivery(delivery, owner.into(), now_ms, 3, DeliveryOutcome::Delivered);
     assert!(recorded.await.unwrap(), "{owner} holds the claim");
 }
 
@@ -50,7 +50,7 @@ async fn retried(store: &dyn Store, delivery: &Delivery, owner: &str, now_ms: i6
         next_attempt_ms,
         error: "503".into(),
     };
-    let recorded = store.finish_delivery(delivery, owner.into(), now_ms, retry);
+    let recorded = store.finish_delivery(delivery, owner.into(), now_ms, 5, retry);
     assert!(recorded.await.unwrap(), "{owner} holds the claim");
 }
 
@@ -116,12 +116,12 @@ async fn only_the_claim_holding_the_lease_records_an_outcome(backend: Backend) {
     assert_eq!(fresh.event_id, id);
     assert!(
         !store
-            .finish_delivery(&stale, "one".into(), 1_600, DeliveryOutcome::Delivered)
+            .finish_delivery(&stale, "one".into(), 1_600, 1, DeliveryOutcome::Delivered)
             .await
             .unwrap()
     );
     let dead = DeliveryOutcome::Dead { error: "410".into() };
-    assert!(store.finish_delivery(&fresh, "two".into(), 1_700, dead).await.unwrap());
+    assert!(store.finish_delivery(&fresh, "two".into(), 1_700, 1, dead).await.unwrap());
     let detail = store.get_event(id).await.unwrap().unwrap();
     assert_eq!(detail.summary.status.as_str(), "dead");
     assert_eq!(

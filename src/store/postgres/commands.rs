@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::events;
 use crate::store::{CommandRecord, CommandStatus, CommandUpdate, NewCommand, StoreError};
 
-const COLUMNS: &str = "id, caller, provider, method, path, body, vendor_key, correlation_id, status, attempts, \
-                       response, last_error, created_at_ms, updated_at_ms";
+pub(super) const COLUMNS: &str = "id, caller, provider, method, path, body, vendor_key, correlation_id, status, \
+                                  attempts, response, last_error, created_at_ms, updated_at_ms, next_attempt_ms, \
+                                  lease_until_ms, seq";
 
 pub(super) async fn insert(client: &impl GenericClient, command: &NewCommand, due: i64) -> Result<(), StoreError> {
     let statement = client
@@ -41,7 +42,7 @@ pub(super) async fn insert(client: &impl GenericClient, command: &NewCommand, du
     Ok(())
 }
 
-fn record(row: &Row) -> Result<CommandRecord, StoreError> {
+pub(super) fn record(row: &Row) -> Result<CommandRecord, StoreError> {
     let id: Uuid = row.try_get(0)?;
     let status: String = row.try_get(8)?;
     let status = CommandStatus::parse(&status)
@@ -63,6 +64,9 @@ fn record(row: &Row) -> Result<CommandRecord, StoreError> {
         last_error: row.try_get(11)?,
         created_at_ms: row.try_get(12)?,
         updated_at_ms: row.try_get(13)?,
+        next_attempt_ms: row.try_get(14)?,
+        lease_until_ms: row.try_get(15)?,
+        seq: row.try_get(16)?,
     })
 }
 

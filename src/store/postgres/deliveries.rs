@@ -100,8 +100,9 @@ SELECT count(*) FROM (
 const FINISH: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int8[],
-                         $8::text[])
-        WITH ORDINALITY AS t(subscription, event_seq, owner, state, next_attempt_ms, error, now_ms, label, n)
+                         $8::text[], $9::int8[])
+        WITH ORDINALITY AS t(subscription, event_seq, owner, state, next_attempt_ms, error, now_ms, label,
+                             latency_ms, n)
 ), done AS (
     UPDATE deliveries d SET state = i.state, attempts = d.attempts + 1, history = d.history + 1,
         next_attempt_ms = i.next_attempt_ms, last_error = i.error, lease_owner = NULL, lease_until_ms = 0,
@@ -111,10 +112,11 @@ WITH input AS (
     -- primary key.
     WHERE d.subscription = i.subscription AND d.event_seq = i.event_seq AND d.lease_owner = i.owner
       AND d.state <> 'delivered' AND d.state <> 'dead'
-    RETURNING d.subscription, d.event_seq, d.subject, d.ordered, d.history, i.state, i.now_ms, i.label, i.error, i.n
+    RETURNING d.subscription, d.event_seq, d.subject, d.ordered, d.history, i.state, i.now_ms, i.label, i.error,
+              i.latency_ms, i.n
 ), attempt AS (
-    INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error)
-    SELECT subscription, event_seq, history, now_ms, label, error FROM done
+    INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error, latency_ms)
+    SELECT subscription, event_seq, history, now_ms, label, error, latency_ms FROM done
 ), promoted AS (
     UPDATE deliveries p SET next_attempt_ms = x.now_ms
     FROM (SELECT n.subscription, n.event_seq, done.now_ms FROM done, LATERAL (
@@ -152,10 +154,17 @@ pub(super) struct Finish {
     next_attempt_ms: i64,
     error: Option<String>,
     label: &'static str,
+    latency_ms: i64,
 }
 
 impl Finish {
-    pub(super) fn new(delivery: &Delivery, owner: String, now: i64, outcome: DeliveryOutcome, next: i64) -> Self {
+    pub(super) fn new(
+        delivery: &Delivery,
+        owner: String,
+        (now, latency_ms): (i64, i64),
+        outcome: DeliveryOutcome,
+        next: i64,
+    ) -> Self {
         let (state, label, next_attempt_ms, error) = match outcome {
             DeliveryOutcome::Delivered => ("delivered", "delivered", 0, None),
             DeliveryOutcome::Retry { error, .. } => ("pending", "retry", next, Some(error)),
@@ -170,6 +179,7 @@ impl Finish {
             next_attempt_ms,
             error,
             label,
+            latency_ms,
         }
     }
 }
@@ -196,8 +206,9 @@ impl super::batch::Batch for Finishes {
         let errors: Vec<Option<&str>> = items.iter().map(|f| f.error.as_deref()).collect();
         let nows: Vec<i64> = items.iter().map(|f| f.now).collect();
         let labels: Vec<&str> = items.iter().map(|f| f.label).collect();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
-            [&subscriptions, &seqs, &owners, &states, &next, &errors, &nows, &labels];
+        let latencies: Vec<i64> = items.iter().map(|f| f.latency_ms).collect();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] =
+            [&subscriptions, &seqs, &owners, &states, &next, &errors, &nows, &labels, &latencies];
         let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&subscriptions, &seqs];
         let (_, rows) = super::connect::pipelined(
             client,

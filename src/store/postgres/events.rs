@@ -201,21 +201,60 @@ pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms
     args.answer(row)
 }
 
-/// Outbox events matching `filter`, oldest first.
+/// Outbox events matching `filter`, in `seq` order or its reverse; each filter reads an index in `seq` order
+/// (`0002_operate.sql`).
 pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM outbox
-             WHERE seq > $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR provider = $3)
-             ORDER BY seq LIMIT $4"
-        ))
-        .await?;
-    let after = filter.after.unwrap_or(0);
-    let status = filter.status.map(EventStatus::as_str);
+    let columns = SUMMARY_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ");
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut arg = |value: Box<dyn ToSql + Sync + Send>| {
+        args.push(value);
+        format!("${}", args.len())
+    };
+    let status = filter.status.map(|s| s.as_str().to_owned());
+    let (mut sql, seq) = match filter.subscription {
+        Some(subscription) => {
+            let mut sql = format!(
+                "SELECT {columns} FROM deliveries d JOIN outbox o ON o.seq = d.event_seq WHERE d.subscription = {}",
+                arg(Box::new(subscription))
+            );
+            if let Some(status) = status {
+                sql.push_str(&format!(" AND d.state = {}", arg(Box::new(status))));
+            }
+            (sql, "d.event_seq")
+        }
+        None => {
+            let mut sql = format!("SELECT {columns} FROM outbox o WHERE true");
+            if let Some(status) = status {
+                sql.push_str(&format!(" AND o.status = {}", arg(Box::new(status))));
+            }
+            (sql, "o.seq")
+        }
+    };
+    if let Some(after) = filter.after {
+        let op = if filter.newest_first { "<" } else { ">" };
+        sql.push_str(&format!(" AND {seq} {op} {}", arg(Box::new(after))));
+    }
+    for (column, value) in [
+        ("o.provider", filter.provider),
+        ("o.event_type", filter.event_type),
+        ("o.provider_event_id", filter.provider_event_id),
+    ] {
+        if let Some(value) = value {
+            sql.push_str(&format!(" AND {column} = {}", arg(Box::new(value))));
+        }
+    }
+    if let Some(since) = filter.since_ms {
+        sql.push_str(&format!(" AND o.received_at_ms >= {}", arg(Box::new(since))));
+    }
+    if let Some(until) = filter.until_ms {
+        sql.push_str(&format!(" AND o.received_at_ms < {}", arg(Box::new(until))));
+    }
+    let order = if filter.newest_first { "DESC" } else { "ASC" };
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    let rows = client
-        .query(&statement, &[&after, &status, &filter.provider, &limit])
-        .await?;
+    sql.push_str(&format!(" ORDER BY {seq} {order} LIMIT {limit}"));
+    let statement = client.prepare_cached(&sql).await?;
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+    let rows = client.query(&statement, &params).await?;
     rows.iter().map(summary).collect()
 }
 

@@ -12,7 +12,7 @@ use crate::store::{
 pub(super) async fn detail(client: &impl GenericClient, id: Uuid) -> Result<Option<EventDetail>, StoreError> {
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS}, envelope, quarantine_error FROM outbox WHERE id = $1"
+            "SELECT {SUMMARY_COLUMNS}, envelope, quarantine_error, raw_body FROM outbox WHERE id = $1"
         ))
         .await?;
     let Some(row) = client.query_opt(&statement, &[&id]).await? else {
@@ -21,6 +21,7 @@ pub(super) async fn detail(client: &impl GenericClient, id: Uuid) -> Result<Opti
     let summary = summary(&row)?;
     let envelope: Vec<u8> = row.try_get(9)?;
     let quarantine_error: Option<String> = row.try_get(10)?;
+    let (raw_body, raw_body_base64) = crate::store::deliveries::raw_text(row.try_get::<_, &[u8]>(11)?);
     let envelope = serde_json::from_slice(&envelope).unwrap_or(serde_json::Value::Null);
     let states = client
         .prepare_cached(
@@ -30,7 +31,7 @@ pub(super) async fn detail(client: &impl GenericClient, id: Uuid) -> Result<Opti
         .await?;
     let attempts = client
         .prepare_cached(
-            "SELECT subscription, attempt, at_ms, outcome, error FROM delivery_attempts
+            "SELECT subscription, attempt, at_ms, outcome, error, latency_ms FROM delivery_attempts
              WHERE event_seq = $1 ORDER BY subscription, attempt",
         )
         .await?;
@@ -55,6 +56,7 @@ pub(super) async fn detail(client: &impl GenericClient, id: Uuid) -> Result<Opti
                 at: crate::clock::rfc3339_from_ms(attempt.try_get(2)?),
                 outcome: attempt.try_get(3)?,
                 error: attempt.try_get(4)?,
+                latency_ms: attempt.try_get(5)?,
             });
         }
         deliveries.push(DeliveryState {
@@ -69,6 +71,8 @@ pub(super) async fn detail(client: &impl GenericClient, id: Uuid) -> Result<Opti
         });
     }
     Ok(Some(EventDetail {
+        raw_body,
+        raw_body_base64,
         quarantine: quarantine_error
             .filter(|_| summary.status == EventStatus::Quarantined)
             .map(|error| QuarantineState { error }),

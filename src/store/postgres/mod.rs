@@ -13,6 +13,7 @@ mod events;
 mod inspect;
 mod keys;
 mod notify;
+mod operate;
 mod quarantine;
 mod schema;
 mod unverified;
@@ -261,13 +262,14 @@ impl Store for PostgresStore {
         delivery: &Delivery,
         owner: String,
         now_ms: i64,
+        latency_ms: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError> {
         let next = match &outcome {
             DeliveryOutcome::Retry { next_attempt_ms, .. } => self.clock.at(*next_attempt_ms),
             _ => 0,
         };
-        let finish = deliveries::Finish::new(delivery, owner, self.clock.at(now_ms), outcome, next);
+        let finish = deliveries::Finish::new(delivery, owner, (self.clock.at(now_ms), latency_ms), outcome, next);
         self.finishes.submit(finish).await
     }
 

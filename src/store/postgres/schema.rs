@@ -6,7 +6,10 @@ use deadpool_postgres::Pool;
 use super::connect;
 use crate::store::StoreError;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_operate.sql"),
+];
 
 /// The advisory lock key migrations hold (any constant shared by every replica).
 const MIGRATION_LOCK: i64 = 0x6761_7465_0001;

@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::events;
 use crate::store::{CommandRecord, CommandStatus, CommandUpdate, NewCommand, StoreError};
 
-const COLUMNS: &str = "id, caller, provider, method, path, body, vendor_key, correlation_id, status, attempts, \
-                       response, last_error, created_at_ms, updated_at_ms";
+pub(super) const COLUMNS: &str = "id, caller, provider, method, path, body, vendor_key, correlation_id, status, \
+                                  attempts, response, last_error, created_at_ms, updated_at_ms, next_attempt_ms, \
+                                  lease_until_ms, seq";
 
 pub(super) fn insert(tx: &Transaction<'_>, command: &NewCommand) -> rusqlite::Result<()> {
     tx.prepare_cached(
@@ -31,7 +32,7 @@ pub(super) fn insert(tx: &Transaction<'_>, command: &NewCommand) -> rusqlite::Re
     Ok(())
 }
 
-fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CommandRecord, StoreError>> {
+pub(super) fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CommandRecord, StoreError>> {
     let id: String = row.get(0)?;
     let status: String = row.get(8)?;
     let response: Option<String> = row.get(10)?;
@@ -54,6 +55,9 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CommandRecord, Sto
         last_error: row.get(11)?,
         created_at_ms: row.get(12)?,
         updated_at_ms: row.get(13)?,
+        next_attempt_ms: row.get(14)?,
+        lease_until_ms: row.get(15)?,
+        seq: row.get(16)?,
     }))
 }
 

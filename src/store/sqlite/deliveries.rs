@@ -148,6 +148,7 @@ pub(super) fn finish(
     event_seq: i64,
     owner: &str,
     now_ms: i64,
+    latency_ms: i64,
     outcome: &DeliveryOutcome,
 ) -> rusqlite::Result<bool> {
     let (state, next_attempt_ms, error) = match outcome {
@@ -179,11 +180,11 @@ pub(super) fn finish(
         DeliveryOutcome::Dead { .. } => "dead",
     };
     tx.prepare_cached(
-        "INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error)
-         SELECT ?1, ?2, COALESCE(MAX(attempt), 0) + 1, ?3, ?4, ?5 FROM delivery_attempts
+        "INSERT INTO delivery_attempts (subscription, event_seq, attempt, at_ms, outcome, error, latency_ms)
+         SELECT ?1, ?2, COALESCE(MAX(attempt), 0) + 1, ?3, ?4, ?5, ?6 FROM delivery_attempts
          WHERE subscription = ?1 AND event_seq = ?2",
     )?
-    .execute(params![subscription, event_seq, now_ms, label, error])?;
+    .execute(params![subscription, event_seq, now_ms, label, error, latency_ms])?;
     if !matches!(outcome, DeliveryOutcome::Retry { .. }) {
         promote_next(tx, subscription, event_seq, now_ms)?;
     }

@@ -10,7 +10,7 @@ use crate::store::{
 };
 
 pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>, StoreError> {
-    let sql = format!("SELECT {SUMMARY_COLUMNS}, envelope, quarantine_error FROM outbox WHERE id = ?1");
+    let sql = format!("SELECT {SUMMARY_COLUMNS}, envelope, quarantine_error, raw_body FROM outbox WHERE id = ?1");
     let found = conn
         .prepare_cached(&sql)?
         .query_row(params![id.to_string()], |row| {
@@ -18,16 +18,17 @@ pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>,
                 summary(row)?,
                 row.get::<_, Vec<u8>>(9)?,
                 row.get::<_, Option<String>>(10)?,
+                row.get::<_, Vec<u8>>(11)?,
             ))
         })
         .optional()?;
-    let Some((summary, envelope, quarantine_error)) = found else {
+    let Some((summary, envelope, quarantine_error, raw_body)) = found else {
         return Ok(None);
     };
     let summary = summary?;
     let envelope = serde_json::from_slice(&envelope).unwrap_or(serde_json::Value::Null);
     let mut attempts = conn.prepare_cached(
-        "SELECT attempt, at_ms, outcome, error FROM delivery_attempts
+        "SELECT attempt, at_ms, outcome, error, latency_ms FROM delivery_attempts
          WHERE subscription = ?1 AND event_seq = ?2 ORDER BY attempt",
     )?;
     let mut rows = conn.prepare_cached(
@@ -55,6 +56,7 @@ pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>,
                     at: crate::clock::rfc3339_from_ms(r.get(1)?),
                     outcome: r.get(2)?,
                     error: r.get(3)?,
+                    latency_ms: r.get(4)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -70,7 +72,10 @@ pub(super) fn detail(conn: &Connection, id: Uuid) -> Result<Option<EventDetail>,
             history,
         });
     }
+    let (raw_body, raw_body_base64) = crate::store::deliveries::raw_text(&raw_body);
     Ok(Some(EventDetail {
+        raw_body,
+        raw_body_base64,
         quarantine: quarantine_error
             .filter(|_| summary.status == EventStatus::Quarantined)
             .map(|error| QuarantineState { error }),

@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod inspect;
 mod keys;
+mod operate;
 mod owner;
 mod quarantine;
 mod schema;
@@ -288,10 +289,11 @@ impl Store for SqliteStore {
         delivery: &Delivery,
         owner: String,
         now_ms: i64,
+        latency_ms: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError> {
         let (subscription, seq) = (delivery.subscription.clone(), delivery.event_seq);
-        self.write(move |tx| deliveries::finish(tx, &subscription, seq, &owner, now_ms, &outcome))
+        self.write(move |tx| deliveries::finish(tx, &subscription, seq, &owner, now_ms, latency_ms, &outcome))
             .await
     }
 

@@ -1,0 +1,82 @@
+//! `POST /admin/replays` (bulk replay of dead or delivered deliveries by filter, with a dry run that only counts)
+//! and `GET /admin/subscriptions` (each subscription's deliveries by state and its oldest pending age).
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::admin_events::replay_problem;
+use super::admin_query::{self as query, present, store_problem};
+use super::problem::{ApiError, Problem};
+use crate::store::{Finished, ReplayFilter};
+
+/// The body of `POST /admin/replays`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// `dead` (the default) or `delivered`.
+    status: Option<String>,
+    subscription: Option<String>,
+    provider: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl ReplayRequest {
+    pub fn filter(self) -> Result<(ReplayFilter, bool), ApiError> {
+        let state = match present(self.status).as_deref() {
+            None | Some("dead") => Finished::Dead,
+            Some("delivered") => Finished::Delivered,
+            Some(_) => {
+                return Err(ApiError::new(
+                    Problem::InvalidRequest,
+                    "status must be dead or delivered (pending deliveries are already queued)",
+                ));
+            }
+        };
+        let filter = ReplayFilter {
+            state,
+            subscription: present(self.subscription),
+            provider: present(self.provider),
+            event_type: present(self.event_type),
+            since_ms: query::time("since", self.since)?,
+            until_ms: query::time("until", self.until)?,
+        };
+        Ok((filter, self.dry_run))
+    }
+}
+
+/// `POST /admin/replays` → `200 {"matched","queued"}`: every matching delivery (of the subscriptions configured now)
+/// queued again; with `dry_run`, only counted.
+pub async fn replay(
+    State(state): State<AppState>,
+    body: Result<Json<ReplayRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body.map_err(|e| ApiError::new(Problem::InvalidRequest, e.body_text()))?;
+    let (filter, dry_run) = request.filter()?;
+    let replayed =
+        crate::operations::replay_matching(state.store.as_ref(), &state.config.subscriptions, filter, dry_run)
+            .await
+            .map_err(replay_problem)?;
+    if replayed.queued > 0 {
+        state.relay_wake.notify_one();
+    }
+    Ok(Json(replayed).into_response())
+}
+
+/// `GET /admin/subscriptions` → `{"data":[{"name","pending","retrying","dead","delivered",
+/// "oldest_pending_seconds","configured"}]}`.
+pub async fn subscriptions(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let report = crate::operations::subscriptions(state.store.as_ref(), &state.config.subscriptions)
+        .await
+        .map_err(store_problem)?;
+    Ok(Json(json!({ "data": report })).into_response())
+}

@@ -1,0 +1,17 @@
+-- Operating the gateway (issue 11): commands can be cancelled by an operator, each delivery attempt keeps how long
+-- it took, and the console's filters each read an index in seq order (newest first).
+ALTER TABLE commands DROP CONSTRAINT IF EXISTS commands_status_check;
+ALTER TABLE commands ADD CONSTRAINT commands_status_check
+    CHECK (status IN ('pending', 'succeeded', 'failed', 'cancelled'));
+CREATE INDEX commands_status ON commands (status, seq);
+CREATE INDEX commands_provider ON commands (provider, seq);
+CREATE INDEX commands_caller ON commands (caller, seq);
+
+ALTER TABLE delivery_attempts ADD COLUMN latency_ms bigint;
+
+CREATE INDEX outbox_type ON outbox (event_type, seq);
+CREATE INDEX outbox_provider_event_id ON outbox (provider_event_id, seq);
+CREATE INDEX outbox_received ON outbox (received_at_ms);
+-- A subscription's deliveries by state, in event order: the console's per-subscription filters, bulk replay, and
+-- the counts per subscription.
+CREATE INDEX deliveries_state ON deliveries (subscription, state, event_seq);
