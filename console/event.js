@@ -36,10 +36,15 @@ export function render(main, context) {
       ? `?subscription=${encodeURIComponent(subscription)}` : ''}`;
     try {
       const answer = await post(path);
-      const queued = answer.queued || [];
-      context.notice(queued.length
-        ? `Replay queued for ${queued.join(', ')}.`
-        : 'Nothing queued: no subscription wants this event now, or its delivery is still pending.', 'ok');
+      // `queued`: the subscriptions queued (names), or how many.
+      const queued = answer.queued;
+      const names = Array.isArray(queued) ? queued : null;
+      const count = names ? names.length : Number(queued) || 0;
+      let text = 'Nothing queued: no subscription wants this event now, or its delivery is still pending.';
+      if (names && count) text = `Replay queued for ${names.join(', ')}.`;
+      else if (count && subscription) text = `Replay queued for ${subscription}.`;
+      else if (count) text = `Replay queued for ${count} ${count === 1 ? 'subscription' : 'subscriptions'}.`;
+      context.notice(text, count ? 'ok' : 'info');
     } catch (error) {
       context.notice(`Replay refused: ${describe(error)}`, 'error');
     }

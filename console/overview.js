@@ -54,10 +54,10 @@ function providerTable(providers) {
     const breaker = out.breaker || {};
     const state = h('span', { class: 'breaker' }, badge(breaker.state),
       breaker.state === 'open' && breaker.open_for_seconds !== null && breaker.open_for_seconds !== undefined
-        ? h('span', { class: 'muted' }, ` for ${age(breaker.open_for_seconds)}`) : null,
+        ? h('span', { class: 'muted' }, ` ${age(breaker.open_for_seconds)} left`) : null,
       breaker.state === 'half_open' ? h('span', { class: 'muted' }, ` ${breaker.half_open_probes} probing`) : null);
     const rates = h('span', null, `${percent(breaker.failure_rate)} failed`,
-      h('br'), h('span', { class: 'muted' }, `${percent(breaker.slow_call_rate)} slow · ${breaker.calls_in_window ?? 0} calls`));
+      h('br'), h('span', { class: 'muted' }, `${percent(breaker.slow_call_rate)} slow · ${plural(breaker.calls_in_window ?? 0, 'call')}`));
     const limit = out.rate_limit
       ? h('span', null, `${out.rate_limit.per_second}/s, burst ${out.rate_limit.burst}`, h('br'),
         h('span', { class: 'muted' }, out.rate_limit.scope || ''))
@@ -71,6 +71,10 @@ function providerTable(providers) {
     empty: 'No providers configured.',
     rowProps: (i) => ({ 'data-name': providers[i].name, class: rowClass(providers[i]) }),
   });
+}
+
+function plural(n, noun) {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function rowClass(provider) {

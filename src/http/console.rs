@@ -140,7 +140,11 @@ mod tests {
                 .filter_map(|part| part.strip_prefix("/console/assets/").or(part.strip_prefix("./")))
                 .filter(|part| part.ends_with(".js") || part.ends_with(".css") || part.ends_with(".svg"))
             {
-                assert!(names.contains(&reference), "{} refers to {reference}, not embedded", asset.name);
+                assert!(
+                    names.contains(&reference),
+                    "{} refers to {reference}, not embedded",
+                    asset.name
+                );
             }
         }
     }
@@ -149,7 +153,14 @@ mod tests {
     fn no_asset_holds_inline_script_style_or_html_injection() {
         for asset in ASSETS {
             let text = std::str::from_utf8(asset.body).unwrap_or_default();
-            for forbidden in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", " style="] {
+            for forbidden in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                " style=",
+            ] {
                 assert!(!text.contains(forbidden), "{} contains {forbidden}", asset.name);
             }
             if asset.name == "index.html" {

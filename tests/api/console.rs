@@ -56,14 +56,30 @@ async fn an_unchanged_asset_revalidates_to_304_and_an_unknown_one_is_a_404_probl
     let first = app.client.get(&url).send().await.unwrap();
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
-    let again = app.client.get(&url).header("If-None-Match", &etag).send().await.unwrap();
+    let again = app
+        .client
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 304);
     assert_secure(&again);
     assert_eq!(again.headers()["etag"], etag.as_str());
-    let changed = app.client.get(&url).header("If-None-Match", "\"other\"").send().await.unwrap();
+    let changed = app
+        .client
+        .get(&url)
+        .header("If-None-Match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(changed.status(), 200);
 
-    for path in ["/console/assets/nope.js", "/console/assets/index.html", "/console/assets/..%2fCargo.toml"] {
+    for path in [
+        "/console/assets/nope.js",
+        "/console/assets/index.html",
+        "/console/assets/..%2fCargo.toml",
+    ] {
         let response = app.client.get(format!("{}{path}", app.addr)).send().await.unwrap();
         assert_secure(&response);
         problem(response, 404, "not-found").await;
@@ -74,7 +90,12 @@ async fn an_unchanged_asset_revalidates_to_304_and_an_unknown_one_is_a_404_probl
 #[tokio::test]
 async fn the_console_carries_no_data_the_admin_api_still_needs_the_token() {
     let app = spawn_app_with(&callers_toml(&[], None)).await;
-    let anonymous = app.client.get(format!("{}/admin/providers", app.addr)).send().await.unwrap();
+    let anonymous = app
+        .client
+        .get(format!("{}/admin/providers", app.addr))
+        .send()
+        .await
+        .unwrap();
     problem(anonymous, 401, "unauthorized").await;
     let response = app.get_as(ADMIN_TOKEN, "/admin/providers").await;
     assert_eq!(response.status(), 200);

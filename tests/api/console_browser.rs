@@ -35,7 +35,7 @@ struct World {
 
 /// The gateway with two HTTP subscriptions (`alpha` refuses its first `DEAD` deliveries, `beta` takes all), a
 /// provider `br` whose vendor answers 500 (its breaker opens), and `pay`, whose vendor is down (a deferred command
-/// stays pending, retried only after 30 s).
+/// stays pending: its next attempt is a random delay of up to a day away, so it is not running when cancelled).
 async fn world() -> World {
     let alpha = MockServer::start().await;
     Mock::given(method("POST"))
@@ -44,13 +44,25 @@ async fn world() -> World {
         .with_priority(1)
         .mount(&alpha)
         .await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&alpha).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&alpha)
+        .await;
     let beta = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&beta).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&beta)
+        .await;
     let vendor = MockServer::start().await;
-    Mock::given(any()).respond_with(ResponseTemplate::new(500)).mount(&vendor).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&vendor)
+        .await;
     let down = MockServer::start().await;
-    Mock::given(any()).respond_with(ResponseTemplate::new(503)).mount(&down).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&down)
+        .await;
 
     let breaker = r#"{ window = 4, min_calls = 4, failure_rate = 0.5, open_for = "60s", half_open_calls = 1 }"#;
     let extra = subscription("alpha", r#""acme-crm.*""#, false, &alpha, 3)
@@ -64,7 +76,7 @@ async fn world() -> World {
         + &provider_toml("pay", "stripe", &down.uri(), "retry = { max_attempts = 1 }")
         + &callers_toml(&["br", "pay"], None)
         + "\n[relay]\nlease = \"2s\"\npoll_every = \"50ms\"\n"
-        + "\n[commands]\nbase_delay = \"30s\"\nmax_delay = \"60s\"\npoll_every = \"50ms\"\n";
+        + "\n[commands]\nbase_delay = \"24h\"\nmax_delay = \"24h\"\npoll_every = \"50ms\"\n";
     let app = spawn_app_with(&extra).await;
 
     let mut events = Vec::new();
@@ -73,7 +85,12 @@ async fn world() -> World {
     }
     // The breaker: four 500s in a row.
     for _ in 0..4 {
-        problem(app.get_as(CALLER_KEY, "/v1/br/customers/c_1").await, 502, "upstream-error").await;
+        problem(
+            app.get_as(CALLER_KEY, "/v1/br/customers/c_1").await,
+            502,
+            "upstream-error",
+        )
+        .await;
     }
     let command = deferred_command(&app).await;
     let xss = hostile_webhook(&app).await;
@@ -86,7 +103,14 @@ async fn world() -> World {
         })
         .await;
     }
-    World { app, alpha, beta, events, command, xss }
+    World {
+        app,
+        alpha,
+        beta,
+        events,
+        command,
+        xss,
+    }
 }
 
 /// `POST /v1/pay/payments` with `Prefer: respond-async` while the vendor is down: its id, once it failed once.
@@ -101,7 +125,10 @@ async fn deferred_command(app: &TestApp) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/v1/commands/{id}");
     let path = &path;
     wait_for("the command's first attempt", || async move {
@@ -119,7 +146,10 @@ async fn hostile_webhook(app: &TestApp) -> String {
     headers.push(("X-Billing-Account".into(), SUBJECT_PAYLOAD.into()));
     let response = app.post_webhook("billing", &headers, body.as_bytes()).await;
     assert_eq!(response.status(), 200);
-    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn admin(app: &TestApp, path: &str) -> Value {
@@ -154,7 +184,10 @@ where
 /// The requests `consumer` received carrying event `id`.
 async fn receipts(consumer: &MockServer, id: &str) -> usize {
     let requests: Vec<Request> = consumer.received_requests().await.unwrap_or_default();
-    requests.iter().filter(|r| r.headers["webhook-id"].to_str().ok() == Some(id)).count()
+    requests
+        .iter()
+        .filter(|r| r.headers["webhook-id"].to_str().ok() == Some(id))
+        .count()
 }
 
 #[tokio::test]
@@ -179,16 +212,22 @@ async fn scenario(b: &Browser, w: &World) {
     cancel_command(b, w).await;
     hostile_text(b, w).await;
     let violations = b.js("return window.__csp;").await;
-    assert_eq!(violations, json!([]), "no Content-Security-Policy violation on any page");
+    assert_eq!(
+        violations,
+        json!([]),
+        "no Content-Security-Policy violation on any page"
+    );
 }
 
 async fn login(b: &Browser, w: &World) {
     b.client.goto(&format!("{}/console", w.app.addr)).await.unwrap();
     b.find("#login-token").await;
     // The page is one document from here on (hash routing): this listener sees every page's CSP violations.
-    b.js("window.__csp = []; document.addEventListener('securitypolicyviolation', \
-          (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI)); return null;")
-        .await;
+    b.js(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation', \
+          (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI)); return null;",
+    )
+    .await;
     b.shot("login").await;
     b.type_into("#login-token", "not-the-token").await;
     b.click("#login-submit").await;
@@ -196,7 +235,9 @@ async fn login(b: &Browser, w: &World) {
     b.type_into("#login-token", ADMIN_TOKEN).await;
     b.click("#login-submit").await;
     b.find("#providers-table").await;
-    let stored = b.js("return [sessionStorage.length, document.cookie, location.href];").await;
+    let stored = b
+        .js("return [sessionStorage.length, document.cookie, location.href];")
+        .await;
     assert_eq!(stored[0], 1, "the token is in sessionStorage");
     assert_eq!(stored[1], "", "never a cookie");
     assert!(!stored[2].as_str().unwrap().contains(ADMIN_TOKEN), "never in the URL");
@@ -206,8 +247,11 @@ async fn overview(b: &Browser) {
     let br = "#providers-table tr[data-name=\"br\"]";
     b.wait_text(&format!("{br} .breaker"), "open").await;
     b.wait_text(br, "100 % failed").await;
-    b.wait_text("#subscriptions-table tr[data-name=\"alpha\"] .dead-count", &DEAD.to_string())
-        .await;
+    b.wait_text(
+        "#subscriptions-table tr[data-name=\"alpha\"] .dead-count",
+        &DEAD.to_string(),
+    )
+    .await;
     b.shot("overview").await;
 }
 
@@ -229,38 +273,56 @@ async fn replay_one(b: &Browser, w: &World) {
             && b.count(&format!("#events-table tr[data-id=\"{first}\"]")).await == 1
     })
     .await;
-    b.click(&format!("#events-table tr[data-id=\"{first}\"] a.event-link")).await;
+    b.click(&format!("#events-table tr[data-id=\"{first}\"] a.event-link"))
+        .await;
     let alpha = "section.delivery[data-subscription=\"alpha\"]";
     b.find(&format!("{alpha}[data-state=\"dead\"]")).await;
-    b.find("section.delivery[data-subscription=\"beta\"][data-state=\"delivered\"]").await;
+    b.find("section.delivery[data-subscription=\"beta\"][data-state=\"delivered\"]")
+        .await;
     b.click(&format!("{alpha} button.replay-one")).await;
     b.wait_text("#notice", "Replay queued for alpha.").await;
     // The page refreshes itself while the delivery is pending.
     b.find(&format!("{alpha}[data-state=\"delivered\"]")).await;
     let attempts = b.text(&format!("{alpha} table")).await;
-    assert!(attempts.contains("dead") && attempts.contains("delivered"), "{attempts}");
+    assert!(
+        attempts.contains("dead") && attempts.contains("delivered"),
+        "{attempts}"
+    );
     b.shot("event").await;
     assert_eq!(receipts(&w.alpha, first).await, 2, "refused once, then delivered once");
-    assert_eq!(receipts(&w.beta, first).await, 1, "beta got it once: the replay was alpha's only");
+    assert_eq!(
+        receipts(&w.beta, first).await,
+        1,
+        "beta got it once: the replay was alpha's only"
+    );
 }
 
 async fn bulk_replay(b: &Browser, w: &World) {
     b.click("a[data-page=\"dead-letters\"]").await;
     b.choose("#f-subscription", "alpha").await;
     b.click("#dead-count").await;
-    b.wait_text("#dead-matched", &format!("{} dead deliveries match", DEAD - 1)).await;
+    b.wait_text("#dead-matched", &format!("{} dead deliveries match", DEAD - 1))
+        .await;
     b.wait_text("#dead-preview", "Newest matching events").await;
     b.shot("dead-letters").await;
     b.click("#dead-replay").await;
     b.click("#confirm-yes").await;
-    b.wait_text("#dead-queued", &format!("Queued {0} of {0}", DEAD - 1)).await;
+    b.wait_text("#dead-queued", &format!("Queued {0} of {0}", DEAD - 1))
+        .await;
     for id in &w.events {
-        b.until("every dead letter delivered to alpha", || async move { receipts(&w.alpha, id).await == 2 })
-            .await;
+        b.until("every dead letter delivered to alpha", || async move {
+            receipts(&w.alpha, id).await == 2
+        })
+        .await;
         assert_eq!(receipts(&w.beta, id).await, 1, "beta got {id} exactly once");
     }
     let subscriptions = admin(&w.app, "/admin/subscriptions").await;
-    let alpha = subscriptions["data"].as_array().unwrap().iter().find(|s| s["name"] == "alpha").unwrap();
+    let alpha = subscriptions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "alpha")
+        .unwrap();
     assert_eq!(alpha["dead"], 0, "{alpha}");
 }
 
@@ -292,6 +354,8 @@ async fn hostile_text(b: &Browser, w: &World) {
     b.wait_text("#event-type", TYPE_PAYLOAD).await;
     b.wait_text("#event", SUBJECT_PAYLOAD).await;
     b.wait_text("#envelope", SUBJECT_PAYLOAD).await;
+    b.js("document.getElementById('raw-body').scrollIntoView({block: 'center'}); return null;")
+        .await;
     b.shot("event-raw-body").await;
     let page = b
         .js("return [typeof window.__pwned, document.querySelectorAll('main img, main script').length];")
