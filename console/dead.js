@@ -79,7 +79,10 @@ export function render(main, context) {
   };
 
   const replay = async (f) => {
-    if (counted !== f) return;
+    if (counted !== f) {
+      context.notice('The filters changed since the count: count again before replaying.', 'error');
+      return;
+    }
     let answer;
     try {
       answer = await post('/admin/replays', body(f, false));
