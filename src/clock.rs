@@ -26,7 +26,9 @@ pub fn rfc3339_from_ms(ms: i64) -> String {
 
 /// The unix-milliseconds instant of an RFC 3339 time (`2026-11-22T10:00:00Z`, any offset); `None` if it is not one.
 pub fn ms_from_rfc3339(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text.trim()).ok().map(|t| t.timestamp_millis())
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 #[cfg(test)]

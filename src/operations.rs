@@ -128,10 +128,12 @@ pub async fn subscriptions(
     let mut out = Vec::with_capacity(subscriptions.len());
     for subscription in subscriptions {
         let found = stats.iter().position(|s| s.name == subscription.name);
-        let stats = found.map(|i| stats.remove(i)).unwrap_or_else(|| crate::store::SubscriptionStats {
-            name: subscription.name.clone(),
-            ..Default::default()
-        });
+        let stats = found
+            .map(|i| stats.remove(i))
+            .unwrap_or_else(|| crate::store::SubscriptionStats {
+                name: subscription.name.clone(),
+                ..Default::default()
+            });
         out.push(report(stats, true));
     }
     out.extend(stats.into_iter().map(|s| report(s, false)));

@@ -1,6 +1,6 @@
-//! `gatehouse events list`: the outbox, as a table or (with `--json`) a JSON array; `gatehouse events replay ID`:
-//! an event queued again for delivery; `gatehouse events retranslate (ID | --provider P)`: quarantined events
-//! translated again by the (fixed) adapter.
+//! `gatehouse events list`: the outbox, filtered, as a table or (with `--json`) a JSON array; `gatehouse events show
+//! ID`: one event with its envelope, raw body and deliveries; `gatehouse events replay` (see [`super::replay`]);
+//! `gatehouse events retranslate (ID | --provider P)`: quarantined events translated again by the (fixed) adapter.
 
 use anyhow::Context;
 
@@ -8,16 +8,34 @@ use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::ingest::quarantine::Retranslated;
 use crate::providers::Providers;
-use crate::store::{self, EventFilter, EventStatus, Replayed};
+use crate::store::{self, EventFilter, EventStatus};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EventsCommand {
-    /// List outbox events, oldest first.
+    /// List outbox events, oldest first (`--newest-first` for the latest).
     List {
+        /// With `--subscription`, that subscription's delivery state.
         #[arg(long, value_enum)]
         status: Option<EventStatus>,
         #[arg(long)]
         provider: Option<String>,
+        /// The full event type (`acme-crm.customer.updated`).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Only events delivered (or to deliver) to this subscription.
+        #[arg(long)]
+        subscription: Option<String>,
+        /// The vendor's own event id.
+        #[arg(long)]
+        provider_event_id: Option<String>,
+        /// Received at or after this RFC 3339 time.
+        #[arg(long, value_parser = super::replay::rfc3339)]
+        since: Option<i64>,
+        /// Received before this RFC 3339 time.
+        #[arg(long, value_parser = super::replay::rfc3339)]
+        until: Option<i64>,
+        #[arg(long)]
+        newest_first: bool,
         /// At most this many events.
         #[arg(long, default_value_t = 100)]
         limit: usize,
@@ -25,12 +43,14 @@ pub enum EventsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Put an event back in the delivery queue of every subscription that wants it (a delivery still pending is
-    /// left to its current attempt).
-    Replay {
+    /// Show one event as JSON: envelope, raw body, and each subscription's delivery with every attempt.
+    Show {
         /// The event's id.
         id: uuid::Uuid,
     },
+    /// Put events back in the delivery queue: one event (for every subscription that wants it, or
+    /// `--subscription`'s only), or every dead delivery matching the filters (`--status dead`).
+    Replay(super::replay::ReplayArgs),
     /// Run the provider's adapter again on quarantined events' stored bytes (after fixing the adapter or the
     /// provider's config): translated, each becomes an ordinary event under its id and is delivered; still
     /// unreadable, it stays quarantined with the new error.
@@ -69,17 +89,24 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
                 None => Ok(()),
             }
         }
-        EventsCommand::Replay { id } => {
-            let store = store::open_for_maintenance(&config.store).await?;
-            let replayed = replay(config, store.as_ref(), id).await;
+        EventsCommand::Replay(args) => super::replay::run(config, args).await,
+        EventsCommand::Show { id } => {
+            let store = store::open_read_only(&config.store).await?;
+            let event = store.get_event(id).await.context("cannot read the event");
             store.shutdown().await;
-            let queued = replayed?;
-            println!("event {id} queued again for {queued} subscription(s)");
+            let event = event?.with_context(|| format!("no event {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&event)?);
             Ok(())
         }
         EventsCommand::List {
             status,
             provider,
+            event_type,
+            subscription,
+            provider_event_id,
+            since,
+            until,
+            newest_first,
             limit,
             json,
         } => {
@@ -88,8 +115,14 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
                 .list_events(EventFilter {
                     status,
                     provider,
+                    event_type,
+                    subscription,
+                    provider_event_id,
+                    since_ms: since,
+                    until_ms: until,
+                    newest_first,
                     limit,
-                    ..EventFilter::default()
+                    after: None,
                 })
                 .await
                 .context("cannot list events")?;
@@ -148,24 +181,4 @@ fn report(outcomes: &[Retranslated]) {
         }
     }
     eprintln!("{translated} translated, {still} still quarantined");
-}
-
-async fn replay(config: &Config, store: &dyn store::Store, id: uuid::Uuid) -> anyhow::Result<usize> {
-    let event = store
-        .get_event(id)
-        .await
-        .context("cannot read the event")?
-        .with_context(|| format!("no event {id}"))?;
-    let subscribers = crate::relay::route(&config.subscriptions, &event.summary.event_type);
-    match store
-        .replay_event(id, subscribers, crate::clock::now_ms())
-        .await
-        .context("cannot queue the event")?
-    {
-        Replayed::Queued(queued) => Ok(queued),
-        Replayed::NoSuchEvent => anyhow::bail!("no event {id}"),
-        Replayed::Quarantined => {
-            anyhow::bail!("event {id} is quarantined: run `gatehouse events retranslate {id}` first")
-        }
-    }
 }

@@ -1,6 +1,8 @@
 //! The `gatehouse` command line (SPEC §1): argument parsing and one small function per command.
 
+mod commands;
 mod events;
+mod replay;
 mod sign;
 
 use std::io::Read;
@@ -44,9 +46,12 @@ pub enum Command {
     HashKey,
     /// Print the headers a provider would send for a body, signed with its configured secret (for curl tests).
     Sign(sign::SignArgs),
-    /// Inspect the outbox.
+    /// Inspect the outbox, and replay or retranslate events.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// Inspect and cancel deferred commands.
+    #[command(subcommand)]
+    Commands(commands::CommandsCommand),
 }
 
 /// Parses the command line, runs the command, and reports any error on stderr (exit status 1).
@@ -61,6 +66,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::HashKey => hash_key(),
         Command::Sign(args) => sign::run(&load(&cli.config)?, &args),
         Command::Events(command) => runtime(false)?.block_on(events::run(&load(&cli.config)?, command)),
+        Command::Commands(command) => runtime(false)?.block_on(commands::run(&load(&cli.config)?, command)),
     }
 }
 

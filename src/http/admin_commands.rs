@@ -82,7 +82,10 @@ pub async fn cancel(State(state): State<AppState>, PathParam(id): PathParam) -> 
         Cancelled::Done(command) => Ok(Json(command_json(&command, true)).into_response()),
         Cancelled::Finished(status) => Err(ApiError::new(
             Problem::CommandNotPending,
-            format!("command {uuid} is {}: only a pending command can be cancelled", status.as_str()),
+            format!(
+                "command {uuid} is {}: only a pending command can be cancelled",
+                status.as_str()
+            ),
         )),
         Cancelled::Running => Err(ApiError::new(
             Problem::CommandRunning,

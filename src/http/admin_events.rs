@@ -106,9 +106,10 @@ pub async fn replay(
     let Query(query) = query.map_err(|e| ApiError::new(Problem::InvalidRequest, format!("bad query: {e}")))?;
     let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::new(Problem::NotFound, format!("no event {id}")))?;
     let only = present(query.subscription);
-    let queued = crate::operations::replay_event(state.store.as_ref(), &state.config.subscriptions, uuid, only.as_deref())
-        .await
-        .map_err(replay_problem)?;
+    let queued =
+        crate::operations::replay_event(state.store.as_ref(), &state.config.subscriptions, uuid, only.as_deref())
+            .await
+            .map_err(replay_problem)?;
     state.relay_wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(json!({"id": uuid, "queued": queued}))).into_response())
 }

@@ -4,6 +4,8 @@
 //! (correlation and rate-limit headers, problem responses, parameters); the schemas are in [`schemas`].
 
 mod admin_events;
+mod admin_operate;
+mod admin_schemas;
 mod mutations;
 mod operations;
 mod parts;
@@ -130,6 +132,14 @@ fn paths() -> Paths {
             "/admin/events/{id}/retranslate",
             operation(Post, admin_events::retranslate_event()),
         )
+        .path("/admin/replays", operation(Post, admin_operate::replay_matching()))
+        .path("/admin/subscriptions", operation(Get, admin_operate::subscriptions()))
+        .path("/admin/commands", operation(Get, admin_operate::list_commands()))
+        .path("/admin/commands/{id}", operation(Get, admin_operate::get_command()))
+        .path(
+            "/admin/commands/{id}/cancel",
+            operation(Post, admin_operate::cancel_command()),
+        )
         .path("/v1/acme-crm/customers", customers)
         .path("/v1/acme-crm/customers/{id}", customer)
         .path(
@@ -195,5 +205,12 @@ fn components() -> Components {
         .schema_from::<Replayed>()
         .schema_from::<QuarantineState>()
         .schema_from::<Retranslated>()
+        .schema_from::<admin_schemas::ReplayRequest>()
+        .schema_from::<admin_schemas::BulkReplay>()
+        .schema_from::<admin_schemas::SubscriptionReport>()
+        .schema_from::<admin_schemas::SubscriptionList>()
+        .schema_from::<admin_schemas::AdminCommand>()
+        .schema_from::<admin_schemas::AdminCommandPage>()
+        .schema_from::<admin_schemas::AdminCommandDetail>()
         .build()
 }

@@ -174,7 +174,11 @@ impl Relay {
             metrics::histogram!(crate::metrics::DELIVERY_SECONDS, "subscription" => delivery.subscription.clone())
                 .record(latency);
         }
-        match self.store.finish_delivery(&delivery, claimant, now, latency_ms, outcome).await {
+        match self
+            .store
+            .finish_delivery(&delivery, claimant, now, latency_ms, outcome)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => tracing::warn!(event = %delivery.event_id, subscription = %delivery.subscription,
                 "delivery claim lost before its outcome was recorded"),

@@ -25,8 +25,8 @@ pub use deliveries::{
 };
 pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 pub use open::{StoreUrl, open, open_for_maintenance, open_read_only};
-pub use operate::{BulkReplay, Cancelled, CommandFilter, Finished, Operate, ReplayFilter, SubscriptionStats};
 pub(crate) use operate::REPLAY_CHUNK;
+pub use operate::{BulkReplay, Cancelled, CommandFilter, Finished, Operate, ReplayFilter, SubscriptionStats};
 pub use quarantine::{Quarantine, Replayed, Resolution, Resolved, StoredWebhook};
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// Every route the router serves, by path template, with its methods.
-const ROUTES: [(&str, &[&str]); 16] = [
+const ROUTES: [(&str, &[&str]); 21] = [
     ("/webhooks/{provider}", &["post"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
@@ -18,6 +18,11 @@ const ROUTES: [(&str, &[&str]); 16] = [
     ("/admin/events/{id}", &["get"]),
     ("/admin/events/{id}/replay", &["post"]),
     ("/admin/events/{id}/retranslate", &["post"]),
+    ("/admin/replays", &["post"]),
+    ("/admin/subscriptions", &["get"]),
+    ("/admin/commands", &["get"]),
+    ("/admin/commands/{id}", &["get"]),
+    ("/admin/commands/{id}/cancel", &["post"]),
     ("/v1/acme-crm/customers", &["get", "post"]),
     ("/v1/acme-crm/customers/{id}", &["get", "patch"]),
     ("/v1/stripe/payments", &["post"]),

@@ -2,50 +2,62 @@
 //! retranslation of a quarantined event.
 
 use utoipa::openapi::path::OperationBuilder;
+use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ObjectBuilder, Type};
 
 use super::ADMIN_TOKEN;
 use super::parts::{Problems, json_response, operation, path_param, query_param, schema_ref};
 
-const UNAUTHORIZED: (u16, &str) = (
+pub(super) const UNAUTHORIZED: (u16, &str) = (
     401,
     "`unauthorized`: missing or wrong admin token, or the admin API is disabled",
 );
-const STORE: (u16, &str) = (503, "`store-unavailable`: the store cannot answer right now");
+pub(super) const STORE: (u16, &str) = (503, "`store-unavailable`: the store cannot answer right now");
 const BAD_ID: (u16, &str) = (400, "`invalid-request`: the id is not valid UTF-8 once percent-decoded");
 
-fn admin(id: &str, summary: &str) -> OperationBuilder {
+pub(super) fn admin(id: &str, summary: &str) -> OperationBuilder {
     operation(id, "admin", summary).security(SecurityRequirement::new(ADMIN_TOKEN, Vec::<String>::new()))
 }
 
 pub(super) fn list_events() -> OperationBuilder {
-    let status = ObjectBuilder::new().schema_type(Type::String).enum_values(Some([
-        "pending",
-        "delivered",
-        "dead",
-        "quarantined",
-    ]));
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let status = text().enum_values(Some(["pending", "delivered", "dead", "quarantined"]));
     let limit = ObjectBuilder::new()
         .schema_type(Type::Integer)
         .minimum(Some(1))
         .maximum(Some(500))
         .default(Some(serde_json::json!(50)));
-    admin("adminEvents", "Outbox events, oldest first, a page at a time")
-        .parameter(query_param("status", "Only events in this state", status))
-        .parameter(query_param("provider", "Only this provider's events", ObjectBuilder::new().schema_type(Type::String)))
+    let time = || text().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
+    admin("adminEvents", "Outbox events, filtered, oldest (or newest) first, a page at a time")
+        .parameter(query_param(
+            "status",
+            "Only events in this state; with `subscription`, that subscription's delivery state",
+            status,
+        ))
+        .parameter(query_param("provider", "Only this provider's events", text()))
+        .parameter(query_param("type", "Only events of this full type (`acme-crm.customer.updated`)", text()))
+        .parameter(query_param("subscription", "Only events with a delivery to this subscription", text()))
+        .parameter(query_param("providereventid", "Only the event with this vendor event id", text()))
+        .parameter(query_param("since", "Only events received at or after this time (RFC 3339)", time()))
+        .parameter(query_param("until", "Only events received before this time (RFC 3339)", time()))
+        .parameter(query_param(
+            "order",
+            "`asc` (the default: oldest first) or `desc` (newest first)",
+            text().enum_values(Some(["asc", "desc"])),
+        ))
         .parameter(query_param("limit", "Page size", limit))
         .parameter(query_param(
             "cursor",
-            "`next_cursor` of the previous page; empty is the same as absent",
-            ObjectBuilder::new().schema_type(Type::String),
+            "`next_cursor` of the previous page (same order); empty is the same as absent",
+            text(),
         ))
         .response("200", json_response("One page of events", schema_ref("EventPage")))
         .problems(
             &[
                 (
                     400,
-                    "`invalid-request`: an unknown status or query parameter, a limit out of range, or a cursor this API did not issue",
+                    "`invalid-request`: an unknown status, order or query parameter, a time that is not RFC 3339, a limit out of range, or a cursor this API did not issue for this order",
                 ),
                 UNAUTHORIZED,
                 STORE,
@@ -70,15 +82,25 @@ pub(super) fn get_event() -> OperationBuilder {
 pub(super) fn replay_event() -> OperationBuilder {
     admin(
         "adminReplayEvent",
-        "Queue an event again for every subscription that wants it (a delivery in progress is left to it)",
+        "Queue an event again for one subscription, or every subscription that wants it (a delivery in progress is \
+         left to it)",
     )
     .parameter(path_param("id", "The event's id"))
+    .parameter(query_param(
+        "subscription",
+        "Only this subscription (it must be configured and take the event's type)",
+        ObjectBuilder::new().schema_type(Type::String),
+    ))
     .response("202", json_response("Queued", schema_ref("Replayed")))
     .problems(
         &[
             BAD_ID,
             UNAUTHORIZED,
-            (404, "`not-found`: no such event"),
+            (404, "`not-found`: no such event, or no subscription of that name"),
+            (
+                400,
+                "`invalid-request`: the subscription does not take events of this type",
+            ),
             (
                 409,
                 "`event-quarantined`: the event is quarantined; retranslate it first",

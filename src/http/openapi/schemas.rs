@@ -240,6 +240,7 @@ pub enum CommandStatus {
     Pending,
     Succeeded,
     Failed,
+    Cancelled,
 }
 
 /// `GET /v1/commands/{id}`.
@@ -314,6 +315,10 @@ pub struct EventDetail {
     pub correlationid: String,
     /// The CloudEvents envelope, as delivered.
     pub envelope: serde_json::Value,
+    /// The body exactly as the vendor sent it, as text (bytes that are not UTF-8 replaced by U+FFFD).
+    pub raw_body: String,
+    /// Present when the body is not valid UTF-8: its exact bytes, base64.
+    pub raw_body_base64: Option<String>,
     /// Present while the event is quarantined.
     pub quarantine: Option<QuarantineState>,
     pub deliveries: Vec<DeliveryState>,
@@ -368,6 +373,8 @@ pub struct DeliveryAttempt {
     #[schema(examples("delivered", "retry", "dead"))]
     pub outcome: String,
     pub error: Option<String>,
+    /// How long the attempt took, in milliseconds.
+    pub latency_ms: Option<i64>,
 }
 
 /// `POST /admin/events/{id}/replay`.
@@ -375,6 +382,6 @@ pub struct DeliveryAttempt {
 pub struct Replayed {
     #[schema(format = "uuid")]
     pub id: String,
-    /// How many subscriptions it was queued for.
+    /// How many subscriptions' deliveries were queued.
     pub queued: u32,
 }

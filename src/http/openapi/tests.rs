@@ -87,7 +87,7 @@ async fn the_problem_schema_matches_problem_bodies() {
     assert_eq!(properties(&document(), "Problem"), keys(&body));
 }
 
-const PROBLEMS: [Problem; 21] = [
+const PROBLEMS: [Problem; 23] = [
     Problem::InvalidRequest,
     Problem::Unauthorized,
     Problem::InvalidSignature,
@@ -107,6 +107,8 @@ const PROBLEMS: [Problem; 21] = [
     Problem::IdempotencyKeyInUse,
     Problem::IdempotencyKeyMismatch,
     Problem::EventQuarantined,
+    Problem::CommandNotPending,
+    Problem::CommandRunning,
     Problem::HeaderFieldsTooLarge,
     Problem::UriTooLong,
 ];

@@ -121,7 +121,12 @@ async fn only_the_claim_holding_the_lease_records_an_outcome(backend: Backend) {
             .unwrap()
     );
     let dead = DeliveryOutcome::Dead { error: "410".into() };
-    assert!(store.finish_delivery(&fresh, "two".into(), 1_700, 1, dead).await.unwrap());
+    assert!(
+        store
+            .finish_delivery(&fresh, "two".into(), 1_700, 1, dead)
+            .await
+            .unwrap()
+    );
     let detail = store.get_event(id).await.unwrap().unwrap();
     assert_eq!(detail.summary.status.as_str(), "dead");
     assert_eq!(

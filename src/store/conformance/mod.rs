@@ -7,6 +7,7 @@
 mod deliveries;
 pub(crate) mod events;
 mod keys;
+mod operate;
 
 use std::sync::Arc;
 

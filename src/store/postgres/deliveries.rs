@@ -207,8 +207,17 @@ impl super::batch::Batch for Finishes {
         let nows: Vec<i64> = items.iter().map(|f| f.now).collect();
         let labels: Vec<&str> = items.iter().map(|f| f.label).collect();
         let latencies: Vec<i64> = items.iter().map(|f| f.latency_ms).collect();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] =
-            [&subscriptions, &seqs, &owners, &states, &next, &errors, &nows, &labels, &latencies];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &subscriptions,
+            &seqs,
+            &owners,
+            &states,
+            &next,
+            &errors,
+            &nows,
+            &labels,
+            &latencies,
+        ];
         let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&subscriptions, &seqs];
         let (_, rows) = super::connect::pipelined(
             client,

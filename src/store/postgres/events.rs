@@ -204,7 +204,11 @@ pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms
 /// Outbox events matching `filter`, in `seq` order or its reverse; each filter reads an index in `seq` order
 /// (`0002_operate.sql`).
 pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-    let columns = SUMMARY_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ");
+    let columns = SUMMARY_COLUMNS
+        .split(", ")
+        .map(|c| format!("o.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut arg = |value: Box<dyn ToSql + Sync + Send>| {
         args.push(value);

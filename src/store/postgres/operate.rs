@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{PostgresStore, commands, commit, events, notify};
 use crate::store::{
-    BulkReplay, Cancelled, CommandFilter, CommandRecord, CommandStatus, NewEvent, Operate, REPLAY_CHUNK,
-    ReplayFilter, StoreError, Subscriber, SubscriptionStats,
+    BulkReplay, Cancelled, CommandFilter, CommandRecord, CommandStatus, NewEvent, Operate, REPLAY_CHUNK, ReplayFilter,
+    StoreError, Subscriber, SubscriptionStats,
 };
 
 type Args = Vec<Box<dyn ToSql + Sync + Send>>;
@@ -138,7 +138,10 @@ impl Operate for PostgresStore {
         events::lock(&tx, true, &subjects).await?;
         let now = self.clock.at(now_ms);
         let found = tx
-            .query_opt("SELECT status, lease_until_ms FROM commands WHERE id = $1 FOR UPDATE", &[&id])
+            .query_opt(
+                "SELECT status, lease_until_ms FROM commands WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
             .await?;
         let Some(row) = found else {
             return Ok(Cancelled::NotFound);

@@ -97,7 +97,11 @@ fn to_sql_error(error: Box<dyn std::error::Error + Send + Sync>) -> rusqlite::Er
 /// Outbox events matching `filter`, in `seq` order or its reverse. Each filter has an index that reads in `seq`
 /// order (`0005_operate.sql`), so a page costs a short index walk whatever the filter.
 pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-    let columns = SUMMARY_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ");
+    let columns = SUMMARY_COLUMNS
+        .split(", ")
+        .map(|c| format!("o.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let mut arg = |value: rusqlite::types::Value| {
         args.push(value);
@@ -147,7 +151,10 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
     if let Some(until) = filter.until_ms {
         sql.push_str(&format!(" AND o.received_at_ms < {}", arg(until.into())));
     }
-    sql.push_str(&format!(" ORDER BY {seq} {order} LIMIT {}", filter.limit.min(i64::MAX as usize)));
+    sql.push_str(&format!(
+        " ORDER BY {seq} {order} LIMIT {}",
+        filter.limit.min(i64::MAX as usize)
+    ));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), summary)?;
     let mut events = Vec::new();

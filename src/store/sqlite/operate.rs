@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{SqliteStore, commands, deliveries, events, schema};
 use crate::store::{
-    BulkReplay, Cancelled, CommandFilter, CommandRecord, CommandStatus, NewEvent, Operate, REPLAY_CHUNK,
-    ReplayFilter, StoreError, Subscriber, SubscriptionStats,
+    BulkReplay, Cancelled, CommandFilter, CommandRecord, CommandStatus, NewEvent, Operate, REPLAY_CHUNK, ReplayFilter,
+    StoreError, Subscriber, SubscriptionStats,
 };
 
 #[async_trait]
@@ -83,7 +83,9 @@ fn stats(conn: &Connection) -> rusqlite::Result<Vec<SubscriptionStats>> {
     let mut all: Vec<SubscriptionStats> = Vec::new();
     let mut counts =
         conn.prepare_cached("SELECT subscription, state, COUNT(*) FROM deliveries GROUP BY subscription, state")?;
-    let rows = counts.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+    let rows = counts.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    })?;
     for row in rows {
         let (name, state, count) = row?;
         let count = u64::try_from(count).unwrap_or(0);
@@ -204,7 +206,10 @@ fn list_commands(conn: &Connection, filter: &CommandFilter) -> Result<Vec<Comman
         args.push(before.into());
         sql.push_str(&format!(" AND seq < ?{}", args.len()));
     }
-    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", filter.limit.min(i64::MAX as usize)));
+    sql.push_str(&format!(
+        " ORDER BY seq DESC LIMIT {}",
+        filter.limit.min(i64::MAX as usize)
+    ));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), commands::record)?;
     let mut found = Vec::new();
@@ -214,7 +219,12 @@ fn list_commands(conn: &Connection, filter: &CommandFilter) -> Result<Vec<Comman
     Ok(found)
 }
 
-fn cancel(tx: &Transaction<'_>, id: Uuid, now_ms: i64, event: &NewEvent) -> rusqlite::Result<Result<Cancelled, StoreError>> {
+fn cancel(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    now_ms: i64,
+    event: &NewEvent,
+) -> rusqlite::Result<Result<Cancelled, StoreError>> {
     let current: Option<(String, i64)> = tx
         .prepare_cached("SELECT status, lease_until_ms FROM commands WHERE id = ?1")?
         .query_row(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
