@@ -1,9 +1,11 @@
 //! A headless Chromium driven over WebDriver for the console's end-to-end test: `chromedriver` spawned on a free
-//! port (in its own process group, killed with it), one session, and the few waits and clicks the test needs.
+//! port, one session, and the few waits and clicks the test needs. Teardown ends the session, then asks chromedriver
+//! to shut down (it quits the browsers it started) and waits for it, killing only that child by its id if it hangs.
 //! Without Chromium or chromedriver, [`Browser::start`] skips (None) with a loud message, unless
 //! `GATEHOUSE_REQUIRE_SERVICES` is set, where it fails.
 
 use std::future::Future;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 pub struct Browser {
     pub client: Client,
     driver: Child,
+    port: u16,
     /// Where screenshots go: `docs/console/` with `GATEHOUSE_SCREENSHOTS=1`, else a temp directory.
     shots: PathBuf,
 }
@@ -56,14 +59,13 @@ impl Browser {
             return None;
         };
         let port = free_port();
-        let mut command = Command::new(&chromedriver);
-        command
+        let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let driver = command.spawn().expect("chromedriver starts");
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + PATIENCE;
         while reqwest::get(format!("{url}/status")).await.is_err() {
@@ -79,7 +81,8 @@ impl Browser {
                 "binary": chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--window-size=1360,1000", "--force-device-scale-factor=1", "--hide-scrollbars",
-                         "--lang=en-US", "--no-first-run", "--disable-extensions"],
+                         "--lang=en-US", "--no-first-run", "--disable-extensions",
+                         "--disable-crash-reporter", "--disable-breakpad"],
             },
         });
         let Value::Object(capabilities) = capabilities else {
@@ -97,21 +100,36 @@ impl Browser {
             std::env::temp_dir().join(format!("gatehouse-console-{}", std::process::id()))
         };
         std::fs::create_dir_all(&shots).unwrap();
-        Some(Browser { client, driver, shots })
+        Some(Browser {
+            client,
+            driver,
+            port,
+            shots,
+        })
     }
 
-    /// Ends the session (Chromium quits) and chromedriver.
+    /// Ends the session (Chromium quits), then chromedriver.
     pub async fn close(mut self) {
         let client = self.client.clone();
         let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
-        self.kill();
+        self.shut_down();
     }
 
-    fn kill(&mut self) {
-        // The process group: chromedriver and the browser it started.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .status();
+    /// Asks chromedriver to quit (`GET /shutdown`: it ends the browsers it started), waits up to 5 s for it, and
+    /// only then kills it, the one child process, by its id.
+    fn shut_down(&mut self) {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.write_all(b"GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let _ = stream.read(&mut [0u8; 256]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !matches!(self.driver.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -213,7 +231,7 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if matches!(self.driver.try_wait(), Ok(None)) {
-            self.kill();
+            self.shut_down();
         }
     }
 }
