@@ -24,6 +24,13 @@ pub fn rfc3339_from_ms(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// `2026-11-22T10:00:00.123Z` for a unix-milliseconds instant.
+pub fn rfc3339_millis_from_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// The unix-milliseconds instant of an RFC 3339 time (`2026-11-22T10:00:00Z`, any offset); `None` if it is not one.
 pub fn ms_from_rfc3339(text: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(text.trim())
@@ -36,5 +43,9 @@ mod tests {
     #[test]
     fn formats_utc_seconds() {
         assert_eq!(super::rfc3339_from_ms(1_700_000_000_123), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            super::rfc3339_millis_from_ms(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 }

@@ -92,6 +92,7 @@ impl Executor {
         };
         metrics::counter!(crate::metrics::COMMAND_ATTEMPTS, "provider" => command.provider.clone(), "outcome" => label)
             .increment(1);
+        log_outcome(&command, &update);
         let now = crate::clock::now_ms();
         match self.store.update_command(command.id, claimant, now, update).await {
             Ok(true) => {
@@ -183,6 +184,40 @@ impl Executor {
             "body": problem.to_json(&command.correlation_id),
         });
         finish(command, CommandStatus::Failed, response, Some(message))
+    }
+}
+
+/// Logs a failed attempt (`warn`: it retries), a final failure (`warn`) and a wait the gateway's own refusal (open
+/// breaker, full bulkhead) imposed (`info`: no attempt spent), with the command's ids.
+fn log_outcome(command: &CommandRecord, update: &CommandUpdate) {
+    let attempt = command.attempts.saturating_add(1);
+    let (id, provider, caller) = (&command.id, &command.provider, &command.caller);
+    match update {
+        CommandUpdate::Retry {
+            counted: true,
+            error,
+            next_attempt_ms,
+        } => {
+            let retry_in_ms = next_attempt_ms.saturating_sub(crate::clock::now_ms()).max(0);
+            tracing::warn!(
+                command = %id, %provider, %caller, attempt, %error, retry_in_ms,
+                "deferred command attempt failed; it will be retried"
+            );
+        }
+        CommandUpdate::Retry {
+            counted: false, error, ..
+        } => {
+            tracing::info!(command = %id, %provider, %caller, %error, "deferred command waits for its provider");
+        }
+        CommandUpdate::Finish {
+            status: CommandStatus::Failed,
+            error,
+            ..
+        } => {
+            let error = error.as_deref().unwrap_or("unknown error");
+            tracing::warn!(command = %id, %provider, %caller, attempt, %error, "deferred command failed");
+        }
+        CommandUpdate::Finish { .. } => {}
     }
 }
 

@@ -1,5 +1,6 @@
 //! Building and running the application: config → store (migrated) → providers → router, served on an injected
-//! listener (tests bind port 0) until a shutdown signal, then drained within the configured grace; the
+//! listener (tests bind port 0) and, with `server.admin_listen`, the admin routes on a second listener, until a
+//! shutdown signal, then drained within the configured grace; the
 //! deferred-command executor, the outbox relay, the pruning task and (with `[cluster]`) the Redis supervisor run
 //! beside it.
 
@@ -13,13 +14,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http::auth::{AdminToken, Callers};
-use crate::http::{AppState, Shared, router};
+use crate::http::{AppState, Shared, admin_router, public_router, router};
 use crate::providers::Providers;
 use crate::store::{self, Store};
 use crate::upstream::rate_limit::CallerLimits;
 
 pub struct Application {
     listener: TcpListener,
+    /// `server.admin_listen`'s listener, serving the admin routes alone; absent, they are on `listener`.
+    admin_listener: Option<TcpListener>,
     state: AppState,
     relay: Arc<crate::relay::Relay>,
     /// The Redis that shares rate limits between replicas (`[cluster]`), whose supervisor runs in the background.
@@ -40,6 +43,9 @@ impl Application {
         for warning in crate::providers::warnings(&config) {
             tracing::warn!("{warning}");
         }
+        if let Some(warning) = crate::config::exposed_development_credentials(&config) {
+            tracing::warn!("{warning}");
+        }
         let store = store::open(&config.store).await.context("cannot open the store")?;
         store.migrate().await.context("cannot migrate the store")?;
         let relay_wake = Arc::new(tokio::sync::Notify::new());
@@ -51,6 +57,14 @@ impl Application {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?,
         };
+        let admin_listener = match config.server.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (server.admin_listen)"))?,
+            ),
+            None => None,
+        };
         let commands_wake = Arc::new(tokio::sync::Notify::new());
         store.watch(store::Wakes {
             relay: Arc::clone(&relay_wake),
@@ -58,6 +72,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            admin_listener,
             relay,
             cluster,
             state: AppState::new(Shared {
@@ -75,6 +90,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The admin listener's address, when `server.admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -96,8 +116,23 @@ impl Application {
         tracing::info!(%addr, "gatehouse listening");
         let server = self.state.config.server.clone();
         let background = self.spawn_background(stopping.clone());
-        let app = router(self.state);
-        let serve = crate::serve::serve(self.listener, app, &server, stopping.clone());
+        // Both listeners stop accepting together and drain within the same grace.
+        let serve = async {
+            match self.admin_listener {
+                Some(admin) => {
+                    if let Ok(admin_addr) = admin.local_addr() {
+                        tracing::info!(%admin_addr, "admin routes listening");
+                    }
+                    let public = public_router(self.state.clone());
+                    let admin_app = admin_router(self.state);
+                    tokio::join!(
+                        crate::serve::serve(self.listener, public, &server, stopping.clone()),
+                        crate::serve::serve(admin, admin_app, &server, stopping.clone()),
+                    );
+                }
+                None => crate::serve::serve(self.listener, router(self.state), &server, stopping.clone()).await,
+            }
+        };
         let deadline = async {
             stopping.cancelled().await;
             tracing::info!(?grace, "shutting down: draining in-flight requests");

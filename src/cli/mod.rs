@@ -2,6 +2,7 @@
 
 mod commands;
 mod events;
+mod health;
 mod replay;
 mod sign;
 
@@ -52,9 +53,12 @@ pub enum Command {
     /// Inspect and cancel deferred commands.
     #[command(subcommand)]
     Commands(commands::CommandsCommand),
+    /// Probe a running gateway's readiness (`/readyz`): exit 0 when ready, 1 otherwise (the container's HEALTHCHECK).
+    Health(health::HealthArgs),
 }
 
-/// Parses the command line, runs the command, and reports any error on stderr (exit status 1).
+/// Parses the command line (clap answers bad arguments itself, exit status 2) and runs the command; the binary
+/// reports an error with [`describe`] and exit status 1.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     crate::telemetry::init();
@@ -67,7 +71,14 @@ pub fn run() -> anyhow::Result<()> {
         Command::Sign(args) => sign::run(&load(&cli.config)?, &args),
         Command::Events(command) => runtime(false)?.block_on(events::run(&load(&cli.config)?, command)),
         Command::Commands(command) => runtime(false)?.block_on(commands::run(&load(&cli.config)?, command)),
+        Command::Health(args) => runtime(false)?.block_on(health::run(&cli.config, &args)),
     }
+}
+
+/// An error as the user sees it: `error: ` and the message with its causes, on one line. Never a backtrace, whatever
+/// `RUST_BACKTRACE` says (anyhow's `Debug` would print one).
+pub fn describe(error: &anyhow::Error) -> String {
+    format!("error: {error:#}")
 }
 
 fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
@@ -124,6 +135,9 @@ fn check_config(path: &Path) -> anyhow::Result<()> {
         eprintln!("warning: {key} is a literal secret; use \"env:NAME\" or \"file:PATH\" in shared configs");
     }
     for warning in crate::providers::warnings(&config) {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(warning) = crate::config::exposed_development_credentials(&config) {
         eprintln!("warning: {warning}");
     }
     print!("{}", toml::to_string(&config).context("cannot print the config")?);

@@ -5,6 +5,8 @@
 //! them ([`crate::providers`]), so errors name the config key and never the secret.
 
 mod cluster;
+mod development;
+mod env;
 mod mutations;
 mod outbound;
 mod redact;
@@ -18,10 +20,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{ClusterConfig, RedisUrl};
+pub use development::exposed_development_credentials;
 pub use mutations::{CommandsConfig, IdempotencyConfig};
 pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
@@ -166,11 +169,16 @@ impl Config {
         Self::from_toml(Toml::string(text))
     }
 
-    /// The TOML layered with `GATEHOUSE__…` environment overrides, extracted and validated.
+    /// The TOML layered with `GATEHOUSE__…` environment overrides (provider names resolved as [`env`] describes),
+    /// extracted and validated.
     fn from_toml(toml: figment::providers::Data<Toml>) -> Result<Config, ConfigError> {
-        let config: Config = Figment::new()
-            .merge(toml)
-            .merge(Env::prefixed("GATEHOUSE__").split("__"))
+        let file = Figment::new().merge(toml);
+        let file_providers = match file.find_value("providers") {
+            Ok(figment::value::Value::Dict(_, providers)) => providers.into_keys().collect(),
+            _ => std::collections::BTreeSet::new(),
+        };
+        let config: Config = file
+            .merge(env::overrides(&file_providers)?)
             .extract()
             .map_err(|e| ConfigError::Parse(figment_message(e)))?;
         config.validate()?;

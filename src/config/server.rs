@@ -1,4 +1,4 @@
-//! The `[server]` table (the listener, its limits and deadlines, the graceful drain) and the `[store]` table.
+//! The `[server]` table (the listeners, public and admin, their limits and deadlines, the graceful drain) and the `[store]` table.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +11,8 @@ use super::{ConfigError, DatabaseUrl};
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Where `/admin/*`, `/console` and `/metrics` are served instead of `listen` (unset: everything on `listen`).
+    pub admin_listen: Option<SocketAddr>,
     pub max_body_bytes: usize,
     /// How long in-flight requests may run after SIGTERM/SIGINT before the process stops anyway.
     #[serde(with = "humantime_serde")]
@@ -42,6 +44,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
             max_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
@@ -128,6 +131,15 @@ impl ServerConfig {
             return Err(ConfigError::invalid(
                 "server.max_header_bytes",
                 "must be between 8192 and 16777216",
+            ));
+        }
+        if let Some(admin) = server.admin_listen
+            && admin.port() != 0
+            && admin == server.listen
+        {
+            return Err(ConfigError::invalid(
+                "server.admin_listen",
+                "must differ from server.listen (leave it out to serve everything on listen)",
             ));
         }
         if server.http2_max_streams == 0 {

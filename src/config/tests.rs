@@ -195,3 +195,14 @@ fn nats_sinks_have_defaults_and_checked_keys() {
         .to_string();
     assert!(err.contains("subjects"), "{err}");
 }
+
+#[test]
+fn admin_listen_must_differ_from_listen() {
+    let config = load("[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n").unwrap();
+    assert_eq!(config.server.admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
+    assert!(load("").unwrap().server.admin_listen.is_none());
+    let err = load("[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:8080\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("server.admin_listen"), "{err}");
+}

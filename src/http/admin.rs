@@ -1,5 +1,6 @@
 //! `/admin/*`: the admin token checked before any admin route's handler or extractor runs ([`require_token`]), and
-//! `GET /admin/providers`, which reports each provider's breaker, rate limit (and where it is enforced) and bulkhead.
+//! `GET /admin/providers`, which reports each provider's breaker, rate limit (and where it is enforced), bulkhead and
+//! recent failed calls.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -31,6 +32,7 @@ pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, Api
                     "rate_limit": client.rate_limit.zip(client.limiter()).map(|(l, limiter)| rate_limit(l, limiter)),
                     "in_flight": client.in_flight.in_flight(),
                     "concurrency": client.in_flight.limit(),
+                    "recent_errors": recent_errors(client),
                 })
             });
             json!({
@@ -42,6 +44,15 @@ pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, Api
         })
         .collect();
     Ok(Json(json!({ "data": providers })))
+}
+
+/// The provider's last failed calls, newest first: `[{"at": RFC 3339, "error": "..."}]`.
+fn recent_errors(client: &crate::upstream::ProviderClient) -> Value {
+    let errors = client.recent_errors.newest_first();
+    let errors = errors
+        .into_iter()
+        .map(|e| json!({"at": crate::clock::rfc3339_millis_from_ms(e.at_ms), "error": e.error}));
+    Value::Array(errors.collect())
 }
 
 /// A provider's rate limit, where it is enforced now (`local`, `cluster`, `local-fallback`) and, with `[cluster]`,

@@ -13,6 +13,8 @@ use crate::config::{AdminConfig, CallerConfig};
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub name: String,
+    /// The name as the access log records it (shared, so recording it copies nothing).
+    logged_name: std::sync::Arc<str>,
     key_sha256: [u8; 32],
     all_providers: bool,
     providers: Vec<String>,
@@ -34,6 +36,7 @@ impl Callers {
                 .iter()
                 .map(|c| Caller {
                     name: c.name.clone(),
+                    logged_name: std::sync::Arc::from(c.name.as_str()),
                     key_sha256: decode_sha256(&c.key_sha256),
                     all_providers: c.providers.iter().any(|p| p == "*"),
                     providers: c.providers.clone(),
@@ -42,7 +45,8 @@ impl Callers {
         )
     }
 
-    /// The caller whose key is in `Authorization: Bearer <key>`; 401 otherwise.
+    /// The caller whose key is in `Authorization: Bearer <key>` (noted for the request's access log line); 401
+    /// otherwise.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<&Caller, ApiError> {
         let key = bearer(headers).ok_or_else(|| {
             ApiError::new(
@@ -57,7 +61,9 @@ impl Callers {
                 found = Some(caller);
             }
         }
-        found.ok_or_else(|| ApiError::new(Problem::Unauthorized, "unknown caller key"))
+        let caller = found.ok_or_else(|| ApiError::new(Problem::Unauthorized, "unknown caller key"))?;
+        super::access_log::record_caller(&caller.logged_name);
+        Ok(caller)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Correlation ids: every request gets one (the caller's `X-Correlation-Id` when well-formed, else a new UUIDv7),
-//! every response carries it, logs of the request are in its span, and problem bodies quote it. The id is kept as a
+//! every response carries it, logs of the request are in its span (with the route template, never the raw path),
+//! and problem bodies quote it. The id is kept as a
 //! header value (shared bytes), so passing it to the response, the handler and the vendor copies nothing.
 
 use axum::extract::Request;
@@ -79,7 +80,7 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        route = %super::access_log::route_of(&request),
         correlation_id = %id.as_str(),
     );
     let header = id.header_value();

@@ -1,7 +1,9 @@
 //! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health, the operator
-//! console's static files), plus what they share: correlation ids, problem errors, bearer auth, body limits,
-//! idempotency keys.
+//! console's static files), plus what they share: correlation ids, the access log, problem errors, bearer auth, body
+//! limits, idempotency keys. The routes are split in two ([`public_routes`], [`admin_routes`]) so
+//! `server.admin_listen` can serve the admin part (the console included) alone.
 
+mod access_log;
 mod admin;
 mod admin_commands;
 mod admin_events;
@@ -76,9 +78,46 @@ impl Shared {
     }
 }
 
+/// Every route on one listener (`server.admin_listen` unset): the public routes and the admin routes.
 pub fn router(state: AppState) -> Router {
+    let routes = public_routes().merge(admin_routes(&state));
+    finish(routes, state)
+}
+
+/// The public listener's routes when `server.admin_listen` is set: webhooks, `/v1`, `/proxy`, health and the
+/// OpenAPI document; the admin routes answer 404 there.
+pub fn public_router(state: AppState) -> Router {
+    finish(public_routes(), state)
+}
+
+/// The admin listener's routes (`server.admin_listen`): the admin routes, plus health and the OpenAPI document so
+/// probes and operators can use either listener.
+pub fn admin_router(state: AppState) -> Router {
+    let routes = admin_routes(&state)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::document));
+    finish(routes, state)
+}
+
+/// What vendors and internal callers reach: webhooks, the outbound routes, health, and the OpenAPI document.
+fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::document))
+        .route("/webhooks/{provider}", post(webhooks::receive))
+        .route("/v1/commands/{id}", get(commands::get))
+        .route("/v1/{provider}/{*rest}", any(domain::domain))
+        .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
+}
+
+/// The operator's routes, served on `server.admin_listen` when it is set (else on `listen` with the rest): every
+/// `/admin/*` route (behind the admin token), the console and `/metrics`. A route added here goes to the right
+/// listener by itself.
+fn admin_routes(state: &AppState) -> Router<AppState> {
     // The admin token is checked before anything of an admin route runs, its extractors included.
-    let admin = Router::new()
+    let token_gated = Router::new()
         .route("/admin/providers", get(admin::providers))
         .route("/admin/events", get(admin_events::list))
         .route("/admin/events/{id}", get(admin_events::detail))
@@ -98,17 +137,17 @@ pub fn router(state: AppState) -> Router {
         .route("/console/", get(console::index))
         .route("/console/assets/{name}", get(console::asset));
     Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
-        .route("/openapi.json", get(openapi::document))
-        .route("/webhooks/{provider}", post(webhooks::receive))
-        .route("/v1/commands/{id}", get(commands::get))
-        .route("/v1/{provider}/{*rest}", any(domain::domain))
-        .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
-        .merge(admin)
+        .merge(token_gated)
+}
+
+/// The layers every listener shares: problem answers for unknown routes and methods, the access log, and the
+/// correlation id (outermost, so the access log line is in the request's span and quotes its id).
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access_log::layer))
         .layer(axum::middleware::from_fn(correlation::layer))
         .with_state(state)
 }

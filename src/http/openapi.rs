@@ -184,6 +184,7 @@ fn components() -> Components {
         .schema_from::<RateLimit>()
         .schema_from::<RateLimitScope>()
         .schema_from::<FallbackLimit>()
+        .schema_from::<RecentError>()
         .schema_from::<Customer>()
         .schema_from::<CustomerPage>()
         .schema_from::<NewCustomer>()

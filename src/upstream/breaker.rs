@@ -276,7 +276,38 @@ impl Shared {
         }
     }
 
-    /// Logs and exports a transition (outside the lock).
+    /// Why the breaker moved, in words, for its log line.
+    fn reason(&self, t: &Transition) -> String {
+        let config = &self.config;
+        let (failure_rate, slow_call_rate) = (t.counts.failure_rate(), t.counts.slow_call_rate());
+        let rates = || {
+            if failure_rate >= config.failure_rate {
+                format!(
+                    "failure rate {failure_rate:.2} reached {:.2} over {} calls",
+                    config.failure_rate, t.counts.calls
+                )
+            } else {
+                format!(
+                    "slow-call rate {slow_call_rate:.2} reached {:.2} over {} calls",
+                    config.slow_call_rate, t.counts.calls
+                )
+            }
+        };
+        match (t.from, t.to) {
+            (BreakerState::HalfOpen, BreakerState::Open) => format!("half-open probes failed: {}", rates()),
+            (_, BreakerState::Open) => rates(),
+            (_, BreakerState::HalfOpen) => format!(
+                "open period elapsed; up to {} probe calls decide",
+                config.half_open_calls.max(1)
+            ),
+            (_, BreakerState::Closed) => format!(
+                "{} half-open probes passed (failure rate {failure_rate:.2}, slow-call rate {slow_call_rate:.2})",
+                t.counts.calls
+            ),
+        }
+    }
+
+    /// Logs (at `warn`, every transition) and exports a transition (outside the lock).
     fn announce(&self, t: &Transition) {
         let name = &self.name;
         let (from, to) = (t.from.as_str(), t.to.as_str());
@@ -284,15 +315,10 @@ impl Shared {
         metrics::gauge!(STATE, "provider" => Arc::clone(name)).set(t.to.gauge_value());
         let (calls, failure_rate, slow_call_rate) =
             (t.counts.calls, t.counts.failure_rate(), t.counts.slow_call_rate());
-        match t.to {
-            BreakerState::Open => tracing::warn!(
-                provider = %name, from, calls, failure_rate, slow_call_rate, open_for = ?t.open_for,
-                consecutive_trips = t.consecutive_trips, "circuit breaker opened"
-            ),
-            BreakerState::HalfOpen => tracing::info!(provider = %name, from, "circuit breaker half-open, probing"),
-            BreakerState::Closed => {
-                tracing::info!(provider = %name, from, calls, failure_rate, slow_call_rate, "circuit breaker closed")
-            }
-        }
+        let reason = self.reason(t);
+        tracing::warn!(
+            provider = %name, from, to, %reason, calls, failure_rate, slow_call_rate, open_for = ?t.open_for,
+            consecutive_trips = t.consecutive_trips, "circuit breaker {to}"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The innermost layer: one hyper-util connection pool per provider (`HttpConnector`, rustls through `hyper-rustls`
-//! for `https` base URLs with the platform's verifier, HTTP/1.1 and HTTP/2 by ALPN; a connect timeout, no redirects,
+//! for `https` base URLs with the platform's verifier, whose roots are loaded only for those, HTTP/1.1 and HTTP/2 by ALPN; a connect timeout, no redirects,
 //! no retries of its own, no proxy from the environment) that sends a [`Call`] to `base_url` with the provider's
 //! credentials and the request's correlation and trace headers.
 //!
@@ -83,16 +83,23 @@ impl HttpClient {
         let credential = credentials
             .map(|c| resolve_credential(&format!("{key}.credentials"), c))
             .transpose()?;
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| ConfigError::invalid(key, format!("cannot set up TLS: {e}")))?
-            .https_or_http()
-            .enable_all_versions();
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
+        // TLS (and the platform's roots, which must then exist) only for an https vendor: a gateway whose vendors
+        // are all plain http starts without a CA store.
+        let transport = if scheme == Scheme::HTTPS {
+            let tls = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
+                .map_err(|e| ConfigError::invalid(key, format!("cannot set up TLS: {e}")))?
+                .https_only()
+                .enable_all_versions();
+            Transport::Tls(tls.wrap_connector(tcp))
+        } else {
+            Transport::Plain(tcp)
+        };
         let connector = Connector {
-            inner: tls.wrap_connector(tcp),
+            transport,
             timeout: timeout.min(Duration::from_secs(5)),
         };
         let http = Client::builder(TokioExecutor::new())
@@ -267,11 +274,18 @@ fn without_url(error: &hyper_util::client::legacy::Error) -> String {
     message
 }
 
-/// The TLS-capable connector with a deadline on the whole connection set-up (TCP and TLS handshake).
+/// The connector for the provider's scheme, with a deadline on the whole connection set-up (TCP and TLS handshake).
 #[derive(Clone)]
 struct Connector {
-    inner: HttpsConnector<HttpConnector>,
+    transport: Transport,
     timeout: Duration,
+}
+
+/// Plain TCP for an `http` base URL, rustls over it for `https`.
+#[derive(Clone)]
+enum Transport {
+    Plain(HttpConnector),
+    Tls(HttpsConnector<HttpConnector>),
 }
 
 type Connection = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
@@ -282,11 +296,20 @@ impl tower::Service<Uri> for Connector {
     type Future = Pin<Box<dyn Future<Output = Result<Connection, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        match &mut self.transport {
+            Transport::Plain(tcp) => tcp.poll_ready(cx).map_err(Into::into),
+            Transport::Tls(tls) => tls.poll_ready(cx),
+        }
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.inner.call(uri);
+        let connecting: Self::Future = match &mut self.transport {
+            Transport::Plain(tcp) => {
+                let connecting = tcp.call(uri);
+                Box::pin(async move { Ok(MaybeHttpsStream::Http(connecting.await?)) })
+            }
+            Transport::Tls(tls) => Box::pin(tls.call(uri)),
+        };
         let timeout = self.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {

@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub(crate) mod client;
 pub mod rate_limit;
+pub mod recent_errors;
 mod retry;
 
 pub use retry::full_jitter;
@@ -97,6 +98,8 @@ pub struct ProviderClient {
     client: client::HttpClient,
     pub in_flight: bulkhead::InFlight,
     pub rate_limit: Option<crate::config::RateLimitConfig>,
+    /// The last calls that failed, for `/admin/providers`.
+    pub recent_errors: recent_errors::RecentErrors,
     /// The call's deadline, which also bounds reading the vendor's body on domain routes and each read of a
     /// streamed body.
     timeout: Duration,
@@ -149,6 +152,7 @@ impl ProviderClient {
             client,
             in_flight,
             rate_limit: config.rate_limit,
+            recent_errors: recent_errors::RecentErrors::default(),
             timeout: config.timeout,
         }))
     }
@@ -179,8 +183,20 @@ impl ProviderClient {
             Ok(response.map(|body| body::VendorBody::new(body, self.timeout, Some(slot))))
         }
         .await;
-        permit.record(classify(&result), started.elapsed());
+        let outcome = classify(&result);
+        if outcome == Outcome::Failure {
+            self.recent_errors.record(failure_text(&result));
+        }
+        permit.record(outcome, started.elapsed());
         result
+    }
+}
+
+/// A failed call as `recent_errors` keeps it: the vendor's status, or the gateway's description of the error.
+fn failure_text<B>(result: &Result<Response<B>, UpstreamError>) -> String {
+    match result {
+        Ok(response) => format!("the vendor answered {}", response.status()),
+        Err(error) => error.to_string(),
     }
 }
 
@@ -225,7 +241,9 @@ impl Upstream for RequestUpstream<'_> {
         let headers = response.headers().clone();
         let body = tokio::time::timeout_at(deadline, read_limited(response, self.max_body_bytes))
             .await
-            .map_err(|_| UpstreamError::Timeout)??;
+            .map_err(|_| UpstreamError::Timeout)
+            .and_then(|read| read)
+            .inspect_err(|e| self.client.recent_errors.record(e.to_string()))?;
         Ok(VendorResponse { status, headers, body })
     }
 }

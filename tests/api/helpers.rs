@@ -138,6 +138,8 @@ adapter = "stripe"
 
 pub struct TestApp {
     pub addr: String,
+    /// `http://` + the admin listener's address, when the config sets `server.admin_listen`.
+    pub admin_addr: Option<String>,
     pub db: PathBuf,
     pub config_path: PathBuf,
     /// The running app's store (for fault injection).
@@ -194,6 +196,7 @@ async fn start(dir: tempfile::TempDir, db: PathBuf, config_path: PathBuf) -> Tes
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(config, Some(listener)).await.unwrap();
     let addr = format!("http://{}", app.local_addr().unwrap());
+    let admin_addr = app.admin_addr().map(|a| format!("http://{a}"));
     let store = app.store();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -201,6 +204,7 @@ async fn start(dir: tempfile::TempDir, db: PathBuf, config_path: PathBuf) -> Tes
     }));
     TestApp {
         addr,
+        admin_addr,
         db,
         config_path,
         store,

@@ -1,17 +1,25 @@
 //! Black-box tests of the gateway: the app on port 0 with a fresh SQLite store, driven over HTTP, and the
 //! `gatehouse` binary itself for the CLI, signals and crash durability.
 
+mod access_log;
 mod browser;
 mod cli;
+mod cli_errors;
 mod cluster_limits;
 mod commands;
+mod config_env;
 mod console;
 mod console_browser;
+mod container;
 mod durability;
 mod helpers;
 mod http_basics;
 mod idempotency;
+mod listeners;
+mod log_capture;
 mod openapi;
+mod operator;
+mod operator_commands;
 mod outbound_admin;
 mod outbound_breaker;
 mod outbound_edges;
@@ -30,5 +38,6 @@ mod replicas;
 mod retranslate;
 mod server_limits;
 mod store_faults;
+mod warn_logs;
 mod webhook_input;
 mod webhooks;

@@ -80,6 +80,17 @@ pub struct OutboundReport {
     pub in_flight: u64,
     /// The bulkhead: most calls in flight at once.
     pub concurrency: u64,
+    /// The last (at most 10) calls the breaker counted as failures, and vendor bodies that could not be read,
+    /// newest first.
+    pub recent_errors: Vec<RecentError>,
+}
+
+/// A failed vendor call: when, and the gateway's description of it (status, connect error, timeout; never a body).
+#[derive(ToSchema)]
+pub struct RecentError {
+    #[schema(format = "date-time")]
+    pub at: String,
+    pub error: String,
 }
 
 #[derive(ToSchema)]

@@ -1,4 +1,5 @@
-//! Tests of the breaker's metrics, captured by a small thread-local recorder (the test runtime is single-threaded).
+//! Tests of the breaker's metrics (captured by a small thread-local recorder; the test runtime is single-threaded) and
+//! of its `warn` log line per transition.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -133,4 +134,67 @@ async fn transitions_and_rejections_are_exported() {
     );
     assert_eq!(captured.gauge(state), Some(0.0));
     assert_eq!(captured.counter("gatehouse_breaker_rejections_total{provider=acme}"), 2);
+}
+
+/// Log lines, as text.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_transition_is_a_warning_with_its_reason() {
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let breaker = CircuitBreaker::new("acme", config());
+    trip(&breaker);
+    advance(breaker.snapshot().open_remaining.unwrap()).await;
+    let probes = [breaker.try_acquire().unwrap(), breaker.try_acquire().unwrap()];
+    for probe in probes {
+        probe.record(Outcome::Failure, super::FAST);
+    }
+    advance(breaker.snapshot().open_remaining.unwrap()).await;
+    record(&breaker, Outcome::Success, 2);
+
+    let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+    let expected = [
+        (
+            "from=\"closed\" to=\"open\"",
+            "reason=failure rate 1.00 reached 0.50 over 5 calls",
+        ),
+        (
+            "from=\"open\" to=\"half_open\"",
+            "reason=open period elapsed; up to 2 probe calls decide",
+        ),
+        (
+            "from=\"half_open\" to=\"open\"",
+            "reason=half-open probes failed: failure rate 1.00 reached 0.50 over 2 calls",
+        ),
+        ("from=\"open\" to=\"half_open\"", "reason=open period elapsed"),
+        ("from=\"half_open\" to=\"closed\"", "reason=2 half-open probes passed"),
+    ];
+    assert_eq!(warnings.len(), expected.len(), "{text}");
+    for (line, (states, reason)) in warnings.iter().zip(expected) {
+        assert!(
+            line.contains("provider=acme") && line.contains(states) && line.contains(reason),
+            "{line}"
+        );
+    }
 }
