@@ -6,6 +6,8 @@
 //! Run: `cargo bench --bench console_events` (env `BENCH_EVENTS`, default 1000000; `BENCH_DEAD`, default 100000;
 //! `BENCH_REQUESTS`, default 200 per filter; `BENCH_STORE=postgres` for a fresh PostgreSQL database).
 
+// Each bench uses its own part of `common`.
+#[allow(dead_code)]
 mod common;
 
 use std::io::{Read, Write};
@@ -187,6 +189,9 @@ sink = {{ type = "log" }}
             format!("provider=acme-crm&type=acme-crm.thing.updated&{window}"),
         ),
         ("status=dead + provider".into(), "status=dead&provider=shopify".into()),
+        ("status=dead + type".into(), "status=dead&type=stripe.thing.created".into()),
+        ("subscription + dead + provider".into(), "subscription=crm&status=dead&provider=shopify".into()),
+        ("subscription + dead + type".into(), "subscription=crm&status=dead&type=github.thing.created".into()),
     ];
     let mut all = Vec::new();
     println!("GET /admin/events?order=desc&limit=50&… ({requests} requests per filter, then the next page)");

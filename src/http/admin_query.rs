@@ -77,3 +77,26 @@ pub fn position(tag: &str, cursor: Option<String>) -> Result<Option<i64>, ApiErr
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_only_for_their_own_listing() {
+        let cursor = cursor("e2", 42);
+        assert_eq!(position("e2", Some(cursor.clone())).unwrap(), Some(42));
+        assert!(position("e1", Some(cursor)).is_err(), "a newest-first cursor is refused oldest first");
+        assert!(position("e1", Some("not-base64!".into())).is_err());
+        assert_eq!(position("e1", Some(" ".into())).unwrap(), None);
+    }
+
+    #[test]
+    fn times_are_rfc3339_with_any_offset() {
+        assert_eq!(time("since", Some("1970-01-01T01:00:01+01:00".into())).unwrap(), Some(1000));
+        assert_eq!(time("since", Some(String::new())).unwrap(), None);
+        assert!(time("since", Some("yesterday".into())).is_err());
+        assert!(limit(Some(0)).is_err() && limit(Some(501)).is_err());
+        assert_eq!(limit(None).unwrap(), DEFAULT_LIMIT);
+    }
+}

@@ -106,3 +106,14 @@ pub(crate) fn raw_text(bytes: &[u8]) -> (String, Option<String>) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_raw_body_is_text_and_its_exact_bytes_when_not_utf8() {
+        assert_eq!(super::raw_text(b"<b>hi</b>"), ("<b>hi</b>".to_owned(), None));
+        let (text, exact) = super::raw_text(&[0x61, 0xff, 0x62]);
+        assert_eq!(text, "a\u{fffd}b");
+        assert_eq!(exact.as_deref(), Some("Yf9i"));
+    }
+}

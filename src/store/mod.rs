@@ -139,6 +139,17 @@ pub struct EventFilter {
     pub after: Option<i64>,
 }
 
+/// A condition on the event (`o.status`) that a delivery state implies, added to a listing by subscription so the
+/// planner may start from the outbox's (status, provider|type) indexes when those filters are the selective ones: a
+/// pending delivery makes its event pending; a dead one makes it dead or (another delivery still going) pending.
+pub(crate) fn implied_event_status(delivery_state: EventStatus) -> &'static str {
+    match delivery_state {
+        EventStatus::Pending => " AND o.status = 'pending'",
+        EventStatus::Dead => " AND o.status IN ('dead', 'pending')",
+        EventStatus::Delivered | EventStatus::Quarantined => "",
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not do what was asked (I/O, locked, full, constraint). Retrying later may help.

@@ -221,8 +221,9 @@ pub(super) async fn list(client: &impl GenericClient, filter: EventFilter) -> Re
                 "SELECT {columns} FROM deliveries d JOIN outbox o ON o.seq = d.event_seq WHERE d.subscription = {}",
                 arg(Box::new(subscription))
             );
-            if let Some(status) = status {
-                sql.push_str(&format!(" AND d.state = {}", arg(Box::new(status))));
+            if let Some(status) = filter.status {
+                sql.push_str(&format!(" AND d.state = {}", arg(Box::new(status.as_str().to_owned()))));
+                sql.push_str(crate::store::implied_event_status(status));
             }
             (sql, "d.event_seq")
         }

@@ -115,6 +115,7 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
             );
             if let Some(status) = filter.status {
                 sql.push_str(&format!(" AND d.state = {}", arg(status.as_str().to_owned().into())));
+                sql.push_str(crate::store::implied_event_status(status));
             }
             sql
         }

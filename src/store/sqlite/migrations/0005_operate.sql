@@ -40,6 +40,9 @@ ALTER TABLE delivery_attempts ADD COLUMN latency_ms INTEGER;
 DROP INDEX outbox_retention;
 CREATE INDEX outbox_status ON outbox (status);
 CREATE INDEX outbox_provider ON outbox (provider);
+-- Two filters together whose rows rarely meet (dead events of one provider) would otherwise scan every row of one.
+CREATE INDEX outbox_status_provider ON outbox (status, provider);
+CREATE INDEX outbox_status_type ON outbox (status, event_type);
 CREATE INDEX outbox_type ON outbox (event_type);
 CREATE INDEX outbox_provider_event_id ON outbox (provider_event_id);
 CREATE INDEX outbox_received ON outbox (received_at_ms);
