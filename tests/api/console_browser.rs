@@ -247,6 +247,8 @@ async fn overview(b: &Browser) {
     let br = "#providers-table tr[data-name=\"br\"]";
     b.wait_text(&format!("{br} .breaker"), "open").await;
     b.wait_text(br, "100 % failed").await;
+    // The vendor's recent errors, newest first.
+    b.wait_text(&format!("{br} ul.errors"), "500").await;
     b.wait_text(
         "#subscriptions-table tr[data-name=\"alpha\"] .dead-count",
         &DEAD.to_string(),
