@@ -1,6 +1,7 @@
-//! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health), plus what they
-//! share: correlation ids, the access log, problem errors, bearer auth, body limits, idempotency keys. The routes
-//! are split in two ([`public_routes`], [`admin_routes`]) so `server.admin_listen` can serve the admin part alone.
+//! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health, the operator
+//! console's static files), plus what they share: correlation ids, the access log, problem errors, bearer auth, body
+//! limits, idempotency keys. The routes are split in two ([`public_routes`], [`admin_routes`]) so
+//! `server.admin_listen` can serve the admin part (the console included) alone.
 
 mod access_log;
 mod admin;
@@ -11,6 +12,7 @@ mod admin_replays;
 pub mod auth;
 mod body;
 pub(crate) mod commands;
+mod console;
 pub mod correlation;
 pub mod domain;
 mod extract;
@@ -129,7 +131,11 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,
-        ));
+        ))
+        // The operator console: static files only, no token (its data comes from the routes above, with one).
+        .route("/console", get(console::index))
+        .route("/console/", get(console::index))
+        .route("/console/assets/{name}", get(console::asset));
     Router::new()
         .route("/metrics", get(crate::metrics::render))
         .merge(token_gated)

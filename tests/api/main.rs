@@ -2,11 +2,14 @@
 //! `gatehouse` binary itself for the CLI, signals and crash durability.
 
 mod access_log;
+mod browser;
 mod cli;
 mod cli_errors;
 mod cluster_limits;
 mod commands;
 mod config_env;
+mod console;
+mod console_browser;
 mod container;
 mod durability;
 mod helpers;
