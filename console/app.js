@@ -26,7 +26,14 @@ export function notice(text, kind = 'info') {
 function parse(hash) {
   const text = hash.replace(/^#\/?/, '');
   const [path, search] = text.split('?', 2);
-  const parts = path.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
+  const decode = (part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part; // a malformed escape (`%zz`) is kept as typed rather than leaving a blank page
+    }
+  };
+  const parts = path.split('/').filter(Boolean).map(decode);
   return { parts, params: Object.fromEntries(new URLSearchParams(search || '')) };
 }
 

@@ -23,13 +23,18 @@ export function render(main, context) {
   append(main, [h('div', { class: 'title' }, h('h1', null, 'Dead letters'),
     h('span', { class: 'muted' }, 'bulk replay')), form, outcome, preview]);
 
+  // What is on screen was counted with these filters; any change asks for a new count first.
+  let counted = null;
+  // A link's filters (from the overview) are counted only once the choices hold them: counted before, the empty
+  // selects would count (and offer to replay) every subscription's dead letters.
+  const linked = Boolean(params.subscription || params.provider || params.type);
   choices().then(({ providers, subscriptions }) => {
     fill(form.elements.provider, providers, params.provider);
     fill(form.elements.subscription, subscriptions, params.subscription);
+    counted = null;
+    outcome.hidden = true;
+    if (linked) count();
   });
-
-  // What is on screen was counted with these filters; any change asks for a new count first.
-  let counted = null;
   form.addEventListener('input', () => {
     counted = null;
     outcome.hidden = true;
@@ -101,7 +106,6 @@ export function render(main, context) {
     submitted.preventDefault();
     count();
   });
-  if (params.subscription || params.provider || params.type) count();
 }
 
 function describe(error) {

@@ -1,6 +1,8 @@
 //! `POST /admin/replays` (bulk replay of dead or delivered deliveries by filter, with a dry run that only counts)
 //! and `GET /admin/subscriptions` (each subscription's deliveries by state and its oldest pending age).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -62,10 +64,14 @@ pub async fn replay(
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(|e| ApiError::new(Problem::InvalidRequest, e.body_text()))?;
     let (filter, dry_run) = request.filter()?;
-    let replayed =
-        crate::operations::replay_matching(state.store.as_ref(), &state.config.subscriptions, filter, dry_run)
-            .await
-            .map_err(replay_problem)?;
+    // In a task of its own: a client that hangs up does not stop a replay half way.
+    let (store, config) = (Arc::clone(&state.store), Arc::clone(&state.config));
+    let replayed = tokio::spawn(async move {
+        crate::operations::replay_matching(store.as_ref(), &config.subscriptions, filter, dry_run).await
+    })
+    .await
+    .map_err(|e| ApiError::new(Problem::StoreUnavailable, format!("the replay stopped: {e}")).retry_after(1))?
+    .map_err(replay_problem)?;
     if replayed.queued > 0 {
         state.relay_wake.notify_one();
     }

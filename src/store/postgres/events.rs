@@ -219,7 +219,6 @@ pub(super) async fn list(
         args.push((value, kind));
         format!("${}", args.len())
     };
-    let status = filter.status.map(|s| s.as_str().to_owned());
     // By subscription, the delivery's own copies of the event's provider and type (indexed for dead ones).
     let table = if filter.subscription.is_some() { "d" } else { "o" };
     let (mut sql, seq) = match filter.subscription {
@@ -237,8 +236,9 @@ pub(super) async fn list(
         }
         None => {
             let mut sql = format!("SELECT {columns} FROM outbox o WHERE true");
-            if let Some(status) = status {
-                sql.push_str(&format!(" AND o.status = {}", arg(Box::new(status), Type::TEXT)));
+            if let Some(status) = filter.status {
+                // Inline (a fixed word), so the planner can match the partial (status, provider|type) indexes.
+                sql.push_str(&format!(" AND o.status = '{}'", status.as_str()));
             }
             (sql, "o.seq")
         }

@@ -15,6 +15,9 @@ use crate::store::{
 
 type Args = Vec<Box<dyn ToSql + Sync + Send>>;
 
+/// How many deliveries of an ordered subscription one bulk-replay transaction queues (each subject is a lock).
+const ORDERED_CHUNK: usize = 256;
+
 /// Requeues the chunk's deliveries (`$1` subscription, `$2` the state they must still be in, `$3` event seqs, `$4`
 /// ordered, `$5` now): an ordered subject's delivery waits behind an older pending one, including one earlier in
 /// the same chunk; their events become pending.
@@ -182,9 +185,12 @@ impl PostgresStore {
     ) -> Result<Option<(u64, i64)>, StoreError> {
         let (clause, mut args) = clause(filter, &target.name);
         args.push(Box::new(after));
+        // An ordered subscription's chunk takes one advisory lock per subject: fewer at a time, so a replay never
+        // crowds the server's lock table.
+        let chunk = if target.ordered { ORDERED_CHUNK } else { REPLAY_CHUNK };
         let sql = format!(
             "SELECT d.event_seq, d.subject FROM deliveries d JOIN outbox o ON o.seq = d.event_seq
-             WHERE {clause} AND d.event_seq > ${} ORDER BY d.event_seq LIMIT {REPLAY_CHUNK}",
+             WHERE {clause} AND d.event_seq > ${} ORDER BY d.event_seq LIMIT {chunk}",
             args.len()
         );
         let mut conn = self.conn().await?;
@@ -201,6 +207,12 @@ impl PostgresStore {
         }
         let tx = conn.transaction().await?;
         events::lock(&tx, true, &subjects).await?;
+        // The events' rows in `seq` order before any is written, as recording delivery outcomes takes them: two
+        // writers of the same events never wait for each other.
+        let rows = tx
+            .prepare_cached("SELECT 1 FROM outbox WHERE seq = ANY($1) ORDER BY seq FOR UPDATE")
+            .await?;
+        tx.execute(&rows, &[&seqs]).await?;
         let statement = tx.prepare_cached(REQUEUE).await?;
         let state = filter.state.as_str();
         let queued: i64 = tx

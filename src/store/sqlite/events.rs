@@ -123,7 +123,8 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
         None => {
             let mut sql = format!("SELECT {columns} FROM outbox o WHERE 1 = 1");
             if let Some(status) = filter.status {
-                sql.push_str(&format!(" AND o.status = {}", arg(status.as_str().to_owned().into())));
+                // Inline (a fixed word), so the planner can match the partial (status, provider|type) indexes.
+                sql.push_str(&format!(" AND o.status = '{}'", status.as_str()));
             }
             sql
         }
