@@ -71,6 +71,15 @@ impl BenchStore {
         }
     }
 
+    /// Runs `sql` (statements that take no parameters) on PostgreSQL; nothing on SQLite.
+    pub fn execute_on_postgres(&self, sql: &str) {
+        if let BenchStore::Postgres { url, .. } = self {
+            on_postgres(url, async |client| {
+                client.batch_execute(sql).await.expect("run the statement")
+            });
+        }
+    }
+
     /// The one number `sql` selects (0 before the schema exists).
     pub fn count(&self, sql: &str) -> i64 {
         match self {

@@ -237,8 +237,12 @@ pub(super) async fn list(
         None => {
             let mut sql = format!("SELECT {columns} FROM outbox o WHERE true");
             if let Some(status) = filter.status {
-                // Inline (a fixed word), so the planner can match the partial (status, provider|type) indexes.
+                // Inline (a fixed word), with the partial (status, provider|type) indexes' own condition spelled
+                // out: SQLite uses a partial index only when the query states its condition.
                 sql.push_str(&format!(" AND o.status = '{}'", status.as_str()));
+                if status != EventStatus::Delivered {
+                    sql.push_str(" AND o.status <> 'delivered'");
+                }
             }
             (sql, "o.seq")
         }

@@ -123,8 +123,12 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
         None => {
             let mut sql = format!("SELECT {columns} FROM outbox o WHERE 1 = 1");
             if let Some(status) = filter.status {
-                // Inline (a fixed word), so the planner can match the partial (status, provider|type) indexes.
+                // Inline (a fixed word), with the partial (status, provider|type) indexes' own condition spelled
+                // out: SQLite uses a partial index only when the query states its condition.
                 sql.push_str(&format!(" AND o.status = '{}'", status.as_str()));
+                if status != EventStatus::Delivered {
+                    sql.push_str(" AND o.status <> 'delivered'");
+                }
             }
             sql
         }
