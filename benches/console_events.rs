@@ -260,6 +260,21 @@ sink = {{ type = "log" }}
         all[all.len() - 1]
     );
 
+    // The overview's other call, made every few seconds while it is open: counts per subscription.
+    let mut overview = Vec::new();
+    for _ in 0..20 {
+        let sent = Instant::now();
+        let (status, answer) = request(addr, "GET", "/admin/subscriptions", "");
+        overview.push(sent.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, 200, "{answer}");
+    }
+    overview.sort_by(f64::total_cmp);
+    println!(
+        "GET /admin/subscriptions: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&overview, 50.0),
+        percentile(&overview, 99.0)
+    );
+
     let sent = Instant::now();
     let (status, counted) = request(
         addr,
