@@ -1,6 +1,6 @@
 //! [`Operate`] on PostgreSQL: delivery counts per subscription, bulk replay in chunks (each one transaction that
-//! takes the ingest and subject locks a replay needs, then requeues the chunk in one statement), and commands
-//! listed and cancelled.
+//! takes the chunk's subject locks and its events' rows in order, then requeues the chunk in one statement), and
+//! commands listed and cancelled.
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -206,7 +206,9 @@ impl PostgresStore {
             subjects.extend(events::subject_locks(subject.as_deref(), std::slice::from_ref(target)));
         }
         let tx = conn.transaction().await?;
-        events::lock(&tx, true, &subjects).await?;
+        // The subject locks only: requeuing adds no event or delivery (no `seq` is taken), so webhooks keep
+        // committing across the cluster while a large replay runs.
+        events::lock(&tx, false, &subjects).await?;
         // The events' rows in `seq` order before any is written, as recording delivery outcomes takes them: two
         // writers of the same events never wait for each other.
         let rows = tx
