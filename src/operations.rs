@@ -57,20 +57,23 @@ pub async fn replay_event(
     }
 }
 
-/// Replays the deliveries `filter` matches, among the subscriptions configured now (`dry_run`: only counts them).
+/// Replays the deliveries `filter` matches of subscription `only`, or of every subscription configured now
+/// (`dry_run`: only counts them).
 pub async fn replay_matching(
     store: &dyn Store,
     subscriptions: &[SubscriptionConfig],
+    only: Option<&str>,
     filter: ReplayFilter,
     dry_run: bool,
 ) -> Result<BulkReplay, ReplayError> {
-    if let Some(name) = &filter.subscription
-        && !subscriptions.iter().any(|s| s.name == *name)
+    if let Some(name) = only
+        && !subscriptions.iter().any(|s| s.name == name)
     {
-        return Err(ReplayError::NoSuchSubscription(name.clone()));
+        return Err(ReplayError::NoSuchSubscription(name.to_owned()));
     }
     let subscribers: Vec<Subscriber> = subscriptions
         .iter()
+        .filter(|s| only.is_none_or(|name| s.name == name))
         .map(|s| Subscriber {
             name: s.name.clone(),
             ordered: s.ordered,
@@ -82,7 +85,7 @@ pub async fn replay_matching(
     if !dry_run {
         tracing::info!(
             state = filter.state.as_str(),
-            subscription = filter.subscription.as_deref().unwrap_or("*"),
+            subscription = only.unwrap_or("*"),
             matched = replayed.matched,
             queued = replayed.queued,
             "bulk replay"

@@ -67,15 +67,15 @@ async fn replay(config: &Config, store: &dyn store::Store, args: ReplayArgs) -> 
     };
     let filter = ReplayFilter {
         state,
-        subscription: args.subscription,
         provider: args.provider,
         event_type: args.event_type,
         since_ms: args.since,
         until_ms: args.until,
     };
-    let replayed = operations::replay_matching(store, subscriptions, filter, args.dry_run)
-        .await
-        .map_err(explain)?;
+    let replayed =
+        operations::replay_matching(store, subscriptions, args.subscription.as_deref(), filter, args.dry_run)
+            .await
+            .map_err(explain)?;
     if args.dry_run {
         println!(
             "{} {} deliveries match (dry run: nothing queued)",

@@ -33,15 +33,11 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(Problem::InvalidRequest, format!("bad query: {e}")))?;
-    let status = match present(query.status) {
-        None => None,
-        Some(text) => Some(CommandStatus::parse(&text).ok_or_else(|| {
-            ApiError::new(
-                Problem::InvalidRequest,
-                "status must be pending, succeeded, failed or cancelled",
-            )
-        })?),
-    };
+    let status = query::parsed(
+        query.status,
+        CommandStatus::parse,
+        "status must be pending, succeeded, failed or cancelled",
+    )?;
     let limit = query::limit(query.limit)?;
     let filter = CommandFilter {
         status,

@@ -43,15 +43,11 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(Problem::InvalidRequest, format!("bad query: {e}")))?;
-    let status = match present(query.status) {
-        None => None,
-        Some(text) => Some(EventStatus::parse(&text).ok_or_else(|| {
-            ApiError::new(
-                Problem::InvalidRequest,
-                "status must be pending, delivered, dead or quarantined",
-            )
-        })?),
-    };
+    let status = query::parsed(
+        query.status,
+        EventStatus::parse,
+        "status must be pending, delivered, dead or quarantined",
+    )?;
     let newest_first = match present(query.order).as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,

@@ -25,6 +25,16 @@ pub fn present(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// A query value parsed with `parse` (`None` when absent or empty); a value it refuses is 400, saying `expected`.
+pub fn parsed<T>(value: Option<String>, parse: fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, ApiError> {
+    match present(value) {
+        None => Ok(None),
+        Some(text) => parse(&text)
+            .map(Some)
+            .ok_or_else(|| ApiError::new(Problem::InvalidRequest, expected.to_owned())),
+    }
+}
+
 pub fn store_problem(error: StoreError) -> ApiError {
     tracing::error!(%error, "admin: store error");
     ApiError::new(Problem::StoreUnavailable, "the store cannot answer right now").retry_after(1)

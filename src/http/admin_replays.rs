@@ -33,7 +33,8 @@ pub struct ReplayRequest {
 }
 
 impl ReplayRequest {
-    pub fn filter(self) -> Result<(ReplayFilter, bool), ApiError> {
+    /// The filter, the one subscription asked for (if any), and whether this is a dry run.
+    pub fn filter(self) -> Result<(ReplayFilter, Option<String>, bool), ApiError> {
         let state = match present(self.status).as_deref() {
             None | Some("dead") => Finished::Dead,
             Some("delivered") => Finished::Delivered,
@@ -46,13 +47,12 @@ impl ReplayRequest {
         };
         let filter = ReplayFilter {
             state,
-            subscription: present(self.subscription),
             provider: present(self.provider),
             event_type: present(self.event_type),
             since_ms: query::time("since", self.since)?,
             until_ms: query::time("until", self.until)?,
         };
-        Ok((filter, self.dry_run))
+        Ok((filter, present(self.subscription), self.dry_run))
     }
 }
 
@@ -63,11 +63,12 @@ pub async fn replay(
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(|e| ApiError::new(Problem::InvalidRequest, e.body_text()))?;
-    let (filter, dry_run) = request.filter()?;
+    let (filter, only, dry_run) = request.filter()?;
     // In a task of its own: a client that hangs up does not stop a replay half way.
     let (store, config) = (Arc::clone(&state.store), Arc::clone(&state.config));
     let replayed = tokio::spawn(async move {
-        crate::operations::replay_matching(store.as_ref(), &config.subscriptions, filter, dry_run).await
+        let only = only.as_deref();
+        crate::operations::replay_matching(store.as_ref(), &config.subscriptions, only, filter, dry_run).await
     })
     .await
     .map_err(|e| ApiError::new(Problem::StoreUnavailable, format!("the replay stopped: {e}")).retry_after(1))?

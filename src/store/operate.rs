@@ -39,12 +39,11 @@ impl Finished {
     }
 }
 
-/// Which deliveries a bulk replay puts back in the queue: those in `state`, of the event filters given, limited to
-/// the subscriptions configured now (a delivery of a subscription no longer configured could not be sent).
+/// Which deliveries a bulk replay puts back in the queue: those in `state`, of the events the filters given match
+/// (the subscriptions are the caller's `subscribers`).
 #[derive(Debug, Clone)]
 pub struct ReplayFilter {
     pub state: Finished,
-    pub subscription: Option<String>,
     pub provider: Option<String>,
     pub event_type: Option<String>,
     /// Events received at or after this time (unix ms).

@@ -45,6 +45,19 @@ async fn two_subscriptions(consumer: &MockServer, refusals: u64) -> TestApp {
     app(&(subscriptions + &callers_toml(&[], None))).await
 }
 
+/// `GET /admin/subscriptions`, and the entry of subscription `name` in it.
+async fn subscription_report(app: &TestApp, name: &str) -> (Value, Value) {
+    let (_, report) = admin_get(app, "/admin/subscriptions").await;
+    let entry = report["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()
+        .clone();
+    (report, entry)
+}
+
 fn ids(page: &Value) -> Vec<String> {
     page["data"]
         .as_array()
@@ -164,14 +177,7 @@ async fn dead_letters_are_counted_then_replayed_in_bulk_over_http_and_from_the_c
     for id in &sent {
         wait_status(&app, id, "dead").await;
     }
-    let (_, report) = admin_get(&app, "/admin/subscriptions").await;
-    let crm = report["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "crm")
-        .unwrap()
-        .clone();
+    let (report, crm) = subscription_report(&app, "crm").await;
     assert_eq!(
         (crm["dead"].as_u64(), crm["pending"].as_u64()),
         (Some(10), Some(0)),
@@ -235,14 +241,7 @@ async fn dead_letters_are_counted_then_replayed_in_bulk_over_http_and_from_the_c
         10,
         "audit got nothing twice"
     );
-    let (_, report) = admin_get(&app, "/admin/subscriptions").await;
-    let crm = report["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "crm")
-        .unwrap()
-        .clone();
+    let (report, crm) = subscription_report(&app, "crm").await;
     assert_eq!(
         (crm["dead"].as_u64(), crm["delivered"].as_u64()),
         (Some(0), Some(10)),

@@ -200,7 +200,6 @@ async fn bulk_replay_requeues_only_the_matching_dead_deliveries(backend: Backend
     assert_eq!((a.pending, a.dead, a.delivered), (0, 6, 0));
     let filter = ReplayFilter {
         state: Finished::Dead,
-        subscription: None,
         provider: Some("acme-crm".into()),
         event_type: None,
         since_ms: Some(2_000),

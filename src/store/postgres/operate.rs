@@ -79,13 +79,9 @@ impl Operate for PostgresStore {
         dry_run: bool,
     ) -> Result<BulkReplay, StoreError> {
         self.checked().await?;
-        let targets: Vec<Subscriber> = subscribers
-            .into_iter()
-            .filter(|s| filter.subscription.as_ref().is_none_or(|wanted| *wanted == s.name))
-            .collect();
         let mut replay = BulkReplay::default();
         let conn = self.conn().await?;
-        for target in &targets {
+        for target in &subscribers {
             let (clause, args) = clause(&filter, &target.name);
             let sql = format!("SELECT count(*) FROM deliveries d JOIN outbox o ON o.seq = d.event_seq WHERE {clause}");
             let counted: i64 = conn.query_one(&sql, &params(&args)).await?.try_get(0)?;
@@ -96,7 +92,7 @@ impl Operate for PostgresStore {
             return Ok(replay);
         }
         let now = self.clock.at(now_ms);
-        for target in &targets {
+        for target in &subscribers {
             let mut after = i64::MIN;
             while let Some((queued, last)) = self.queue_chunk(&filter, target, after, now).await? {
                 replay.queued += queued;

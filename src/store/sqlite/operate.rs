@@ -29,17 +29,13 @@ impl Operate for SqliteStore {
         now_ms: i64,
         dry_run: bool,
     ) -> Result<BulkReplay, StoreError> {
-        let targets: Vec<Subscriber> = subscribers
-            .into_iter()
-            .filter(|s| filter.subscription.as_ref().is_none_or(|wanted| *wanted == s.name))
-            .collect();
-        let counted = (filter.clone(), targets.clone());
+        let counted = (filter.clone(), subscribers.clone());
         let matched = self
             .read(move |conn| {
                 schema::check(conn)?;
-                let (filter, targets) = &counted;
+                let (filter, subscribers) = &counted;
                 let mut matched = 0;
-                for target in targets {
+                for target in subscribers {
                     matched += count(conn, filter, &target.name)?;
                 }
                 Ok(matched)
@@ -49,7 +45,7 @@ impl Operate for SqliteStore {
         if dry_run {
             return Ok(replay);
         }
-        for target in targets {
+        for target in subscribers {
             let mut after = i64::MIN;
             loop {
                 let (filter, target) = (filter.clone(), target.clone());
