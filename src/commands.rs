@@ -11,19 +11,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, UpstreamError};
+use gatehouse_kit::outbound::{DomainResponse, OutboundError, UpstreamError};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::calls::problems::outbound_problem;
+use crate::calls::{Calls, Origin};
 use crate::config::{CommandsConfig, SubscriptionConfig};
 use crate::envelope::Envelope;
-use crate::http::domain::{match_route, query_pairs};
-use crate::http::outbound::outbound_problem;
-use crate::providers::Providers;
 use crate::store::{CommandRecord, CommandStatus, CommandUpdate, NewEvent, Store};
-use crate::upstream::{RequestUpstream, full_jitter};
+use crate::upstream::full_jitter;
 
 /// Event types announcing a finished command.
 pub const SUCCEEDED: &str = "gatehouse.command.succeeded";
@@ -32,9 +31,9 @@ pub const CANCELLED: &str = "gatehouse.command.cancelled";
 
 pub struct Executor {
     store: Arc<dyn Store>,
-    providers: Arc<Providers>,
+    /// The orchestration a command runs through, as a `/v1` call does.
+    calls: Arc<Calls>,
     config: CommandsConfig,
-    max_body_bytes: usize,
     /// This executor's name on its claims.
     owner: String,
     wake: Arc<Notify>,
@@ -45,19 +44,16 @@ pub struct Executor {
 
 impl Executor {
     pub fn new(
-        store: Arc<dyn Store>,
-        providers: Arc<Providers>,
+        calls: Arc<Calls>,
         config: CommandsConfig,
-        max_body_bytes: usize,
         wake: Arc<Notify>,
         subscriptions: Vec<SubscriptionConfig>,
         relay_wake: Arc<Notify>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            store,
-            providers,
+            store: Arc::clone(&calls.store),
+            calls,
             config,
-            max_body_bytes,
             owner: format!("executor-{}", Uuid::now_v7()),
             wake,
             subscriptions,
@@ -107,33 +103,24 @@ impl Executor {
         }
     }
 
-    /// One vendor attempt through the provider's adapter and policy stack.
+    /// One vendor attempt through the provider's adapter and policy stack, resolved and run as a `/v1` call is.
     async fn attempt(&self, command: &CommandRecord) -> Result<DomainResponse, OutboundError> {
         let gone = || OutboundError::InvalidRequest(format!("provider {} takes no outbound calls", command.provider));
-        let provider = self.providers.get(&command.provider).ok_or_else(gone)?;
-        let client = provider.outbound.as_ref().ok_or_else(gone)?;
-        let invalid = |e: crate::http::problem::ApiError| OutboundError::InvalidRequest(e.detail().to_owned());
-        let (path, query) = command.path.split_once('?').unwrap_or((command.path.as_str(), ""));
+        let provider = self.calls.providers.get(&command.provider).ok_or_else(gone)?;
         let method = http::Method::from_bytes(command.method.as_bytes())
             .map_err(|_| OutboundError::InvalidRequest(format!("unknown method {}", command.method)))?;
-        let (spec, params) = match_route(provider, &method, path).map_err(invalid)?;
-        let request = DomainRequest {
-            route: spec.path,
-            method,
-            params,
-            query: query_pairs(Some(query)).map_err(invalid)?,
-            body: command.body.clone(),
-            idempotency_key: Some(command.vendor_key.clone()),
-        };
+        let key = Some(command.vendor_key.clone());
+        let request = self
+            .calls
+            .resolve(provider, method, &command.path, command.body.clone(), key)
+            .map_err(|e| OutboundError::InvalidRequest(e.detail().to_owned()))?;
         let correlation_id = http::HeaderValue::from_str(&command.correlation_id)
             .map_err(|_| OutboundError::InvalidRequest("the stored correlation id is not a header value".into()))?;
-        let upstream = RequestUpstream {
-            client,
+        let origin = Origin {
             correlation_id,
             traceparent: None,
-            max_body_bytes: self.max_body_bytes,
         };
-        provider.adapter.call(request, &upstream).await
+        self.calls.invoke(provider, request, origin).await
     }
 
     fn decide(&self, command: &CommandRecord, result: Result<DomainResponse, OutboundError>) -> CommandUpdate {

@@ -5,7 +5,11 @@
 //! - [`telemetry`]: structured logs.
 //! - [`startup`]: builds the application (store, providers, router) and serves it until a shutdown signal.
 //! - [`serve`]: the accept loop (header-read timeout, connection cap, graceful drain).
-//! - [`http`]: the HTTP API, one file per route family, with correlation ids and problem+json errors.
+//! - [`http`]: the HTTP API, one file per route family: handlers parse requests and write answers.
+//! - [`calls`]: the orchestration of outbound calls (admission, idempotency keys, deferred commands, the adapter
+//!   through the provider's policy stack), shared by the `/v1` and `/proxy` handlers and the command executor.
+//! - [`problem`]: the stable problem types every failure is answered with (RFC 9457).
+//! - [`correlation`]: the correlation id carried through the work done for a request.
 //! - [`ingest`]: the webhook path behind the HTTP handler (verify → translate or quarantine → envelope → store),
 //!   and the retranslation of quarantined events.
 //! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
@@ -23,11 +27,13 @@
 //! - `fuzzing` (tests and feature `fuzzing`): the bodies of the cargo-fuzz targets in `fuzz/` and the replay of
 //!   their corpora (docs/FUZZING.md).
 
+pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod correlation;
 pub mod envelope;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -36,6 +42,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod operations;
 pub mod providers;
+pub mod problem;
 pub mod prune;
 pub mod relay;
 pub mod serve;

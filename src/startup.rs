@@ -70,6 +70,15 @@ impl Application {
             relay: Arc::clone(&relay_wake),
             commands: Arc::clone(&commands_wake),
         });
+        let config = Arc::new(config);
+        let providers = Arc::new(providers);
+        let calls = Arc::new(crate::calls::Calls {
+            providers: Arc::clone(&providers),
+            store: Arc::clone(&store),
+            config: Arc::clone(&config),
+            caller_limits: Arc::clone(&caller_limits),
+            commands_wake: Arc::clone(&commands_wake),
+        });
         Ok(Self {
             listener,
             admin_listener,
@@ -81,9 +90,10 @@ impl Application {
                 admin: Arc::new(AdminToken::from_config(config.admin.as_ref())),
                 commands_wake,
                 relay_wake,
-                config: Arc::new(config),
-                providers: Arc::new(providers),
+                config,
+                providers,
                 store,
+                calls,
             }),
         })
     }
@@ -157,10 +167,8 @@ impl Application {
             tasks.spawn(Arc::clone(cluster).run(stop.clone()));
         }
         let executor = crate::commands::Executor::new(
-            Arc::clone(&state.store),
-            Arc::clone(&state.providers),
+            Arc::clone(&state.calls),
             state.config.commands.clone(),
-            state.config.server.max_body_bytes,
             Arc::clone(&state.commands_wake),
             state.config.subscriptions.clone(),
             Arc::clone(&state.relay_wake),

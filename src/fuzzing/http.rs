@@ -1,5 +1,5 @@
 //! Fuzz targets of the HTTP layer's input checks: the `/proxy` path check ([`crate::http::proxy::check_path`]), the
-//! `Idempotency-Key` reader and the vendor key made of it ([`crate::http::idempotency`]), the `Prefer:
+//! `Idempotency-Key` reader and the vendor key made of it ([`crate::calls::idempotency`]), the `Prefer:
 //! respond-async` reader ([`crate::http::commands::prefers_async`]) and the `Retry-After` parser every retry shares
 //! ([`gatehouse_kit::outbound::parse_retry_after`]).
 
@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 
 use super::first_line;
 use crate::http::commands::prefers_async;
-use crate::http::idempotency::{self, MAX_KEY_CHARS};
+use crate::calls::idempotency::{self, MAX_KEY_CHARS};
 use crate::http::proxy::{DOT_LOOKALIKES, check_path};
 
 const PREFER: HeaderName = HeaderName::from_static("prefer");

@@ -7,40 +7,19 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::problem::{ApiError, Problem};
+use crate::calls::Caller;
 use crate::config::{AdminConfig, CallerConfig};
 
-/// A caller that presented a valid key.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub name: String,
-    /// The name as the access log records it (shared, so recording it copies nothing).
-    logged_name: std::sync::Arc<str>,
-    key_sha256: [u8; 32],
-    all_providers: bool,
-    providers: Vec<String>,
-}
-
-impl Caller {
-    pub fn may_call(&self, provider: &str) -> bool {
-        self.all_providers || self.providers.iter().any(|p| p == provider)
-    }
-}
-
+/// The configured callers, each with the SHA-256 of its key.
 #[derive(Debug, Default)]
-pub struct Callers(Vec<Caller>);
+pub struct Callers(Vec<([u8; 32], Caller)>);
 
 impl Callers {
     pub fn from_config(callers: &[CallerConfig]) -> Self {
         Callers(
             callers
                 .iter()
-                .map(|c| Caller {
-                    name: c.name.clone(),
-                    logged_name: std::sync::Arc::from(c.name.as_str()),
-                    key_sha256: decode_sha256(&c.key_sha256),
-                    all_providers: c.providers.iter().any(|p| p == "*"),
-                    providers: c.providers.clone(),
-                })
+                .map(|c| (decode_sha256(&c.key_sha256), Caller::new(&c.name, &c.providers)))
                 .collect(),
         )
     }
@@ -56,13 +35,13 @@ impl Callers {
         })?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let mut found = None;
-        for caller in &self.0 {
-            if bool::from(caller.key_sha256.ct_eq(&digest)) {
+        for (key_sha256, caller) in &self.0 {
+            if bool::from(key_sha256.ct_eq(&digest)) {
                 found = Some(caller);
             }
         }
         let caller = found.ok_or_else(|| ApiError::new(Problem::Unauthorized, "unknown caller key"))?;
-        super::access_log::record_caller(&caller.logged_name);
+        super::access_log::record_caller(caller.logged_name());
         Ok(caller)
     }
 }

@@ -1,80 +1,19 @@
-//! Correlation ids: every request gets one (the caller's `X-Correlation-Id` when well-formed, else a new UUIDv7),
-//! every response carries it, logs of the request are in its span (with the route template, never the raw path),
-//! and problem bodies quote it. The id is kept as a
-//! header value (shared bytes), so passing it to the response, the handler and the vendor copies nothing.
+//! The correlation-id layer: every request gets one (the caller's `X-Correlation-Id` when well-formed, else a new
+//! UUIDv7, see [`crate::correlation`]), every response carries it, and logs of the request are in its span (with
+//! the route template, never the raw path).
 
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-pub const HEADER: &str = "x-correlation-id";
-
-tokio::task_local! {
-    static CURRENT: CorrelationId;
-}
-
-/// The request's correlation id, as handlers extract it: a valid header value of at most 128 characters of
-/// `[A-Za-z0-9._:-]`.
-#[derive(Debug, Clone)]
-pub struct CorrelationId(HeaderValue);
-
-impl CorrelationId {
-    pub fn as_str(&self) -> &str {
-        // Only ids `is_valid` accepts are built, and they are ASCII.
-        self.0.to_str().unwrap_or_default()
-    }
-
-    /// The id as the `X-Correlation-Id` header value (a cheap, shared copy).
-    pub fn header_value(&self) -> HeaderValue {
-        self.0.clone()
-    }
-
-    /// A new UUIDv7 id.
-    pub fn new() -> Self {
-        let mut buffer = uuid::Uuid::encode_buffer();
-        let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
-        Self(HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("00000000-0000-0000-0000-000000000000")))
-    }
-}
-
-impl Default for CorrelationId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The correlation id of the request being served on this task, if any.
-pub fn current() -> Option<String> {
-    CURRENT.try_with(|id| id.as_str().to_owned()).ok()
-}
-
-/// Spawns `work` as a task of the request with correlation id `id`: in its log span, and with its id for problem
-/// bodies. For work that must finish even if the caller goes away.
-pub fn spawn<F>(id: CorrelationId, work: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    tokio::spawn(CURRENT.scope(id, work).in_current_span())
-}
-
-/// At most 128 characters of `[A-Za-z0-9._:-]`.
-fn is_valid(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
+pub use crate::correlation::{CorrelationId, HEADER, current, spawn};
 
 pub async fn layer(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(HEADER)
-        .filter(|v| v.to_str().is_ok_and(is_valid))
-        .map(|v| CorrelationId(v.clone()))
+        .and_then(CorrelationId::parse)
         .unwrap_or_else(CorrelationId::new);
     request.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
@@ -84,19 +23,8 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         correlation_id = %id.as_str(),
     );
     let header = id.header_value();
-    let mut response = CURRENT.scope(id, next.run(request)).instrument(span).await;
+    let mut response = crate::correlation::scope(id, next.run(request)).instrument(span).await;
     response.headers_mut().insert(HEADER, header);
     response
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn validates_ids() {
-        assert!(super::is_valid("abc-123_x.y:z"));
-        assert!(!super::is_valid(""));
-        assert!(!super::is_valid("has space"));
-        assert!(!super::is_valid(&"a".repeat(129)));
-        assert!(super::is_valid(&"a".repeat(128)));
-    }
-}

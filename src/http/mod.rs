@@ -1,7 +1,8 @@
 //! The HTTP API: one file per route family (webhooks, outbound `/v1`, `/proxy`, admin, health, the operator
-//! console's static files), plus what they share: correlation ids, the access log, problem errors, bearer auth, body
-//! limits, idempotency keys. The routes are split in two ([`public_routes`], [`admin_routes`]) so
-//! `server.admin_listen` can serve the admin part (the console included) alone.
+//! console's static files), plus what they share: correlation ids, the access log, problem answers, bearer auth,
+//! body limits. What happens to an outbound call between parsing and answering is [`crate::calls`]'s. The routes
+//! are split in two ([`public_routes`], [`admin_routes`]) so `server.admin_listen` can serve the admin part (the
+//! console included) alone.
 
 mod access_log;
 mod admin;
@@ -17,7 +18,6 @@ pub mod correlation;
 pub mod domain;
 mod extract;
 mod health;
-pub mod idempotency;
 mod openapi;
 pub mod outbound;
 pub mod problem;
@@ -53,7 +53,8 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The state itself: configuration, providers, the store, callers and their limits, the admin token.
+/// The state itself: configuration, providers, the store, callers and their limits, the admin token, and the
+/// orchestration of outbound calls.
 pub struct Shared {
     pub config: Arc<Config>,
     pub providers: Arc<Providers>,
@@ -65,6 +66,8 @@ pub struct Shared {
     pub commands_wake: Arc<tokio::sync::Notify>,
     /// Wakes the relay when an event with deliveries is stored.
     pub relay_wake: Arc<tokio::sync::Notify>,
+    /// Outbound calls' orchestration (admission, idempotency, deferred commands, the adapter call).
+    pub calls: Arc<crate::calls::Calls>,
 }
 
 impl Shared {

@@ -1,69 +1,16 @@
-//! What both outbound route families (`/v1` in [`super::domain`], `/proxy` in [`super::proxy`]) share: admission
-//! (caller auth, provider allowed, caller rate limit), rate-limit headers, trace context, the mapping of gateway
-//! failures to problems, and outbound metrics.
+//! What both outbound route families (`/v1` in [`super::domain`], `/proxy` in [`super::proxy`]) share at the edge:
+//! the provider's name in the path, rate-limit headers, trace context, and outbound metrics. (Admission and the
+//! problems outbound failures map to are the orchestration's: [`crate::calls`].)
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use gatehouse_kit::outbound::{OutboundError, UpstreamError};
+use axum::response::Response;
 
-use super::AppState;
-use super::auth::Caller;
-use super::problem::{ApiError, Problem};
-use crate::providers::Provider;
+use super::problem::Problem;
 use crate::upstream::ProviderClient;
-use crate::upstream::rate_limit::{Decision, retry_after_secs};
-
-/// A request that passed admission: who may call what, and the caller's rate-limit state for its headers.
-pub struct Admitted<'a> {
-    pub caller: &'a Caller,
-    pub provider: &'a Arc<Provider>,
-    pub client: &'a ProviderClient,
-    pub limit: Option<Decision>,
-}
-
-/// Caller auth (401) → provider known with a `base_url` (404) → caller allowed (403) → caller rate limit (429).
-pub async fn admit<'a>(state: &'a AppState, name: &str, headers: &HeaderMap) -> Result<Admitted<'a>, Box<Response>> {
-    let caller = state
-        .callers
-        .authenticate(headers)
-        .map_err(|e| Box::new(e.into_response()))?;
-    let found = state
-        .providers
-        .get(name)
-        .and_then(|p| p.outbound.as_ref().map(|c| (p, c)));
-    let Some((provider, client)) = found else {
-        let error = ApiError::new(
-            Problem::UnknownProvider,
-            format!("no provider {name:?} takes outbound calls"),
-        );
-        return Err(Box::new(error.into_response()));
-    };
-    if !caller.may_call(name) {
-        let error = ApiError::new(
-            Problem::Forbidden,
-            format!("caller {} may not call {name}", caller.name),
-        );
-        return Err(Box::new(error.into_response()));
-    }
-    let limit = state.caller_limits.check(&caller.name).await;
-    if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
-        metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "caller", "name" => caller.name.clone())
-            .increment(1);
-        let refusal = ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
-            .retry_after(decision.retry_after)
-            .into_response();
-        return Err(Box::new(with_limit_headers(refusal, limit.as_ref())));
-    }
-    Ok(Admitted {
-        caller,
-        provider,
-        client,
-        limit,
-    })
-}
+use crate::upstream::rate_limit::Decision;
 
 /// The `{provider}` segment of `path` after `prefix` (`/v1/`, `/proxy/`) as sent, not decoded, like the rest of the
 /// path both route families match on. (Axum's path extractors decode every segment first and refuse, outside our
@@ -94,38 +41,6 @@ pub fn traceparent(headers: &HeaderMap) -> Option<HeaderValue> {
             .zip(&parts)
             .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()));
     valid.then(|| value.clone())
-}
-
-/// The problem for a gateway-side failure of a vendor call.
-pub fn upstream_problem(error: &UpstreamError) -> ApiError {
-    match error {
-        UpstreamError::RateLimited { retry_after } => {
-            ApiError::new(Problem::RateLimited, "the provider's rate limit is exhausted")
-                .retry_after(retry_after_secs(*retry_after))
-        }
-        UpstreamError::CircuitOpen { retry_after } => {
-            ApiError::new(Problem::CircuitOpen, "the vendor is failing; calls are paused")
-                .retry_after(retry_after_secs(*retry_after))
-        }
-        UpstreamError::BulkheadFull => {
-            ApiError::new(Problem::BulkheadFull, "too many calls in flight to this vendor").retry_after(1)
-        }
-        UpstreamError::Timeout => ApiError::new(Problem::UpstreamTimeout, "the vendor did not answer in time"),
-        UpstreamError::Connect(_) | UpstreamError::Response(_) => {
-            ApiError::new(Problem::UpstreamError, error.to_string())
-        }
-    }
-}
-
-pub fn outbound_problem(error: OutboundError) -> ApiError {
-    match error {
-        OutboundError::InvalidRequest(detail) | OutboundError::VendorRejected(detail) => {
-            ApiError::new(Problem::InvalidRequest, detail)
-        }
-        OutboundError::NotFound(detail) => ApiError::new(Problem::NotFound, detail),
-        OutboundError::VendorFailed(detail) => ApiError::new(Problem::UpstreamError, detail),
-        OutboundError::Upstream(error) => upstream_problem(&error),
-    }
 }
 
 /// The outcome label of an answer: the problem's slug, or the status.

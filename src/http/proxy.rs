@@ -14,11 +14,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::correlation::CorrelationId;
-use super::domain::keep;
-use super::idempotency::{self, KeyGuard};
-use super::outbound::{
-    admit, outcome, provider_name, record, status_label, traceparent, upstream_problem, with_limit_headers,
-};
+use super::outbound::{outcome, provider_name, record, status_label, traceparent, with_limit_headers};
+use crate::calls::domain::keep;
+use crate::calls::idempotency::{self, KeyGuard};
+use crate::calls::problems::upstream_problem;
 use super::problem::{ApiError, Problem};
 use gatehouse_kit::outbound::UpstreamError;
 
@@ -129,9 +128,13 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
     let correlation = parts.extensions.remove::<CorrelationId>();
     let correlation_id = correlation.as_ref().map(CorrelationId::header_value);
     let name = provider_name(&parts.uri, "/proxy/");
-    let admitted = match admit(&state, name, &parts.headers).await {
+    let caller = match state.callers.authenticate(&parts.headers) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let admitted = match state.calls.admit(caller, name).await {
         Ok(admitted) => admitted,
-        Err(refusal) => return *refusal,
+        Err(refused) => return with_limit_headers(refused.error.into_response(), refused.limit.as_ref()),
     };
     let limit = admitted.limit.as_ref();
     if !PROXIED_METHODS.contains(&parts.method) {

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connection::Activity;
-use crate::http::correlation::CorrelationId;
+use crate::correlation::CorrelationId;
 use crate::http::problem::{ApiError, Problem};
 
 /// A socket whose automatic hyper error answers become problem documents.

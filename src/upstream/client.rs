@@ -193,7 +193,7 @@ impl HttpClient {
             headers.insert(credential.name.clone(), credential.value.clone());
         }
         if let Some(id) = correlation_id {
-            headers.insert(crate::http::correlation::HEADER, id);
+            headers.insert(crate::correlation::HEADER, id);
         }
         if let Some(traceparent) = traceparent {
             headers.insert("traceparent", traceparent);

@@ -1,5 +1,5 @@
 //! The outbound policy stack, one per provider, in the order SPEC §3 gives (caller auth and caller limits happen
-//! before, in `http::outbound`):
+//! before, in `calls::admission`):
 //!
 //! ```text
 //! provider rate limit ─▶ circuit breaker ─▶ bulkhead ─▶ deadline + retries ─▶ hyper-util client ─▶ vendor

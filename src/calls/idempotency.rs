@@ -12,7 +12,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem};
 use crate::config::IdempotencyConfig;
 use crate::store::{Claimed, KeyClaim, KeyCompletion, Store, StoredResponse};
 

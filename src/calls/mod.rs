@@ -1,0 +1,96 @@
+//! The orchestration of outbound calls, between the HTTP edge and the adapters: [`admission`] (provider known,
+//! caller allowed, caller rate limit), a domain call's [`route`], [`idempotency`] keys, [`deferred`] commands,
+//! and [`domain`], which runs a `/v1` call through them. HTTP handlers (`http::domain`, `http::proxy`) only parse
+//! requests and write responses; the deferred-command executor ([`crate::commands`]) resolves and runs a stored
+//! command with the same [`Calls::resolve`] and [`Calls::invoke`]. Failures are classified once, in [`problems`].
+
+pub mod admission;
+pub mod deferred;
+pub mod domain;
+pub mod idempotency;
+pub mod problems;
+pub mod route;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, Method};
+use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError};
+use tokio::sync::Notify;
+
+pub use admission::{Admitted, Caller, Refused};
+
+use crate::config::Config;
+use crate::problem::ApiError;
+use crate::providers::{Provider, Providers};
+use crate::store::Store;
+use crate::upstream::RequestUpstream;
+use crate::upstream::rate_limit::CallerLimits;
+
+/// What the orchestration works with, shared by the HTTP handlers and the command executor.
+pub struct Calls {
+    pub providers: Arc<Providers>,
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub caller_limits: Arc<CallerLimits>,
+    /// Wakes the deferred-command executor when a command is stored.
+    pub commands_wake: Arc<Notify>,
+}
+
+/// Where a call comes from, as the vendor is told: the correlation id and, from an HTTP caller, its trace context.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub correlation_id: HeaderValue,
+    pub traceparent: Option<HeaderValue>,
+}
+
+impl Calls {
+    /// Admits `caller`'s call to provider `name` ([`admission::admit`]).
+    pub async fn admit<'a>(&'a self, caller: &'a Caller, name: &str) -> Result<Admitted<'a>, Box<Refused>> {
+        admission::admit(&self.providers, &self.caller_limits, caller, name).await
+    }
+
+    /// The domain request for `method` on `path_and_query` under `/v1/{provider}` (a stored command's path; an
+    /// HTTP request's is resolved piecewise by its handler): its route, decoded path parameters and query.
+    pub fn resolve(
+        &self,
+        provider: &Provider,
+        method: Method,
+        path_and_query: &str,
+        body: bytes::Bytes,
+        idempotency_key: Option<String>,
+    ) -> Result<DomainRequest, ApiError> {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let (spec, params) = route::match_route(provider, &method, path)?;
+        Ok(DomainRequest {
+            route: spec.path,
+            method,
+            params,
+            query: route::query_pairs(Some(query))?,
+            body,
+            idempotency_key,
+        })
+    }
+
+    /// Runs `request` through `provider`'s adapter and policy stack: the only way a domain request reaches a
+    /// vendor.
+    pub async fn invoke(
+        &self,
+        provider: &Provider,
+        request: DomainRequest,
+        origin: Origin,
+    ) -> Result<DomainResponse, OutboundError> {
+        let Some(client) = provider.outbound.as_ref() else {
+            return Err(OutboundError::InvalidRequest(format!(
+                "provider {} takes no outbound calls",
+                provider.name
+            )));
+        };
+        let upstream = RequestUpstream {
+            client,
+            correlation_id: origin.correlation_id,
+            traceparent: origin.traceparent,
+            max_body_bytes: self.config.server.max_body_bytes,
+        };
+        provider.adapter.call(request, &upstream).await
+    }
+}
