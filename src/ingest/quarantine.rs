@@ -76,6 +76,7 @@ pub(super) fn event(
         event_type: UNKNOWN_TYPE.to_owned(),
         subject: None,
         data: Value::Null,
+        occurred_at_ms: None,
     };
     let envelope = envelope(id, &provider.name, &unknown, received_at_ms, &correlation_id);
     NewEvent {

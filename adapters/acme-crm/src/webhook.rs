@@ -44,6 +44,7 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, Webho
         event_type,
         subject: Some(customer.id),
         data,
+        occurred_at_ms: None,
     })
 }
 

@@ -30,6 +30,7 @@ pub(crate) fn interpret(
         event_type,
         subject,
         data: body,
+        occurred_at_ms: None,
     })
 }
 

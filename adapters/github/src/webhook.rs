@@ -33,6 +33,7 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, Webho
         event_type,
         subject,
         data: body,
+        occurred_at_ms: None,
     })
 }
 

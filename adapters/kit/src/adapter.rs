@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::entity::EntitySpec;
 use crate::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, UpstreamError};
 use crate::signature::Scheme;
 use crate::webhook::{VerifiedWebhook, WebhookError, WebhookOutcome};
@@ -32,6 +33,13 @@ pub trait Adapter: Send + Sync + 'static {
     fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
         let _ = webhook;
         None
+    }
+
+    /// The entities this adapter knows, for the gateway's read model (kept from webhooks and answers, and answered
+    /// when the vendor cannot be reached); none by default. Each spec's `read` must be one of [`Self::routes`]
+    /// (the kit's `testing::assert_entities` checks the declarations).
+    fn entities(&self) -> &'static [EntitySpec] {
+        &[]
     }
 
     /// The domain routes this adapter serves under `/v1/{provider}`; none for webhook-only vendors.

@@ -11,12 +11,15 @@
 //!   the errors it answers with; and the helpers every adapter's routes share to read the caller's request
 //!   ([`outbound::path_param`], [`outbound::caller_body`], ...) and the vendor's answer ([`outbound::check_status`],
 //!   [`outbound::vendor_json`], ...).
+//! - [`entity`]: the entities an adapter declares for the gateway's read model ([`entity::EntitySpec`]), and what
+//!   an event or an answer says about them.
 //! - [`adapter`]: the [`Adapter`] trait every vendor crate implements.
 //! - `testing` (feature `testing`): conformance helpers every adapter's tests run, above all
 //!   `testing::assert_conformance`.
 
 pub mod adapter;
 pub mod domain;
+pub mod entity;
 pub mod outbound;
 pub mod signature;
 pub mod webhook;

@@ -5,9 +5,10 @@
 //! adapter has no default scheme) with its sample bodies: every [`mutations`] of each sample and a few bodies that
 //! are not JSON objects must never panic, and must give an error, a reply, or an event whose id, type and subject
 //! the gateway can store (non-blank, at most 255 characters, no control characters; no whitespace in the type).
-//! A new adapter calls it too.
+//! A new adapter calls it too, and [`assert_entities`] when it declares entities for the read model.
 
 mod conformance;
+mod entities;
 mod routes;
 mod upstream;
 
@@ -21,6 +22,7 @@ use crate::signature::{Scheme, SignRequest, VerifyContext};
 use crate::webhook::{VerifiedWebhook, WebhookError, WebhookOutcome};
 
 pub use conformance::{assert_conformance, assert_conformance_with, mutations};
+pub use entities::assert_entities;
 pub use routes::{domain_request, invalid_request, vendor_failed};
 pub use upstream::{FakeUpstream, ReplyBody};
 

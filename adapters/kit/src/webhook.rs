@@ -124,6 +124,10 @@ pub struct InboundEvent {
     pub subject: Option<String>,
     /// The domain payload (`Customer`, `Payment`, ...) or, where the adapter has no domain type, the vendor's object.
     pub data: Value,
+    /// When the vendor says the event happened (unix ms; Stripe's `created`), if it says so: orders entity states
+    /// declared with [`crate::entity::Versioning::EventTime`]. Never the signature's timestamp, which a retry
+    /// renews.
+    pub occurred_at_ms: Option<i64>,
 }
 
 /// A correctly signed body that the adapter cannot read. Its message names what is wrong and carries no secret.

@@ -28,6 +28,7 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<WebhookOutcome, Web
         event_type,
         subject: Some(subject),
         data: body,
+        occurred_at_ms: None,
     }))
 }
 

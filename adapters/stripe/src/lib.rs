@@ -12,6 +12,7 @@ mod routes;
 mod webhook;
 
 use async_trait::async_trait;
+use gatehouse_kit::entity::EntitySpec;
 use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
 use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
 
@@ -49,6 +50,10 @@ impl Adapter for Stripe {
 
     fn routes(&self) -> &'static [RouteSpec] {
         &routes::ROUTES
+    }
+
+    fn entities(&self) -> &'static [EntitySpec] {
+        &routes::ENTITIES
     }
 
     async fn call(&self, request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {

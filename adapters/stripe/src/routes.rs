@@ -15,6 +15,7 @@
 
 use bytes::Bytes;
 use gatehouse_kit::domain::Payment;
+use gatehouse_kit::entity::{Answers, EntitySpec, Versioning};
 use gatehouse_kit::outbound::{
     self, DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, VendorError, VendorRequest,
     VendorResponse, caller_body, clean_message, invalid, non_empty, path_param, path_segment, to_json, vendor_domain,
@@ -35,6 +36,17 @@ pub(crate) static ROUTES: [RouteSpec; 2] = [
     RouteSpec::new(Method::POST, PAYMENTS),
     RouteSpec::new(Method::GET, PAYMENT),
 ];
+
+/// The payments the gateway's read model keeps: from `payment_intent.*` webhooks (ordered by the Event's `created`)
+/// and from the answers to `GET /payments/{id}` and `POST /payments`.
+pub(crate) static ENTITIES: [EntitySpec; 1] = [EntitySpec {
+    kind: "payment",
+    read: PAYMENT,
+    answers: &[Answers::one(Method::POST, PAYMENTS)],
+    upserted_by: &["payment_intent.*"],
+    deleted_by: &[],
+    versioning: Versioning::EventTime,
+}];
 
 /// Stripe's header for deduplicating creations.
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");

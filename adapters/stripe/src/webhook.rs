@@ -21,6 +21,10 @@ struct Event {
     id: String,
     #[serde(rename = "type")]
     event_type: String,
+    /// When Stripe created the event (unix seconds): the same on every retry of it. Read leniently: an odd value
+    /// only loses the event's time, never the event.
+    #[serde(default)]
+    created: Value,
     data: EventData,
 }
 
@@ -52,6 +56,7 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, Webho
         event_type,
         subject,
         data,
+        occurred_at_ms: event.created.as_i64().and_then(|seconds| seconds.checked_mul(1000)),
     })
 }
 

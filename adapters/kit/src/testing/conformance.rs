@@ -186,6 +186,7 @@ mod tests {
                 event_type: event_type.into(),
                 subject: subject.map(str::to_owned),
                 data: Value::Null,
+                occurred_at_ms: None,
             },
             panics_on_non_json: false,
             located: None,
