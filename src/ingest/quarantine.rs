@@ -93,6 +93,7 @@ pub(super) fn event(
             error: error.to_string(),
             headers: kept_headers(webhook.headers()),
         }),
+        entity: None,
     }
 }
 
@@ -319,6 +320,7 @@ impl Ingest<'_> {
             event_type,
             subject: event.subject,
             envelope,
+            entity: None,
         }
     }
 }
