@@ -70,6 +70,7 @@ async fn preload(store_url: &str, count: usize, dead: usize) -> i64 {
                     raw_body: Bytes::from(format!(r#"{{"n":{n}}}"#)),
                     deliver_to,
                     quarantine: None,
+                    entity: None,
                 };
                 store.ingest(event).await.expect("store an event");
             }

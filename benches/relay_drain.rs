@@ -157,6 +157,7 @@ async fn preload(store_url: &str, count: usize) {
                     raw_body: Bytes::new(),
                     deliver_to: vec![Subscriber { name: "consumer".into(), ordered: false }],
                     quarantine: None,
+                    entity: None,
                 };
                 store.ingest(event).await.expect("store an event");
             }

@@ -276,6 +276,7 @@ pub fn announcement(
         raw_body: bytes::Bytes::new(),
         deliver_to: Vec::new(),
         quarantine: None,
+        entity: None,
     }
 }
 

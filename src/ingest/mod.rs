@@ -114,6 +114,7 @@ impl Ingest<'_> {
             envelope,
             raw_body,
             quarantine: None,
+            entity: None,
         }
     }
 

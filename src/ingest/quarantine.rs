@@ -94,6 +94,7 @@ pub(super) fn event(
             error: error.to_string(),
             headers: kept_headers(webhook.headers()),
         }),
+        entity: None,
     }
 }
 
@@ -320,6 +321,7 @@ impl Ingest<'_> {
             event_type,
             subject: event.subject,
             envelope,
+            entity: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Durable state behind one [`Store`] trait: the inbox (deduplication by the provider's event id) and the outbox
 //! (events waiting for delivery), written together in one transaction; idempotency keys with their stored
-//! responses; deferred commands.
+//! responses; deferred commands; the read model's latest entity states ([`Entities`]).
 //!
 //! SQL dialects stay inside the backends: [`sqlite`] (the embedded default, one gateway process per file) and
 //! [`postgres`] (several gateway replicas on one database). Both run the same conformance suite ([`conformance`]).
@@ -9,6 +9,7 @@ mod commands;
 #[cfg(test)]
 mod conformance;
 mod deliveries;
+mod entities;
 mod health;
 mod idempotency;
 mod open;
@@ -23,6 +24,7 @@ pub use commands::{CommandRecord, CommandStatus, CommandUpdate, NewCommand};
 pub use deliveries::{
     AttemptRecord, Delivery, DeliveryOutcome, DeliveryState, EventDetail, QuarantineState, Subscriber,
 };
+pub use entities::{Entities, EntitySource, EntityState};
 pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 pub use open::{StoreUrl, open, open_for_maintenance, open_read_only};
 pub(crate) use operate::REPLAY_CHUNK;
@@ -59,6 +61,9 @@ pub struct NewEvent {
     pub deliver_to: Vec<Subscriber>,
     /// Set when the adapter could not translate it: stored `quarantined`, with no deliveries.
     pub quarantine: Option<Quarantine>,
+    /// The entity state this webhook carries, applied in the event's own transaction (newest wins) when the event
+    /// is new; never for a duplicate or a quarantined event.
+    pub entity: Option<EntityState>,
 }
 
 /// The result of ingesting: the event's id and whether the provider had sent it before (then `id` is the first
@@ -200,12 +205,13 @@ impl From<rusqlite::Error> for StoreError {
 /// the only one. PostgreSQL: any number of processes; claims are rows, leases use `FOR UPDATE SKIP LOCKED`, and
 /// ordering rests on advisory transaction locks (`postgres/events.rs`).
 #[async_trait]
-pub trait Store: Operate + Send + Sync + 'static {
+pub trait Store: Operate + Entities + Send + Sync + 'static {
     /// Applies pending schema migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Records `(provider, provider_event_id)` in the inbox and, if new, the event in the outbox, atomically and
-    /// durably: when this returns `Ok`, the event survives a crash.
+    /// Records `(provider, provider_event_id)` in the inbox and, if new, the event in the outbox (and the entity
+    /// state it carries, [`NewEvent::entity`]), atomically and durably: when this returns `Ok`, the event survives a
+    /// crash.
     async fn ingest(&self, event: NewEvent) -> Result<Ingested, StoreError>;
 
     /// Outbox events matching `filter`, in commit order (or its reverse).

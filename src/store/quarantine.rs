@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{EventStatus, Subscriber};
+use super::{EntityState, EventStatus, Subscriber};
 
 /// Why and with what a new event is quarantined (on [`super::NewEvent::quarantine`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub enum Resolution {
         subject: Option<String>,
         envelope: Vec<u8>,
         deliver_to: Vec<Subscriber>,
+        /// The entity state the translation carries, applied (newest wins) in the same transaction, unless the
+        /// event turns out to be another stored event's duplicate. (Boxed: the variant is large enough already.)
+        entity: Option<Box<EntityState>>,
     },
     /// Still unreadable: it stays quarantined with this error.
     Failed { error: String },

@@ -25,6 +25,7 @@ async fn event(store: &dyn Store, n: u32, subject: &str) -> Uuid {
             raw_body: Bytes::new(),
             deliver_to: vec![subscriber()],
             quarantine: None,
+            entity: None,
         })
         .await
         .unwrap();
@@ -206,6 +207,7 @@ async fn a_retranslated_event_takes_its_original_place_in_its_subjects_order(bac
                 error: "field `data` is missing".into(),
                 headers: vec![("webhook-id".into(), "evt_q".into())],
             }),
+            entity: None,
         })
         .await
         .unwrap();
@@ -225,6 +227,7 @@ async fn a_retranslated_event_takes_its_original_place_in_its_subjects_order(bac
         subject: Some("a".into()),
         envelope: b"{\"translated\":true}".to_vec(),
         deliver_to: vec![subscriber()],
+        entity: None,
     };
     assert_eq!(
         store.resolve_quarantine(q, translated.clone(), 30).await.unwrap(),
@@ -276,6 +279,7 @@ async fn a_retranslation_that_fails_keeps_it_quarantined_with_the_new_error(back
             error: "body is not valid JSON".into(),
             headers: Vec::new(),
         }),
+        entity: None,
     };
     store.ingest(quarantined.clone()).await.unwrap();
     let detail = store.get_event(q).await.unwrap().unwrap();
@@ -308,6 +312,7 @@ async fn a_retranslation_that_fails_keeps_it_quarantined_with_the_new_error(back
         subject: Some("a".into()),
         envelope: b"{}".to_vec(),
         deliver_to: vec![subscriber()],
+        entity: None,
     };
     assert_eq!(
         store.resolve_quarantine(q, translated, 20).await.unwrap(),

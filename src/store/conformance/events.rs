@@ -28,6 +28,7 @@ pub(crate) fn webhook(provider: &str, n: usize, deliver_to: &[&str]) -> NewEvent
             })
             .collect(),
         quarantine: None,
+        entity: None,
     }
 }
 

@@ -130,6 +130,7 @@ fn event(id: Uuid) -> NewEvent {
         raw_body: Bytes::new(),
         deliver_to: Vec::new(),
         quarantine: None,
+        entity: None,
     }
 }
 

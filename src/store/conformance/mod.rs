@@ -2,9 +2,11 @@
 //! clocks, and [`conformance!`] runs it against SQLite (always) and PostgreSQL (a fresh database per test, dropped
 //! afterwards; skipped with a loud message when no server answers, unless `GATEHOUSE_REQUIRE_SERVICES` is set).
 //! Cases live by area: [`events`] (ingest, dedup, cursors), [`keys`] (idempotency keys, commands, retention),
-//! [`deliveries`] (leases, per-subject order, replay, quarantine).
+//! [`deliveries`] (leases, per-subject order, replay, quarantine), [`operate`] (listings, bulk replay, commands),
+//! [`entities`] (the read model: newest wins, with the webhook that carries it).
 
 mod deliveries;
+mod entities;
 pub(crate) mod events;
 mod keys;
 mod operate;

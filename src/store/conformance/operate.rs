@@ -34,6 +34,7 @@ async fn event(store: &dyn Store, n: i64, provider: &str, event_type: &str) -> U
             raw_body: Bytes::from_static(b"<script>raw</script>"),
             deliver_to: vec![sub("a", true), sub("b", false)],
             quarantine: None,
+            entity: None,
         })
         .await
         .unwrap();
@@ -285,6 +286,7 @@ fn cancellation(id: Uuid) -> NewEvent {
         raw_body: Bytes::new(),
         deliver_to: vec![sub("b", false)],
         quarantine: None,
+        entity: None,
     }
 }
 

@@ -1,8 +1,8 @@
 //! Group commit: concurrent writes of one kind on this replica share one transaction whose statements all go out at
 //! once (one round trip, one fsync), so a durable commit per write costs neither. Two kinds: ingests ([`Ingests`]:
-//! the ingest lock, their subject locks, one statement per event, a wake-up `NOTIFY`) and delivery outcomes
-//! ([`super::deliveries::Finishes`]). A batch that fails over one write's data is committed again one write per
-//! transaction, so a bad write fails alone.
+//! the ingest lock, their subject locks, one statement per event, one for the entities they carry, a wake-up
+//! `NOTIFY`) and delivery outcomes ([`super::deliveries::Finishes`]). A batch that fails over one write's data is
+//! committed again one write per transaction, so a bad write fails alone.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::clock::DbClock;
 use super::connect::Failure;
-use super::{connect, events};
+use super::{connect, entities, events};
 use crate::store::health::Health;
 use crate::store::{Ingested, NewEvent, StoreError};
 
@@ -140,14 +140,20 @@ impl Batch for Ingests {
 }
 
 /// Commits `batch` in one transaction whose statements all go out at once: `BEGIN`, the locks, one ingest per
-/// event, the wake-up and `COMMIT` (which PostgreSQL turns into a rollback if any statement before it failed, so
-/// the batch committed only if every answer is a success).
+/// event, the entities the new ones carry (one statement, in key order: [`entities::CARRIED`]), the wake-up and
+/// `COMMIT` (which PostgreSQL turns into a rollback if any statement before it failed, so the batch committed only
+/// if every answer is a success).
 async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec<Ingested>, Failure> {
     let conn = connect::get(pool).await?;
     // Prepared first, so that each statement below is sent on its first poll, in order.
     let lock = conn.prepare_cached(events::LOCK).await?;
     let ingest = conn.prepare_cached(events::INGEST).await?;
     let wake = conn.prepare_cached(super::notify::WAKE).await?;
+    let carried = entities::Carried::new(batch);
+    let carry = match carried {
+        Some(_) => Some(conn.prepare_cached(entities::CARRIED).await?),
+        None => None,
+    };
     let client: &tokio_postgres::Client = &conn;
     let subjects: Vec<String> = batch
         .iter()
@@ -161,6 +167,13 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
     let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&events::INGEST_LOCK, &true, &subjects];
     let params: Vec<_> = args.iter().map(events::IngestArgs::params).collect();
     let rows = try_join_all(params.iter().map(|params| client.query_opt(&ingest, params)));
+    let carried_params = carried.as_ref().map(entities::Carried::params);
+    let applied = async {
+        match (&carry, &carried_params) {
+            (Some(statement), Some(params)) => client.execute(statement, params).await.map(drop),
+            _ => Ok(()),
+        }
+    };
     let woken = async {
         if notify {
             client
@@ -171,10 +184,10 @@ async fn commit(pool: &Pool, batch: &[&NewEvent], clock: &DbClock) -> Result<Vec
             Ok(())
         }
     };
-    let (_, (rows, ())) = connect::pipelined(
+    let (_, (rows, (), ())) = connect::pipelined(
         client,
         client.query_one(&lock, &lock_params),
-        futures_util::future::try_join(rows, woken),
+        futures_util::future::try_join3(rows, applied, woken),
     )
     .await?;
     args.iter().zip(rows).map(|(args, row)| args.answer(row)).collect()

@@ -1,5 +1,6 @@
 //! Inbox and outbox statements: the locks an ingest takes, ingesting one event (deduplicated by the inbox's
-//! primary key, with one delivery per subscriber, in one statement), and listing events.
+//! primary key, with one delivery per subscriber, in one statement; the entity state it carries is applied after,
+//! in the same transaction: [`super::entities::CARRIED`]), and listing events.
 //!
 //! Ordering across replicas rests on two advisory transaction locks, always taken before any row and in one
 //! statement ([`lock`]): the *ingest lock*, held by every transaction that adds events or deliveries, so outbox
@@ -194,12 +195,17 @@ pub(super) fn text(value: &str) -> Cow<'_, str> {
     }
 }
 
-/// Ingests `event` in the caller's transaction, which holds the locks [`lock`] takes for it.
+/// Ingests `event` in the caller's transaction, which holds the locks [`lock`] takes for it, with the entity state
+/// it carries when it is new.
 pub(super) async fn ingest(client: &impl GenericClient, event: &NewEvent, due_ms: i64) -> Result<Ingested, Failure> {
     let statement = client.prepare_cached(INGEST).await?;
     let args = IngestArgs::new(event, due_ms)?;
     let row = client.query_opt(&statement, &args.params()).await?;
-    args.answer(row)
+    let ingested = args.answer(row)?;
+    if !ingested.duplicate {
+        super::entities::apply_carried(client, &[event]).await?;
+    }
+    Ok(ingested)
 }
 
 /// Outbox events matching `filter`, in `seq` order or its reverse; each filter reads an index in `seq` order

@@ -1,6 +1,6 @@
 //! The PostgreSQL store, for several gateway replicas on one database: a connection pool ([`connect`]), group
 //! commit of webhooks ([`batch`]), statements by table ([`events`], [`keys`], [`commands`], [`deliveries`],
-//! [`quarantine`], [`inspect`]), versioned migrations ([`schema`]), the database clock that judges leases and
+//! [`quarantine`], [`inspect`], [`entities`] for the read model), versioned migrations ([`schema`]), the database clock that judges leases and
 //! locks ([`clock`]), and cross-replica wake-ups ([`notify`]). The concurrency contract it keeps is written on
 //! [`crate::store::Store`]; how it keeps it, on [`events`] and [`deliveries`].
 
@@ -9,6 +9,7 @@ mod clock;
 mod commands;
 pub(crate) mod connect;
 mod deliveries;
+mod entities;
 mod events;
 mod inspect;
 mod keys;

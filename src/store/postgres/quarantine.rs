@@ -1,5 +1,6 @@
 //! Quarantine statements: reading a stored webhook back as it arrived, and recording a new translation of a
-//! quarantined event (an ordinary event with its deliveries, or still quarantined with the new error).
+//! quarantined event (an ordinary event with its deliveries and the entity state it carries, or still quarantined
+//! with the new error).
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
@@ -39,7 +40,8 @@ pub(super) async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<
     }))
 }
 
-/// Runs in a transaction: the ingest and subject locks, then the event's row, then the inbox and deliveries.
+/// Runs in a transaction: the ingest and subject locks, then the event's row, then the inbox and deliveries, then
+/// the entity state the translation carries.
 pub(super) async fn resolve(
     client: &impl GenericClient,
     id: Uuid,
@@ -72,7 +74,7 @@ pub(super) async fn resolve(
         let status = EventStatus::parse(&status).unwrap_or(EventStatus::Pending);
         return Ok(Some(Resolved::NotQuarantined(status)));
     }
-    let (provider_event_id, event_type, subject, envelope, deliver_to) = match resolution {
+    let (provider_event_id, event_type, subject, envelope, deliver_to, entity) = match resolution {
         Resolution::Failed { error } => {
             let statement = client
                 .prepare_cached("UPDATE outbox SET quarantine_error = $2 WHERE seq = $1")
@@ -86,7 +88,8 @@ pub(super) async fn resolve(
             subject,
             envelope,
             deliver_to,
-        } => (provider_event_id, event_type, subject, envelope, deliver_to),
+            entity,
+        } => (provider_event_id, event_type, subject, envelope, deliver_to, entity),
     };
     // The translation may read the vendor's id where the quarantine could not (it was keyed by the body's hash):
     // claim that id too, so a later copy is recognised; if another event holds it, this one is its duplicate.
@@ -134,6 +137,11 @@ pub(super) async fn resolve(
         )
         .await?;
     super::deliveries::queue(client, seq, subject.as_deref(), deliver_to, now).await?;
+    if duplicate_of.is_none()
+        && let Some(entity) = entity
+    {
+        super::entities::apply(client, std::slice::from_ref(&**entity)).await?;
+    }
     Ok(Some(match duplicate_of {
         Some(first) => Resolved::DuplicateOf(first),
         None => Resolved::Now(status),

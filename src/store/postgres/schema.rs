@@ -9,6 +9,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_operate.sql"),
+    include_str!("migrations/0003_read_model.sql"),
 ];
 
 /// The advisory lock key migrations hold (any constant shared by every replica).
@@ -70,7 +71,8 @@ pub(super) async fn analyze_changed(pool: &Pool) -> Result<usize, StoreError> {
         .query(
             "SELECT relname FROM pg_stat_user_tables
              WHERE schemaname = current_schema()
-               AND relname IN ('inbox', 'outbox', 'deliveries', 'delivery_attempts', 'idempotency_keys', 'commands')
+               AND relname IN ('inbox', 'outbox', 'deliveries', 'delivery_attempts', 'idempotency_keys', 'commands',
+                               'read_model')
                AND n_mod_since_analyze > 1000 + n_live_tup / 10",
             &[],
         )

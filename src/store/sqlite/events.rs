@@ -1,13 +1,13 @@
 //! Inbox and outbox statements: ingesting an event (deduplicated by the provider's event id, with one delivery per
-//! subscriber) and listing events.
+//! subscriber and the entity state it carries) and listing events.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 use uuid::Uuid;
 
 use crate::store::{EventFilter, EventStatus, EventSummary, Ingested, NewEvent, StoreError};
 
-/// Claims the event's inbox key; if the key is new, adds the event to the outbox, otherwise answers with the id the
-/// key already points to.
+/// Claims the event's inbox key; if the key is new, adds the event to the outbox (and, unless it is quarantined,
+/// applies the entity state it carries), otherwise answers with the id the key already points to.
 pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result<Ingested> {
     let mut claim = tx.prepare_cached(
         "INSERT INTO inbox (provider, provider_event_id, event_id, received_at_ms) VALUES (?1, ?2, ?3, ?4)
@@ -64,6 +64,9 @@ pub(super) fn ingest(tx: &Transaction<'_>, event: &NewEvent) -> rusqlite::Result
                 &event.deliver_to,
                 event.received_at_ms,
             )?;
+            if let Some(entity) = &event.entity {
+                super::entities::apply(tx, entity)?;
+            }
         }
         return Ok(Ingested {
             id: event.id,

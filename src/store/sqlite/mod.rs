@@ -1,12 +1,13 @@
 //! The embedded SQLite store: one writer thread that group-commits (see [`writer`], fed through [`writes`]) and
 //! reader connections for queries, all on the same WAL database file. The statements live by table: [`events`],
-//! [`keys`], [`commands`], [`deliveries`], [`quarantine`], [`inspect`]; idempotency keys in flight are held in
-//! memory ([`claims`]), which is sound only because one process owns the file ([`owner`]); write health and the
-//! readiness probe are in [`health`].
+//! [`keys`], [`commands`], [`deliveries`], [`quarantine`], [`inspect`], [`entities`] (the read model); idempotency
+//! keys in flight are held in memory ([`claims`]), which is sound only because one process owns the file
+//! ([`owner`]); write health and the readiness probe are in [`health`].
 
 mod claims;
 mod commands;
 mod deliveries;
+mod entities;
 mod events;
 mod health;
 mod inspect;

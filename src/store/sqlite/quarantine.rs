@@ -1,5 +1,6 @@
 //! Quarantine statements: reading a stored webhook back as it arrived, and recording a new translation of a
-//! quarantined event (an ordinary event with its deliveries, or still quarantined with the new error).
+//! quarantined event (an ordinary event with its deliveries and the entity state it carries, or still quarantined
+//! with the new error).
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use uuid::Uuid;
@@ -68,7 +69,7 @@ pub(super) fn resolve(
         let status = EventStatus::parse(&status).unwrap_or(EventStatus::Pending);
         return Ok(Some(Resolved::NotQuarantined(status)));
     }
-    let (provider_event_id, event_type, subject, envelope, deliver_to) = match resolution {
+    let (provider_event_id, event_type, subject, envelope, deliver_to, entity) = match resolution {
         Resolution::Failed { error } => {
             tx.prepare_cached("UPDATE outbox SET quarantine_error = ?2 WHERE seq = ?1")?
                 .execute(params![seq, error])?;
@@ -80,7 +81,8 @@ pub(super) fn resolve(
             subject,
             envelope,
             deliver_to,
-        } => (provider_event_id, event_type, subject, envelope, deliver_to),
+            entity,
+        } => (provider_event_id, event_type, subject, envelope, deliver_to, entity),
     };
     // The translation may read the vendor's id where the quarantine could not (it was keyed by the body's hash):
     // claim that id too, so a later copy is recognised; if another event holds it, this one is its duplicate.
@@ -123,6 +125,11 @@ pub(super) fn resolve(
         status.as_str()
     ])?;
     super::deliveries::fan_out(tx, seq, subject.as_deref(), deliver_to, now_ms)?;
+    if duplicate_of.is_none()
+        && let Some(entity) = entity
+    {
+        super::entities::apply(tx, entity)?;
+    }
     Ok(Some(match duplicate_of {
         Some(first) => Resolved::DuplicateOf(first),
         None => Resolved::Now(status),

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_deliveries.sql"),
     include_str!("migrations/0004_quarantine.sql"),
     include_str!("migrations/0005_operate.sql"),
+    include_str!("migrations/0006_read_model.sql"),
 ];
 
 /// Opens a connection with the durability settings every connection shares: WAL, `synchronous=FULL` (a commit is
