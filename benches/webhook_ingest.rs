@@ -11,6 +11,8 @@
 //! `BENCH_BODY=drift` sends bodies the adapter cannot translate (`full_name` renamed, as after a vendor's payload
 //! change): each is verified and quarantined (stored with its raw bytes and the adapter's error) instead.
 //! `BENCH_IDLE=N` holds N idle connections open (connected, sending nothing) while the load runs.
+//! `BENCH_READ_MODEL=1` keeps the read model for `acme-crm` (`fallback = { read_model = true }`): each webhook
+//! also upserts its customer in the event's transaction, which the bench checks (one entity per customer).
 //!
 //! The server runs as a child process (`gatehouse serve`); the load generator is a single-threaded tokio runtime
 //! (one core) driving keep-alive HTTP/1.1 connections, each sending its requests one after another. Latency is
@@ -34,7 +36,12 @@ fn env_usize(name: &str, default: usize) -> usize {
     common::env_parse(name, default, "a positive integer", |&n| n > 0)
 }
 
-fn config_toml(store_url: &str) -> String {
+fn config_toml(store_url: &str, read_model: bool) -> String {
+    let fallback = if read_model {
+        "[providers.acme-crm]\nfallback = { read_model = true }\n"
+    } else {
+        ""
+    };
     format!(
         r#"
 [server]
@@ -49,6 +56,7 @@ max_connections = 30000
 [store]
 url = "{store_url}"
 
+{fallback}
 [providers.acme-crm.webhook]
 scheme = "standard-webhooks"
 secrets = ["{SECRET}"]
@@ -134,7 +142,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("create a temp dir");
     let store = common::store::BenchStore::from_env(dir.path());
     let config = dir.path().join("gatehouse.toml");
-    std::fs::write(&config, config_toml(&store.url())).expect("write the bench config");
+    let read_model = std::env::var("BENCH_READ_MODEL").is_ok_and(|v| v == "1");
+    std::fs::write(&config, config_toml(&store.url(), read_model)).expect("write the bench config");
     let mut servers: Vec<(Server, std::net::SocketAddr)> = (0..replicas).map(|_| Server::serve(&config)).collect();
     let addr = servers[0].1;
     let addrs: Vec<std::net::SocketAddr> = servers.iter().map(|(_, addr)| *addr).collect();
@@ -180,6 +189,7 @@ fn main() {
 
     let outbox = store.count("SELECT COUNT(*) FROM outbox");
     let quarantined = store.count("SELECT COUNT(*) FROM outbox WHERE status = 'quarantined'");
+    let entities = store.count("SELECT COUNT(*) FROM read_model");
     let expected = (WARMUP + requests) as i64;
 
     run.latencies_us.sort_unstable();
@@ -190,9 +200,10 @@ fn main() {
     let warm_rate = WARMUP as f64 / warm.elapsed.as_secs_f64();
     let commits = commits.map_or("n/a".into(), |(n, mean, _)| format!("{n:.0}, mean batch {mean:.1}"));
     println!(
-        "\nwebhook ingest on {} with {replicas} gateway(s) ({body} bodies, {idle} idle connections): {requests} \
-         requests over {connections} connections in {seconds:.2} s",
-        store.label()
+        "\nwebhook ingest on {} with {replicas} gateway(s) ({body} bodies, {idle} idle connections, read model {}): \
+         {requests} requests over {connections} connections in {seconds:.2} s",
+        store.label(),
+        if read_model { "on" } else { "off" }
     );
     println!("  warm-up {warm_rate:.0} req/s; group commits of the first gateway (warm-up included) {commits}");
     println!(
@@ -208,6 +219,11 @@ fn main() {
 
     assert_eq!(run.errors + warm.errors, 0, "every webhook must be accepted");
     assert_eq!(outbox, expected, "every acknowledged webhook must be in the outbox");
+    let entities_expected = if read_model && !drift { expected } else { 0 };
+    assert_eq!(
+        entities, entities_expected,
+        "each customer is kept once with the read model, none without"
+    );
     let quarantined_expected = if drift { expected } else { 0 };
     assert_eq!(
         quarantined, quarantined_expected,

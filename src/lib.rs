@@ -8,6 +8,8 @@
 //! - [`http`]: the HTTP API, one file per route family: handlers parse requests and write answers.
 //! - [`calls`]: the orchestration of outbound calls (admission, idempotency keys, deferred commands, the adapter
 //!   through the provider's policy stack), shared by the `/v1` and `/proxy` handlers and the command executor.
+//! - [`read_model`]: the latest state of the entities adapters declare, kept from webhooks and answers, which
+//!   single-entity reads fall back to when a vendor is down.
 //! - [`problem`]: the stable problem types every failure is answered with (RFC 9457).
 //! - [`correlation`]: the correlation id carried through the work done for a request.
 //! - [`ingest`]: the webhook path behind the HTTP handler (verify → translate or quarantine → envelope → store),
@@ -41,9 +43,10 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod operations;
-pub mod providers;
 pub mod problem;
+pub mod providers;
 pub mod prune;
+pub mod read_model;
 pub mod relay;
 pub mod serve;
 pub mod startup;

@@ -47,6 +47,12 @@ pub const OUTBOX_PENDING: &str = "gatehouse_outbox_pending";
 /// Age of the oldest event waiting, by `subscription` (0 when none waits).
 pub const OUTBOX_OLDEST_SECONDS: &str = "gatehouse_outbox_oldest_pending_seconds";
 /// Writes (webhooks, idempotency keys, commands) per group commit.
+/// Single-entity reads answered from the read model, by provider and reason (`only-if-cached`, or the vendor-side
+/// failure a fallback answered for: `circuit-open`, `bulkhead-full`, `upstream-timeout`, `upstream-error`,
+/// `rate-limited`).
+pub const FALLBACK_ANSWERS: &str = "gatehouse_fallback_answers_total";
+/// Observations of entities in `/v1` answers dropped because the read model's write queue was full.
+pub const READ_MODEL_DROPPED: &str = "gatehouse_read_model_dropped_total";
 pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
 /// Time one group commit takes, fsync included.
 pub const COMMIT_SECONDS: &str = "gatehouse_store_commit_duration_seconds";

@@ -25,6 +25,7 @@ pub enum Problem {
     BulkheadFull,
     StoreUnavailable,
     UpstreamTimeout,
+    NotCached,
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
     EventQuarantined,
@@ -53,6 +54,7 @@ impl Problem {
             Problem::BulkheadFull => "bulkhead-full",
             Problem::StoreUnavailable => "store-unavailable",
             Problem::UpstreamTimeout => "upstream-timeout",
+            Problem::NotCached => "not-cached",
             Problem::IdempotencyKeyInUse => "idempotency-key-in-use",
             Problem::IdempotencyKeyMismatch => "idempotency-key-mismatch",
             Problem::EventQuarantined => "event-quarantined",
@@ -75,7 +77,7 @@ impl Problem {
             Problem::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Problem::UpstreamError => StatusCode::BAD_GATEWAY,
             Problem::CircuitOpen | Problem::BulkheadFull | Problem::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Problem::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Problem::UpstreamTimeout | Problem::NotCached => StatusCode::GATEWAY_TIMEOUT,
             Problem::IdempotencyKeyInUse
             | Problem::EventQuarantined
             | Problem::CommandNotPending
@@ -104,6 +106,7 @@ impl Problem {
             Problem::BulkheadFull => "Too many calls in flight to this vendor",
             Problem::StoreUnavailable => "The store cannot commit right now",
             Problem::UpstreamTimeout => "The vendor did not answer in time",
+            Problem::NotCached => "Nothing stored is fresh enough to answer without the vendor (only-if-cached)",
             Problem::IdempotencyKeyInUse => "A request with this Idempotency-Key is still running",
             Problem::IdempotencyKeyMismatch => "This Idempotency-Key was used for a different request",
             Problem::EventQuarantined => "The event is quarantined: retranslate it before replaying it",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use gatehouse_kit::signature::{Encoding, HmacScheme, SigningKey};
 use gatehouse_kit::{Adapter, Scheme};
 
-use crate::config::{Config, ConfigError, ProviderConfig, WebhookConfig};
+use crate::config::{Config, ConfigError, FallbackConfig, ProviderConfig, WebhookConfig};
 use crate::upstream::ProviderClient;
 
 /// Every adapter name `adapter = "..."` accepts.
@@ -23,6 +23,8 @@ pub struct Provider {
     pub outbound: Option<ProviderClient>,
     /// The adapter's domain routes: path pattern → indexes into `adapter.routes()` (one per method).
     pub routes: matchit::Router<Vec<usize>>,
+    /// Whether the read model keeps this provider's entities, and when it answers for the vendor.
+    pub fallback: FallbackConfig,
 }
 
 /// How a provider's webhooks are verified. Holds prepared keys; no `Debug` derive shows them.
@@ -61,6 +63,7 @@ impl Providers {
             };
             let outbound = ProviderClient::build(name, provider, cluster)?;
             let routes = route_table(&key, adapter.as_ref())?;
+            check_fallback(&format!("{key}.fallback"), adapter.as_ref(), &provider.fallback)?;
             providers.insert(
                 name.clone(),
                 Arc::new(Provider {
@@ -69,6 +72,7 @@ impl Providers {
                     webhook,
                     outbound,
                     routes,
+                    fallback: provider.fallback.clone(),
                 }),
             );
         }
@@ -135,6 +139,29 @@ fn check_id_is_signed(key: &str, scheme: &Scheme, webhook: &WebhookConfig) -> Re
         }
         _ => Ok(()),
     }
+}
+
+/// A read-model fallback needs entities declared by the adapter, and a route override must name one of their
+/// single-entity reads.
+fn check_fallback(key: &str, adapter: &dyn Adapter, fallback: &FallbackConfig) -> Result<(), ConfigError> {
+    let reads: Vec<&str> = adapter.entities().iter().map(|e| e.read).collect();
+    if fallback.keeps_entities() && reads.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{key}.read_model"),
+            format!("the {} adapter declares no entities to keep", adapter.name()),
+        ));
+    }
+    if let Some(path) = fallback.routes.keys().find(|path| !reads.contains(&path.as_str())) {
+        return Err(ConfigError::invalid(
+            format!("{key}.routes"),
+            format!(
+                "{path:?} is not a single-entity read of the {} adapter (those are: {})",
+                adapter.name(),
+                reads.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn route_table(key: &str, adapter: &dyn Adapter) -> Result<matchit::Router<Vec<usize>>, ConfigError> {

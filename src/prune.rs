@@ -1,6 +1,7 @@
 //! Retention: a background task that periodically deletes expired idempotency keys (after `idempotency.keep_for`),
-//! finished deferred commands (after `commands.keep_for`), delivered events (after `retention.events`) and inbox
-//! entries (after `retention.inbox`), in bounded chunks so other writes keep committing in between.
+//! finished deferred commands (after `commands.keep_for`), delivered events (after `retention.events`), inbox
+//! entries (after `retention.inbox`) and read-model entities not seen for `retention.read_model`, in bounded chunks
+//! so other writes keep committing in between.
 
 use std::sync::Arc;
 
@@ -63,7 +64,41 @@ pub async fn run(store: Arc<dyn Store>, config: Arc<Config>, stop: CancellationT
         if events + inbox > 0 {
             tracing::info!(events, inbox, "pruned delivered events and old inbox entries");
         }
+        if !prune_entities(
+            store.as_ref(),
+            now.saturating_sub(millis(config.retention.read_model)),
+            &stop,
+        )
+        .await
+        {
+            return;
+        }
     }
+}
+
+/// Deletes the read model's entities not seen since `seen_before_ms`, chunk by chunk; `false` when stopped.
+async fn prune_entities(store: &dyn Store, seen_before_ms: i64, stop: &CancellationToken) -> bool {
+    let mut entities = 0;
+    loop {
+        match store.prune_entities(seen_before_ms).await {
+            Ok(0) => break,
+            Ok(pruned) => entities += pruned,
+            Err(error) => {
+                tracing::warn!(%error, "pruning the read model failed; retrying at the next interval");
+                break;
+            }
+        }
+        if stop.is_cancelled() {
+            return false;
+        }
+    }
+    if entities > 0 {
+        tracing::info!(
+            entities,
+            "pruned read-model entities not seen within retention.read_model"
+        );
+    }
+    true
 }
 
 fn millis(duration: std::time::Duration) -> i64 {

@@ -72,7 +72,9 @@ impl Application {
         });
         let config = Arc::new(config);
         let providers = Arc::new(providers);
+        let read_model = crate::read_model::ReadModel::new(Arc::clone(&store));
         let calls = Arc::new(crate::calls::Calls {
+            read_model,
             providers: Arc::clone(&providers),
             store: Arc::clone(&store),
             config: Arc::clone(&config),
@@ -174,6 +176,7 @@ impl Application {
             Arc::clone(&state.relay_wake),
         );
         tasks.spawn(executor.run(stop.clone(), state.config.server.shutdown_grace));
+        tasks.spawn(Arc::clone(&state.calls.read_model).run(stop.clone()));
         if state.config.relay.enabled {
             tasks.spawn(Arc::clone(&self.relay).run(stop.clone(), state.config.server.shutdown_grace));
         } else {

@@ -61,9 +61,7 @@ pub async fn admit<'a>(
     name: &str,
 ) -> Result<Admitted<'a>, Box<Refused>> {
     let refused = |error| Box::new(Refused { error, limit: None });
-    let found = providers
-        .get(name)
-        .and_then(|p| p.outbound.as_ref().map(|c| (p, c)));
+    let found = providers.get(name).and_then(|p| p.outbound.as_ref().map(|c| (p, c)));
     let Some((provider, client)) = found else {
         let detail = format!("no provider {name:?} takes outbound calls");
         return Err(refused(ApiError::new(Problem::UnknownProvider, detail)));

@@ -91,4 +91,3 @@ pub async fn submit(calls: &Calls, submission: Submission<'_>, guard: Option<Key
         }
     }
 }
-

@@ -1,7 +1,7 @@
 //! A `/v1` domain call, once the edge has parsed it: its idempotency key claimed (a replay, 409 or 422 answered
 //! instead), then either stored as a deferred command (`Prefer: respond-async`) or run through the adapter and
-//! the provider's policy stack. A keyed call runs in a task of its own so its answer is kept even if the caller
-//! goes away.
+//! the provider's policy stack, with the read model as the fallback of an unkeyed read ([`super::fallback`]). A
+//! keyed call runs in a task of its own so its answer is kept even if the caller goes away.
 
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub struct DomainCall<'a> {
     pub path_and_query: &'a str,
     pub correlation_id: CorrelationId,
     pub traceparent: Option<HeaderValue>,
+    /// The request's `Cache-Control`, for a read the read model may answer.
+    pub cache: super::fallback::Directives,
 }
 
 /// Runs `call` for the admitted caller: the answer to send.
@@ -39,6 +41,7 @@ pub async fn run(calls: &Arc<Calls>, admitted: &Admitted<'_>, call: DomainCall<'
         path_and_query,
         correlation_id,
         traceparent,
+        cache,
     } = call;
     let caller = admitted.caller.name.as_str();
     let guard = match &key {
@@ -76,7 +79,7 @@ pub async fn run(calls: &Arc<Calls>, admitted: &Admitted<'_>, call: DomainCall<'
         traceparent,
     };
     let Some(guard) = guard else {
-        return answer(calls.invoke(admitted.provider, request, origin).await);
+        return super::fallback::serve(calls, admitted.provider, request, origin, cache).await;
     };
     // With a key, the call runs to its end even if the caller goes away, so its answer is kept for the retry.
     let (calls, provider) = (Arc::clone(calls), Arc::clone(admitted.provider));

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::problem::{ApiError, Problem};
 use crate::config::IdempotencyConfig;
+use crate::problem::{ApiError, Problem};
 use crate::store::{Claimed, KeyClaim, KeyCompletion, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";

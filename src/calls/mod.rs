@@ -1,12 +1,14 @@
 //! The orchestration of outbound calls, between the HTTP edge and the adapters: [`admission`] (provider known,
 //! caller allowed, caller rate limit), a domain call's [`route`], [`idempotency`] keys, [`deferred`] commands,
-//! and [`domain`], which runs a `/v1` call through them. HTTP handlers (`http::domain`, `http::proxy`) only parse
+//! [`domain`], which runs a `/v1` call through them, and [`fallback`], which answers a single-entity read from the
+//! read model when the vendor cannot (or the caller asks it to). HTTP handlers (`http::domain`, `http::proxy`) only parse
 //! requests and write responses; the deferred-command executor ([`crate::commands`]) resolves and runs a stored
 //! command with the same [`Calls::resolve`] and [`Calls::invoke`]. Failures are classified once, in [`problems`].
 
 pub mod admission;
 pub mod deferred;
 pub mod domain;
+pub mod fallback;
 pub mod idempotency;
 pub mod problems;
 pub mod route;
@@ -22,6 +24,7 @@ pub use admission::{Admitted, Caller, Refused};
 use crate::config::Config;
 use crate::problem::ApiError;
 use crate::providers::{Provider, Providers};
+use crate::read_model::ReadModel;
 use crate::store::Store;
 use crate::upstream::RequestUpstream;
 use crate::upstream::rate_limit::CallerLimits;
@@ -34,6 +37,8 @@ pub struct Calls {
     pub caller_limits: Arc<CallerLimits>,
     /// Wakes the deferred-command executor when a command is stored.
     pub commands_wake: Arc<Notify>,
+    /// What successful answers say about entities goes here; fallbacks are answered from it.
+    pub read_model: Arc<ReadModel>,
 }
 
 /// Where a call comes from, as the vendor is told: the correlation id and, from an HTTP caller, its trace context.
@@ -71,9 +76,36 @@ impl Calls {
         })
     }
 
-    /// Runs `request` through `provider`'s adapter and policy stack: the only way a domain request reaches a
-    /// vendor.
+    /// Runs `request` through `provider`'s adapter and policy stack, and keeps what a successful answer says about
+    /// the provider's entities in the read model.
     pub async fn invoke(
+        &self,
+        provider: &Provider,
+        request: DomainRequest,
+        origin: Origin,
+    ) -> Result<DomainResponse, OutboundError> {
+        self.call(provider, request, origin, true).await.0
+    }
+
+    /// [`Self::invoke`], keeping the answer in the read model only when `keep` (`Cache-Control: no-store` says
+    /// not to); also says whether it was kept. The only way a domain request reaches a vendor.
+    pub async fn call(
+        &self,
+        provider: &Provider,
+        request: DomainRequest,
+        origin: Origin,
+        keep: bool,
+    ) -> (Result<DomainResponse, OutboundError>, bool) {
+        let (method, route) = (request.method.clone(), request.route);
+        let result = self.send(provider, request, origin).await;
+        let kept = match &result {
+            Ok(answer) if keep => self.read_model.observe(provider, &method, route, answer),
+            _ => false,
+        };
+        (result, kept)
+    }
+
+    async fn send(
         &self,
         provider: &Provider,
         request: DomainRequest,

@@ -73,6 +73,7 @@ pub async fn run(config: &Config, command: EventsCommand) -> anyhow::Result<()> 
                 store: store.as_ref(),
                 subscriptions: &config.subscriptions,
                 relay_wake: None,
+                read_model: None,
             };
             let (outcomes, error) = match (id, provider) {
                 (Some(id), _) => match ingest.retranslate(&providers, id).await {

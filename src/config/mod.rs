@@ -7,6 +7,7 @@
 mod cluster;
 mod development;
 mod env;
+mod fallback;
 mod mutations;
 mod outbound;
 mod redact;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cluster::{ClusterConfig, RedisUrl};
 pub use development::exposed_development_credentials;
+pub use fallback::{FallbackConfig, ReadFallback, RouteFallback};
 pub use mutations::{CommandsConfig, IdempotencyConfig};
 pub use outbound::{
     AdminConfig, BasicCredentials, BreakerSettings, CallerConfig, Credentials, RateLimitConfig, RetryConfig,
@@ -100,6 +102,9 @@ pub struct ProviderConfig {
     pub retry: RetryConfig,
     #[serde(default)]
     pub circuit_breaker: BreakerSettings,
+    /// Answers from the read model when the vendor fails (`fallback = { read_model = true, max_stale = "24h" }`).
+    #[serde(default)]
+    pub fallback: FallbackConfig,
     pub webhook: Option<WebhookConfig>,
 }
 
@@ -114,6 +119,7 @@ impl Default for ProviderConfig {
             rate_limit: None,
             retry: RetryConfig::default(),
             circuit_breaker: BreakerSettings::default(),
+            fallback: FallbackConfig::default(),
             webhook: None,
         }
     }
@@ -202,6 +208,7 @@ impl Config {
                 outbound::check_rate_limit(&format!("{key}.rate_limit"), limit)?;
             }
             outbound::check_retry(&format!("{key}.retry"), &provider.retry)?;
+            provider.fallback.check(&format!("{key}.fallback"))?;
             if provider.timeout.is_zero() {
                 return Err(ConfigError::invalid(format!("{key}.timeout"), "must be more than zero"));
             }

@@ -1,4 +1,5 @@
-//! Configuration of retention (`[retention]`): how long delivered events and inbox entries are kept.
+//! Configuration of retention (`[retention]`): how long delivered events, inbox entries and the read model's
+//! entities are kept.
 
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ pub struct RetentionConfig {
     /// at least as long as vendors' redelivery windows (3 days at least).
     #[serde(with = "humantime_serde")]
     pub inbox: Duration,
+    /// Read-model entities (and deletion tombstones) not seen for this long (no webhook, read or write of them)
+    /// are deleted.
+    #[serde(with = "humantime_serde")]
+    pub read_model: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -28,6 +33,7 @@ impl Default for RetentionConfig {
         Self {
             events: Duration::from_secs(7 * 24 * 3600),
             inbox: Duration::from_secs(7 * 24 * 3600),
+            read_model: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -35,6 +41,9 @@ impl Default for RetentionConfig {
 pub(super) fn check(retention: &RetentionConfig) -> Result<(), ConfigError> {
     if retention.events.is_zero() {
         return Err(ConfigError::invalid("retention.events", "must be more than zero"));
+    }
+    if retention.read_model.is_zero() {
+        return Err(ConfigError::invalid("retention.read_model", "must be more than zero"));
     }
     if retention.inbox < MIN_INBOX {
         return Err(ConfigError::invalid(

@@ -10,8 +10,8 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 
 use super::first_line;
-use crate::http::commands::prefers_async;
 use crate::calls::idempotency::{self, MAX_KEY_CHARS};
+use crate::http::commands::prefers_async;
 use crate::http::proxy::{DOT_LOOKALIKES, check_path};
 
 const PREFER: HeaderName = HeaderName::from_static("prefer");

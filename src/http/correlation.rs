@@ -27,4 +27,3 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     response.headers_mut().insert(HEADER, header);
     response
 }
-

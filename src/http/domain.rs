@@ -105,5 +105,6 @@ async fn parse<'u>(
         path_and_query: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
         correlation_id,
         traceparent: traceparent(headers),
+        cache: crate::calls::fallback::Directives::parse(headers),
     })
 }

@@ -9,6 +9,7 @@ mod admin;
 mod admin_commands;
 mod admin_events;
 mod admin_query;
+mod admin_read_model;
 mod admin_replays;
 pub mod auth;
 mod body;
@@ -77,6 +78,7 @@ impl Shared {
             store: self.store.as_ref(),
             subscriptions: &self.config.subscriptions,
             relay_wake: Some(&self.relay_wake),
+            read_model: Some(&self.calls.read_model),
         }
     }
 }
@@ -131,6 +133,10 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route("/admin/commands", get(admin_commands::list))
         .route("/admin/commands/{id}", get(admin_commands::detail))
         .route("/admin/commands/{id}/cancel", post(admin_commands::cancel))
+        .route(
+            "/admin/read-model/{provider}/{kind}/{id}",
+            get(admin_read_model::entity),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,

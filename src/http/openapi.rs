@@ -9,6 +9,7 @@ mod admin_schemas;
 mod mutations;
 mod operations;
 mod parts;
+mod read_model;
 mod schemas;
 #[cfg(test)]
 mod tests;
@@ -140,6 +141,10 @@ fn paths() -> Paths {
             "/admin/commands/{id}/cancel",
             operation(Post, admin_operate::cancel_command()),
         )
+        .path(
+            "/admin/read-model/{provider}/{kind}/{id}",
+            operation(Get, read_model::admin_entity()),
+        )
         .path("/v1/acme-crm/customers", customers)
         .path("/v1/acme-crm/customers/{id}", customer)
         .path(
@@ -213,5 +218,6 @@ fn components() -> Components {
         .schema_from::<admin_schemas::AdminCommand>()
         .schema_from::<admin_schemas::AdminCommandPage>()
         .schema_from::<admin_schemas::AdminCommandDetail>()
+        .schema_from::<admin_schemas::ReadModelEntity>()
         .build()
 }

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::correlation::CorrelationId;
 use super::outbound::{outcome, provider_name, record, status_label, traceparent, with_limit_headers};
+use super::problem::{ApiError, Problem};
 use crate::calls::domain::keep;
 use crate::calls::idempotency::{self, KeyGuard};
 use crate::calls::problems::upstream_problem;
-use super::problem::{ApiError, Problem};
 use gatehouse_kit::outbound::UpstreamError;
 
 use crate::upstream::{Call, ProviderClient, UpstreamResponse};

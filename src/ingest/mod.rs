@@ -1,6 +1,7 @@
 //! The webhook ingest path, shared by the HTTP handler and the recovery tools: verify the raw bytes → the adapter
 //! reads id, type, subject and domain data (or, when it cannot, the webhook is quarantined) → CloudEvents envelope
-//! → routed to subscriptions → inbox + outbox in one durable transaction → the relay woken. Handlers read the body
+//! → routed to subscriptions → inbox + outbox (+ the entity state it carries, for the read model) in one durable
+//! transaction → the relay woken. Handlers read the body
 //! within its limits and answer; they never build events themselves.
 //!
 //! - [`quarantine`]: what a verified webhook the adapter cannot translate becomes, and its later translation
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::config::SubscriptionConfig;
 use crate::envelope::Envelope;
 use crate::providers::{Provider, WebhookVerifier};
+use crate::read_model::ReadModel;
 use crate::store::{Ingested, NewEvent, Store, StoreError};
 
 /// What ingesting needs besides the webhook: where events are stored, who subscribes, and whom to wake.
@@ -27,6 +29,8 @@ pub struct Ingest<'a> {
     pub subscriptions: &'a [SubscriptionConfig],
     /// Woken when an event with deliveries is stored.
     pub relay_wake: Option<&'a Notify>,
+    /// This process's read model, whose memory forgets an entity a webhook just changed.
+    pub read_model: Option<&'a ReadModel>,
 }
 
 /// A webhook taken in.
@@ -82,7 +86,11 @@ impl Ingest<'_> {
             }
         };
         let wants_delivery = !event.deliver_to.is_empty();
+        let entity = event.entity.clone();
         let ingested = self.store.ingest(event).await?;
+        if let (Some(entity), Some(read_model)) = (entity.filter(|_| !ingested.duplicate), self.read_model) {
+            read_model.forget(&entity);
+        }
         match quarantined {
             // A new quarantined event (a copy of one already stored, quarantined or not, is that one).
             Some(error) if !ingested.duplicate => quarantine::record(provider, &ingested, &error),
@@ -102,6 +110,7 @@ impl Ingest<'_> {
         let received_at_ms = crate::clock::now_ms();
         let event_type = format!("{}.{}", provider.name, event.event_type);
         let envelope = envelope(id, &provider.name, &event, received_at_ms, &correlation_id);
+        let entity = crate::read_model::from_event(provider, &event, id, received_at_ms);
         NewEvent {
             id,
             provider: provider.name.clone(),
@@ -114,7 +123,7 @@ impl Ingest<'_> {
             envelope,
             raw_body,
             quarantine: None,
-            entity: None,
+            entity,
         }
     }
 

@@ -315,13 +315,14 @@ impl Ingest<'_> {
             stored.received_at_ms,
             &stored.correlation_id,
         );
+        let entity = crate::read_model::from_event(provider, &event, stored.id, stored.received_at_ms);
         Resolution::Translated {
+            entity: entity.map(Box::new),
             provider_event_id: event.provider_event_id,
             deliver_to: crate::relay::route(self.subscriptions, &event_type),
             event_type,
             subject: event.subject,
             envelope,
-            entity: None,
         }
     }
 }

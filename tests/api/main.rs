@@ -30,6 +30,8 @@ mod outbound_retries;
 mod outbound_routes;
 mod postgres;
 mod quarantine;
+mod read_model;
+mod read_model_updates;
 mod relay;
 mod relay_admin;
 mod relay_isolation;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// Every route the router serves, by path template, with its methods.
-const ROUTES: [(&str, &[&str]); 21] = [
+const ROUTES: [(&str, &[&str]); 22] = [
     ("/webhooks/{provider}", &["post"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
@@ -23,6 +23,7 @@ const ROUTES: [(&str, &[&str]); 21] = [
     ("/admin/commands", &["get"]),
     ("/admin/commands/{id}", &["get"]),
     ("/admin/commands/{id}/cancel", &["post"]),
+    ("/admin/read-model/{provider}/{kind}/{id}", &["get"]),
     ("/v1/acme-crm/customers", &["get", "post"]),
     ("/v1/acme-crm/customers/{id}", &["get", "patch"]),
     ("/v1/stripe/payments", &["post"]),
@@ -104,6 +105,7 @@ async fn describes_every_route_in_openapi_3_1() {
 fn concrete(template: &str) -> String {
     template
         .replace("{provider}", "stripe")
+        .replace("{kind}", "payment")
         .replace("{id}", "x1")
         .replace("{path}", "anything")
 }

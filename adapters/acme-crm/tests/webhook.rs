@@ -262,10 +262,17 @@ fn customer_events_keep_the_read_model() {
     let [spec] = adapter.entities() else {
         panic!("acme-crm declares one entity kind");
     };
-    for (event_type, deleted) in [("customer.created", false), ("customer.updated", false), ("customer.deleted", true)] {
+    for (event_type, deleted) in [
+        ("customer.created", false),
+        ("customer.updated", false),
+        ("customer.deleted", true),
+    ] {
         let event = expect_event(deliver_json(&customer_event(event_type)));
         let seen = spec.from_event(&event).expect("a customer event carries the customer");
-        assert_eq!((spec.kind, seen.id.as_str(), seen.deleted), ("customer", "cus_8f3a", deleted));
+        assert_eq!(
+            (spec.kind, seen.id.as_str(), seen.deleted),
+            ("customer", "cus_8f3a", deleted)
+        );
         assert_eq!(seen.version, None, "Acme's customers are ordered by receipt");
         assert_eq!(seen.body, event.data);
     }

@@ -233,19 +233,31 @@ mod tests {
             .map(|o| o.id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
-        assert!(CUSTOMER.from_answer(&Method::POST, "/customers", &ok(json!({"id": "c"}))).is_empty());
+        assert!(
+            CUSTOMER
+                .from_answer(&Method::POST, "/customers", &ok(json!({"id": "c"})))
+                .is_empty()
+        );
         let failed = DomainResponse {
             status: StatusCode::ACCEPTED,
             body: json!({"id": "c"}),
         };
-        assert_eq!(CUSTOMER.from_answer(&Method::PATCH, "/customers/{id}", &failed).len(), 1);
+        assert_eq!(
+            CUSTOMER.from_answer(&Method::PATCH, "/customers/{id}", &failed).len(),
+            1
+        );
     }
 
     #[test]
     fn field_versions_are_integers_or_utc_times() {
         assert_eq!(field_version(&json!({"v": 7}), "/v"), Some(7));
         assert_eq!(field_version(&json!({"v": "1970-01-01T00:00:01Z"}), "/v"), Some(1000));
-        for bad in [json!({"v": "yesterday"}), json!({"v": 1.5}), json!({}), json!({"v": "2026-13-01T00:00:00Z"})] {
+        for bad in [
+            json!({"v": "yesterday"}),
+            json!({"v": 1.5}),
+            json!({}),
+            json!({"v": "2026-13-01T00:00:00Z"}),
+        ] {
             assert_eq!(field_version(&bad, "/v"), None, "{bad}");
         }
     }

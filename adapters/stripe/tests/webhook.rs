@@ -266,12 +266,22 @@ fn payment_intent_events_keep_the_read_model_ordered_by_stripes_time() {
     };
     let event = event_of(&payment_intent_event("payment_intent.succeeded", "succeeded"));
     assert_eq!(event.occurred_at_ms, Some(1_700_000_000_000));
-    let seen = spec.from_event(&event).expect("a payment_intent event carries the payment");
-    assert_eq!((spec.kind, seen.id.as_str(), seen.deleted), ("payment", "pi_3Q1xYzLkdIwHu7ix1", false));
+    let seen = spec
+        .from_event(&event)
+        .expect("a payment_intent event carries the payment");
+    assert_eq!(
+        (spec.kind, seen.id.as_str(), seen.deleted),
+        ("payment", "pi_3Q1xYzLkdIwHu7ix1", false)
+    );
     assert_eq!(seen.version, Some(1_700_000_000_000));
     let mut odd = payment_intent_event("payment_intent.created", "requires_payment_method");
     odd["created"] = json!("yesterday");
-    assert_eq!(event_of(&odd).occurred_at_ms, None, "an odd time loses the time, not the event");
-    let customer = json!({"id": "evt_2", "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1"}}});
+    assert_eq!(
+        event_of(&odd).occurred_at_ms,
+        None,
+        "an odd time loses the time, not the event"
+    );
+    let customer =
+        json!({"id": "evt_2", "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1"}}});
     assert!(spec.from_event(&event_of(&customer)).is_none());
 }

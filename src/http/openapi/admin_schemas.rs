@@ -115,3 +115,27 @@ pub struct AdminCommandDetail {
     /// Once finished: the answer the call had.
     pub response: Option<CommandResponse>,
 }
+
+/// `GET /admin/read-model/{provider}/{kind}/{id}`: one entity as the read model holds it.
+#[derive(ToSchema)]
+pub struct ReadModelEntity {
+    pub provider: String,
+    pub kind: String,
+    pub id: String,
+    /// Orders this entity's states (the adapter's versioning: a vendor time or field, else when it was seen, in
+    /// unix milliseconds): an older state never replaces a newer one.
+    pub version: i64,
+    /// `webhook`, `read` or `write`: what it was last kept from.
+    #[schema(examples("webhook", "read", "write"))]
+    pub source: String,
+    /// The event that carried it (webhooks only).
+    pub event_id: Option<String>,
+    /// The vendor said it was deleted: reads of it answer 404.
+    pub deleted: bool,
+    /// When it was last seen (a webhook's receipt, an answer's arrival).
+    #[schema(format = "date-time")]
+    pub observed_at: String,
+    pub age_seconds: i64,
+    /// The stored domain object (`Customer`, `Payment`, ...).
+    pub entity: serde_json::Value,
+}

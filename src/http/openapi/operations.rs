@@ -183,15 +183,15 @@ pub(super) fn create_customer() -> OperationBuilder {
 }
 
 pub(super) fn get_customer() -> OperationBuilder {
-    domain(
+    let read = domain(
         "getCustomer",
         "acme-crm",
         "Get a customer",
         Some("customer"),
         "the `id` is not UTF-8 once decoded",
     )
-    .parameter(id_param("id", "The customer's id"))
-    .response("200", outbound_json("The customer", schema_ref("Customer")))
+    .parameter(id_param("id", "The customer's id"));
+    super::read_model::single_entity_read(read, "The customer", "Customer")
 }
 
 pub(super) fn update_customer() -> OperationBuilder {
@@ -220,15 +220,15 @@ pub(super) fn create_payment() -> OperationBuilder {
 }
 
 pub(super) fn get_payment() -> OperationBuilder {
-    domain(
+    let read = domain(
         "getPayment",
         "stripe",
         "Get a payment",
         Some("payment"),
         "the `id` is not UTF-8 once decoded",
     )
-    .parameter(id_param("id", "The payment's id"))
-    .response("200", outbound_json("The payment", schema_ref("Payment")))
+    .parameter(id_param("id", "The payment's id"));
+    super::read_model::single_entity_read(read, "The payment", "Payment")
 }
 
 pub(super) fn proxy(id: &str) -> OperationBuilder {

@@ -87,7 +87,7 @@ async fn the_problem_schema_matches_problem_bodies() {
     assert_eq!(properties(&document(), "Problem"), keys(&body));
 }
 
-const PROBLEMS: [Problem; 23] = [
+const PROBLEMS: [Problem; 24] = [
     Problem::InvalidRequest,
     Problem::Unauthorized,
     Problem::InvalidSignature,
@@ -104,6 +104,7 @@ const PROBLEMS: [Problem; 23] = [
     Problem::BulkheadFull,
     Problem::StoreUnavailable,
     Problem::UpstreamTimeout,
+    Problem::NotCached,
     Problem::IdempotencyKeyInUse,
     Problem::IdempotencyKeyMismatch,
     Problem::EventQuarantined,

@@ -22,7 +22,10 @@ pub fn assert_entities(adapter: &dyn Adapter) {
             && kind
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        assert!(named, "{name} declares an entity kind {kind:?}: use lowercase letters, digits, - or _");
+        assert!(
+            named,
+            "{name} declares an entity kind {kind:?}: use lowercase letters, digits, - or _"
+        );
         assert!(!kinds.contains(&kind), "{name} declares the entity kind {kind:?} twice");
         kinds.push(kind);
         assert!(
