@@ -46,13 +46,14 @@ pub const DELIVERY_SECONDS: &str = "gatehouse_delivery_latency_seconds";
 pub const OUTBOX_PENDING: &str = "gatehouse_outbox_pending";
 /// Age of the oldest event waiting, by `subscription` (0 when none waits).
 pub const OUTBOX_OLDEST_SECONDS: &str = "gatehouse_outbox_oldest_pending_seconds";
-/// Writes (webhooks, idempotency keys, commands) per group commit.
 /// Single-entity reads answered from the read model, by provider and reason (`only-if-cached`, or the vendor-side
 /// failure a fallback answered for: `circuit-open`, `bulkhead-full`, `upstream-timeout`, `upstream-error`,
 /// `rate-limited`).
 pub const FALLBACK_ANSWERS: &str = "gatehouse_fallback_answers_total";
-/// Observations of entities in `/v1` answers dropped because the read model's write queue was full.
+/// Observations of entities in `/v1` answers dropped: the read model's write queue was full, or its writer had
+/// stopped (at shutdown).
 pub const READ_MODEL_DROPPED: &str = "gatehouse_read_model_dropped_total";
+/// Writes (webhooks, idempotency keys, commands) per group commit.
 pub const COMMIT_BATCH: &str = "gatehouse_store_commit_batch_size";
 /// Time one group commit takes, fsync included.
 pub const COMMIT_SECONDS: &str = "gatehouse_store_commit_duration_seconds";

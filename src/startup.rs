@@ -128,6 +128,9 @@ impl Application {
         tracing::info!(%addr, "gatehouse listening");
         let server = self.state.config.server.clone();
         let background = self.spawn_background(stopping.clone());
+        // The read model's writer stops last: requests and commands observe answers until they have finished.
+        let writer_stop = CancellationToken::new();
+        let writer = tokio::spawn(Arc::clone(&self.state.calls.read_model).run(writer_stop.clone()));
         // Both listeners stop accepting together and drain within the same grace.
         let serve = async {
             match self.admin_listener {
@@ -156,6 +159,8 @@ impl Application {
         }
         // The executor finishes (or leaves to its lease) what it runs within the same grace.
         let _ = tokio::time::timeout(grace, background.join_all()).await;
+        writer_stop.cancel();
+        let _ = tokio::time::timeout(grace, writer).await;
         store.shutdown().await;
         tracing::info!("gatehouse stopped");
         Ok(())
@@ -176,7 +181,6 @@ impl Application {
             Arc::clone(&state.relay_wake),
         );
         tasks.spawn(executor.run(stop.clone(), state.config.server.shutdown_grace));
-        tasks.spawn(Arc::clone(&state.calls.read_model).run(stop.clone()));
         if state.config.relay.enabled {
             tasks.spawn(Arc::clone(&self.relay).run(stop.clone(), state.config.server.shutdown_grace));
         } else {

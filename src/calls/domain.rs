@@ -84,7 +84,7 @@ pub async fn run(calls: &Arc<Calls>, admitted: &Admitted<'_>, call: DomainCall<'
     // With a key, the call runs to its end even if the caller goes away, so its answer is kept for the retry.
     let (calls, provider) = (Arc::clone(calls), Arc::clone(admitted.provider));
     let call = crate::correlation::spawn(correlation_id, async move {
-        let result = calls.invoke(&provider, request, origin).await;
+        let (result, _) = calls.call(&provider, request, origin, !cache.no_store).await;
         let kept = result.as_ref().err().is_none_or(vendor_answered);
         let response = answer(result);
         if kept {

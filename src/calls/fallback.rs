@@ -22,6 +22,10 @@ use crate::problem::{ApiError, Problem};
 use crate::providers::Provider;
 use crate::store::EntityState;
 
+/// Marks an answer the read model gave (in the response's extensions), so metrics tell it from the vendor's.
+#[derive(Debug, Clone, Copy)]
+pub struct FromReadModel;
+
 /// The request's `Cache-Control` (RFC 9111 §5.2.1) as far as the read model is concerned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Directives {
@@ -105,6 +109,8 @@ pub async fn serve(
         });
     if directives.only_if_cached {
         return match read {
+            // `no-cache` forbids a stored answer, `only-if-cached` the vendor: nothing may answer (RFC 9111).
+            Some(_) if directives.no_cache => not_cached("only-if-cached and no-cache together: nothing may answer"),
             Some(read) => stored_only(calls, provider, &read, directives).await,
             None => not_cached("this route is not answered from the read model"),
         };
@@ -131,14 +137,14 @@ pub async fn serve(
     if let Some(read) = read.filter(|_| vendor_side && !directives.no_cache) {
         let problem = outbound_problem(error);
         let reason = problem.problem().slug();
-        return match lookup(calls, provider, &read, directives).await {
-            Found::Usable(state) => {
-                metrics::counter!(crate::metrics::FALLBACK_ANSWERS, "provider" => provider.name.clone(), "reason" => reason)
-                    .increment(1);
-                tracing::info!(provider = %provider.name, kind = read.kind, reason, "answered from the read model");
-                copy(&state, &format!("gatehouse; fwd=stale; detail={reason}"))
-            }
-            Found::Deleted => deleted(provider, &read),
+        let found = lookup(calls, provider, &read, directives).await;
+        if !matches!(found, Found::Nothing) {
+            metrics::counter!(crate::metrics::FALLBACK_ANSWERS, "provider" => provider.name.clone(), "reason" => reason)
+                .increment(1);
+        }
+        return match found {
+            Found::Usable(state) => copy(&state, &format!("gatehouse; fwd=stale; detail={reason}")),
+            Found::Deleted => deleted(provider, &read, "gatehouse; fwd=stale; detail=deleted"),
             Found::Nothing => labelled(problem.into_response(), &format!("gatehouse; fwd={forwarded}")),
         };
     }
@@ -150,13 +156,14 @@ pub async fn serve(
 
 /// `only-if-cached`: the stored copy if it is fresh enough, without calling the vendor.
 async fn stored_only(calls: &Calls, provider: &Provider, read: &Read, directives: Directives) -> Response {
-    match lookup(calls, provider, read, directives).await {
-        Found::Usable(state) => {
-            metrics::counter!(crate::metrics::FALLBACK_ANSWERS, "provider" => provider.name.clone(), "reason" => "only-if-cached")
-                .increment(1);
-            copy(&state, "gatehouse; hit")
-        }
-        Found::Deleted => deleted(provider, read),
+    let found = lookup(calls, provider, read, directives).await;
+    if !matches!(found, Found::Nothing) {
+        metrics::counter!(crate::metrics::FALLBACK_ANSWERS, "provider" => provider.name.clone(), "reason" => "only-if-cached")
+            .increment(1);
+    }
+    match found {
+        Found::Usable(state) => copy(&state, "gatehouse; hit"),
+        Found::Deleted => deleted(provider, read, "gatehouse; hit; detail=deleted"),
         Found::Nothing => not_cached(&format!(
             "no stored {} {} is fresh enough (only-if-cached)",
             read.kind, read.id
@@ -170,8 +177,8 @@ enum Found {
     Nothing,
 }
 
-/// The stored state, if the caller and the route accept its age. A store failure counts as nothing stored: the
-/// caller gets the answer it would have had without a read model.
+/// The stored state (or deletion), if the caller and the route accept its age. A store failure counts as nothing
+/// stored: the caller gets the answer it would have had without a read model.
 async fn lookup(calls: &Calls, provider: &Provider, read: &Read, directives: Directives) -> Found {
     let state = match calls.read_model.lookup(&provider.name, read.kind, &read.id).await {
         Ok(Some(state)) => state,
@@ -181,15 +188,12 @@ async fn lookup(calls: &Calls, provider: &Provider, read: &Read, directives: Dir
             return Found::Nothing;
         }
     };
-    if state.deleted {
-        return Found::Deleted;
-    }
     let limit = u128::from(u64::try_from(directives.limit(read.fallback).as_millis()).unwrap_or(u64::MAX));
     let age = crate::clock::now_ms().saturating_sub(state.observed_at_ms).max(0);
-    if u128::from(age.unsigned_abs()) <= limit {
-        Found::Usable(state)
-    } else {
-        Found::Nothing
+    match (u128::from(age.unsigned_abs()) <= limit, state.deleted) {
+        (false, _) => Found::Nothing,
+        (true, true) => Found::Deleted,
+        (true, false) => Found::Usable(state),
     }
 }
 
@@ -199,15 +203,15 @@ fn copy(state: &EntityState, status: &str) -> Response {
     let json = HeaderValue::from_static("application/json");
     let mut response = ([(header::CONTENT_TYPE, json)], state.body.clone()).into_response();
     response.headers_mut().insert(header::AGE, HeaderValue::from(age));
+    response.extensions_mut().insert(FromReadModel);
     labelled(response, status)
 }
 
-fn deleted(provider: &Provider, read: &Read) -> Response {
+fn deleted(provider: &Provider, read: &Read, status: &str) -> Response {
     let detail = format!("{} said {} {} was deleted", provider.name, read.kind, read.id);
-    labelled(
-        ApiError::new(Problem::NotFound, detail).into_response(),
-        "gatehouse; hit; detail=deleted",
-    )
+    let mut response = ApiError::new(Problem::NotFound, detail).into_response();
+    response.extensions_mut().insert(FromReadModel);
+    labelled(response, status)
 }
 
 fn not_cached(detail: &str) -> Response {

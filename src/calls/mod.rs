@@ -88,7 +88,8 @@ impl Calls {
     }
 
     /// [`Self::invoke`], keeping the answer in the read model only when `keep` (`Cache-Control: no-store` says
-    /// not to); also says whether it was kept. The only way a domain request reaches a vendor.
+    /// not to; a vendor's 404 to a kept entity's single-entity read marks it deleted); also says whether the read
+    /// model holds the answer. The only way a domain request reaches a vendor.
     pub async fn call(
         &self,
         provider: &Provider,
@@ -97,9 +98,18 @@ impl Calls {
         keep: bool,
     ) -> (Result<DomainResponse, OutboundError>, bool) {
         let (method, route) = (request.method.clone(), request.route);
+        // A single-entity read of a kept entity: a 404 from the vendor marks it deleted.
+        let read = (keep && method == Method::GET)
+            .then(|| crate::read_model::read_kind(provider, route))
+            .flatten()
+            .and_then(|kind| Some((kind, request.param("id")?.to_owned())));
         let result = self.send(provider, request, origin).await;
-        let kept = match &result {
-            Ok(answer) if keep => self.read_model.observe(provider, &method, route, answer),
+        let kept = match (&result, read) {
+            (Ok(answer), _) if keep => self.read_model.observe(provider, &method, route, answer),
+            (Err(OutboundError::NotFound(_)), Some((kind, id))) => {
+                self.read_model.observe_gone(provider, kind, &id);
+                false
+            }
             _ => false,
         };
         (result, kept)

@@ -43,8 +43,16 @@ pub fn traceparent(headers: &HeaderMap) -> Option<HeaderValue> {
     valid.then(|| value.clone())
 }
 
-/// The outcome label of an answer: the problem's slug, or the status.
+/// The outcome label of an answer: `read-model` when the read model gave it, else the problem's slug, or the
+/// status.
 pub fn outcome(response: &Response) -> &'static str {
+    if response
+        .extensions()
+        .get::<crate::calls::fallback::FromReadModel>()
+        .is_some()
+    {
+        return "read-model";
+    }
     match response.extensions().get::<Problem>() {
         Some(problem) => problem.slug(),
         None => status_label(response.status()),

@@ -275,3 +275,81 @@ async fn only_if_cached_answers_from_the_read_model_alone_within_max_stale() {
     .await;
     assert_eq!(hits(&vendor).await, calls);
 }
+
+#[tokio::test]
+async fn connect_errors_and_a_full_bulkhead_are_answered_from_the_read_model() {
+    let vendor = MockServer::start().await;
+    let extra = provider_toml(
+        "gone",
+        "acme-crm",
+        "http://127.0.0.1:9",
+        "retry = { max_attempts = 1 }\nfallback = { read_model = true }",
+    ) + &provider_toml(
+        "narrow",
+        "acme-crm",
+        &vendor.uri(),
+        "retry = { max_attempts = 1 }\ntimeout = \"3s\"\nconcurrency = 1\nfallback = { read_model = true }",
+    ) + &callers_toml(&["gone", "narrow"], None);
+    let app = spawn_app_with(&extra).await;
+    for provider in ["gone", "narrow"] {
+        let customer = crate::read_model_updates::aged_customer(provider, "c_1", 5);
+        app.store.upsert_entities(vec![customer]).await.unwrap();
+    }
+    let refused = app.get_as(CALLER_KEY, "/v1/gone/customers/c_1").await;
+    assert_eq!(
+        header(&refused, "cache-status"),
+        "gatehouse; fwd=stale; detail=upstream-error"
+    );
+    assert!(header(&refused, "age").parse::<u64>().unwrap() >= 5);
+    assert_eq!(refused.json::<Value>().await.unwrap()["name"], "Old");
+
+    let slow = ResponseTemplate::new(200)
+        .set_body_json(acme_customer("Ada"))
+        .set_delay(Duration::from_millis(800));
+    vendor_answers(&vendor, slow).await;
+    let first = tokio::spawn({
+        let (client, url) = (app.client.clone(), format!("{}/v1/narrow/customers/c_1", app.addr));
+        async move { client.get(url).bearer_auth(CALLER_KEY).send().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let crowded = app.get_as(CALLER_KEY, "/v1/narrow/customers/c_1").await;
+    assert_eq!(
+        header(&crowded, "cache-status"),
+        "gatehouse; fwd=stale; detail=bulkhead-full"
+    );
+    assert_eq!(crowded.json::<Value>().await.unwrap()["name"], "Old");
+    let first = first.await.unwrap();
+    assert_eq!(header(&first, "cache-status"), "gatehouse; fwd=miss; stored");
+    assert_eq!(
+        first.json::<Value>().await.unwrap()["name"],
+        "Ada",
+        "the slot's holder got the vendor's answer"
+    );
+}
+
+#[tokio::test]
+async fn a_vendor_404_marks_the_entity_deleted_and_no_cache_with_only_if_cached_is_504() {
+    let vendor = MockServer::start().await;
+    let app = app_named(&vendor, "crm-404").await;
+    seen_in_a_read(&app, &vendor, "crm-404").await;
+    let customer = "/v1/crm-404/customers/c_1";
+    problem(
+        get_with(&app, customer, "only-if-cached, no-cache").await,
+        504,
+        "not-cached",
+    )
+    .await;
+
+    vendor_answers(
+        &vendor,
+        ResponseTemplate::new(404).set_body_json(json!({"error": "not_found"})),
+    )
+    .await;
+    problem(app.get_as(CALLER_KEY, customer).await, 404, "not-found").await;
+    stored(&app, "crm-404/customer/c_1", |c| c["deleted"] == true).await;
+    // The vendor failing later does not bring the customer back: 404 from the read model.
+    vendor_answers(&vendor, ResponseTemplate::new(500)).await;
+    let gone = app.get_as(CALLER_KEY, customer).await;
+    assert_eq!(header(&gone, "cache-status"), "gatehouse; fwd=stale; detail=deleted");
+    problem(gone, 404, "not-found").await;
+}

@@ -147,7 +147,7 @@ async fn an_old_webhook_arriving_after_a_newer_read_does_not_regress_the_entity(
         (kept["entity"]["status"].as_str(), kept["source"].as_str()),
         (Some("canceled"), Some("webhook"))
     );
-    assert_eq!(kept["version"].as_i64(), Some(later * 1000));
+    assert_eq!(kept["version"].as_i64(), Some(later * 1000 + 999));
 
     // A read answered now is older than that event: it does not undo it. (Once pi_2's read is stored, pi_1's,
     // queued before it, has been written or refused.)
@@ -235,4 +235,32 @@ fn fallback_configs_that_cannot_work_are_refused_naming_their_key() {
     assert!(zero.contains("providers.crm.fallback.max_stale"), "{zero}");
     let retention = refused("[retention]\nread_model = \"0s\"\n");
     assert!(retention.contains("retention.read_model"), "{retention}");
+}
+
+#[tokio::test]
+async fn an_event_in_the_same_second_as_a_created_payment_is_not_taken_for_older() {
+    let vendor = MockServer::start().await;
+    let extra = provider_toml("pay", "stripe", &vendor.uri(), "fallback = { read_model = true }")
+        + &format!("[providers.pay.webhook]\nsecrets = [\"{PLAIN_SECRET}\"]\n")
+        + &callers_toml(&["pay"], None);
+    let app = spawn_app_with(&extra).await;
+    vendor_answers(
+        &vendor,
+        ResponseTemplate::new(200).set_body_json(payment_intent("processing")),
+    )
+    .await;
+    let created = app
+        .client
+        .post(format!("{}/v1/pay/payments", app.addr))
+        .bearer_auth(CALLER_KEY)
+        .json(&json!({"amount": {"value": 2000, "currency": "usd"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    stored(&app, "pay/payment/pi_1", |p| p["entity"]["status"] == "pending").await;
+    // Stripe dates its events in whole seconds: `succeeded`, created this very second, still wins.
+    stripe_webhook(&app, "evt_ok", "payment_intent.succeeded", "succeeded", now() as i64).await;
+    let kept: Value = admin_read_model(&app, "pay/payment/pi_1").await.json().await.unwrap();
+    assert_eq!(kept["entity"]["status"], "succeeded", "{kept}");
 }

@@ -75,7 +75,8 @@ pub enum Versioning {
     /// their arrival: a late retry of an old event cannot undo what a later read saw.
     EventTime,
     /// By a field of the entity (a JSON pointer such as `/version` or `/updated_at`): an integer, or an RFC 3339
-    /// time (as unix milliseconds). A state without it is ordered by when the gateway saw it.
+    /// time (as unix milliseconds). A state without it is ordered by when the gateway saw it (unix milliseconds),
+    /// so declare a field every state carries: a small integer version would lose to any such state.
     Field(&'static str),
 }
 
@@ -113,9 +114,10 @@ impl EntitySpec {
         })
     }
 
-    /// The entities a successful answer to `method route` carries (none for other routes or failures).
+    /// The entities a `200` or `201` answer to `method route` carries (none for other routes or statuses: a
+    /// `202`'s body, say, describes work accepted, not the entity).
     pub fn from_answer(&self, method: &Method, route: &str, answer: &DomainResponse) -> Vec<Observation> {
-        if !answer.status.is_success() {
+        if answer.status != http::StatusCode::OK && answer.status != http::StatusCode::CREATED {
             return Vec::new();
         }
         let shape = if *method == Method::GET && route == self.read {
@@ -152,6 +154,13 @@ impl EntitySpec {
             })
             .collect()
     }
+}
+
+/// A vendor's event time given in whole seconds, as [`InboundEvent::occurred_at_ms`]: the second's last
+/// millisecond, so an event in the same second as a read answered before it is not taken for older than that
+/// read (the order within the second is unknown; the event's state is the vendor's word for it).
+pub fn event_second_ms(seconds: i64) -> Option<i64> {
+    seconds.checked_mul(1000)?.checked_add(999)
 }
 
 /// Whether `event_type` matches `pattern`: equal, or starting with what precedes a final `*`.
@@ -238,12 +247,18 @@ mod tests {
                 .from_answer(&Method::POST, "/customers", &ok(json!({"id": "c"})))
                 .is_empty()
         );
-        let failed = DomainResponse {
+        let accepted = DomainResponse {
             status: StatusCode::ACCEPTED,
-            body: json!({"id": "c"}),
+            body: json!({"id": "job_1"}),
         };
+        assert!(
+            CUSTOMER
+                .from_answer(&Method::PATCH, "/customers/{id}", &accepted)
+                .is_empty()
+        );
+        let patched = ok(json!({"id": "c"}));
         assert_eq!(
-            CUSTOMER.from_answer(&Method::PATCH, "/customers/{id}", &failed).len(),
+            CUSTOMER.from_answer(&Method::PATCH, "/customers/{id}", &patched).len(),
             1
         );
     }

@@ -56,7 +56,7 @@ pub(crate) fn interpret(webhook: &VerifiedWebhook) -> Result<InboundEvent, Webho
         event_type,
         subject,
         data,
-        occurred_at_ms: event.created.as_i64().and_then(|seconds| seconds.checked_mul(1000)),
+        occurred_at_ms: event.created.as_i64().and_then(gatehouse_kit::entity::event_second_ms),
     })
 }
 

@@ -265,7 +265,7 @@ fn payment_intent_events_keep_the_read_model_ordered_by_stripes_time() {
         panic!("stripe declares one entity kind");
     };
     let event = event_of(&payment_intent_event("payment_intent.succeeded", "succeeded"));
-    assert_eq!(event.occurred_at_ms, Some(1_700_000_000_000));
+    assert_eq!(event.occurred_at_ms, Some(1_700_000_000_999), "the second's end");
     let seen = spec
         .from_event(&event)
         .expect("a payment_intent event carries the payment");
@@ -273,7 +273,7 @@ fn payment_intent_events_keep_the_read_model_ordered_by_stripes_time() {
         (spec.kind, seen.id.as_str(), seen.deleted),
         ("payment", "pi_3Q1xYzLkdIwHu7ix1", false)
     );
-    assert_eq!(seen.version, Some(1_700_000_000_000));
+    assert_eq!(seen.version, Some(1_700_000_000_999));
     let mut odd = payment_intent_event("payment_intent.created", "requires_payment_method");
     odd["created"] = json!("yesterday");
     assert_eq!(
