@@ -11,8 +11,10 @@
 //! Run: `cargo bench --bench read_model` (env `BENCH_REQUESTS` per phase, default 100000; `BENCH_CONNECTIONS`,
 //! default 64; `BENCH_IDS`, distinct customers, default 10000; `BENCH_ROUNDS`, default 3; `BENCH_STORE=postgres`
 //! for a fresh PostgreSQL database). The fake vendor is a hyper server on its own thread (one core at most); the
-//! load generator a single-threaded tokio runtime; everything shares the machine's cores. The cost of keeping the
-//! read model on webhook ingest is `webhook_ingest` with and without `BENCH_READ_MODEL=1`.
+//! load generator a single-threaded tokio runtime; everything shares the machine's cores. The vendor answers the
+//! same customer each time (a read re-confirms it: written at most every 10 s per customer) unless
+//! `BENCH_CHANGING=1`, where every answer is a new state to write (the write path's worst case). The cost of
+//! keeping the read model on webhook ingest is `webhook_ingest` with and without `BENCH_READ_MODEL=1`.
 
 mod common;
 
@@ -62,8 +64,10 @@ fn config_toml(store_url: &str, vendor: SocketAddr) -> String {
     )
 }
 
-/// The fake vendor: `GET /customers/{id}` answers that Acme customer; anything under `/fail` answers 503.
-fn start_vendor() -> SocketAddr {
+/// The fake vendor: `GET /customers/{id}` answers that Acme customer (with `changing`, a new lifetime value each
+/// time, so every answer is a new state to write); anything under `/fail` answers 503.
+fn start_vendor(changing: bool) -> SocketAddr {
+    static ANSWERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the vendor");
     listener.set_nonblocking(true).expect("non-blocking vendor listener");
     let addr = listener.local_addr().expect("the vendor's address");
@@ -86,7 +90,11 @@ fn start_vendor() -> SocketAddr {
                             Response::new(Full::new(Bytes::from_static(b"{\"error\":\"down\"}")))
                         } else {
                             let id = path.rsplit('/').next().unwrap_or_default();
-                            Response::new(Full::new(Bytes::from(customer(id))))
+                            let value = match changing {
+                                true => ANSWERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                                false => 1234,
+                            };
+                            Response::new(Full::new(Bytes::from(customer(id, value))))
                         };
                         if path.starts_with("/fail") {
                             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -106,10 +114,10 @@ fn start_vendor() -> SocketAddr {
     addr
 }
 
-/// Acme's customer `id`, in Acme's words.
-fn customer(id: &str) -> String {
+/// Acme's customer `id` with lifetime value `value`, in Acme's words.
+fn customer(id: &str, value: u64) -> String {
     format!(
-        r#"{{"cust_id":"{id}","full_name":"Augusta Ada King {id}","email_address":"{id}@analytical-engines.example.com","lifetime_value":"1234.50","created":"2026-01-02 10:00:00"}}"#
+        r#"{{"cust_id":"{id}","full_name":"Augusta Ada King {id}","email_address":"{id}@analytical-engines.example.com","lifetime_value":"{value}.50","created":"2026-01-02 10:00:00"}}"#
     )
 }
 
@@ -140,7 +148,7 @@ fn webhooks(ids: usize, host: &str) -> Vec<Req> {
         .map(|n| {
             let body = format!(
                 r#"{{"type":"customer.updated","data":{}}}"#,
-                customer(&format!("c_{n:06}"))
+                customer(&format!("c_{n:06}"), 1234)
             );
             let id = format!("msg_{n:08}");
             let signed = scheme.sign(
@@ -178,7 +186,8 @@ fn main() {
     let connections = env_usize("BENCH_CONNECTIONS", 64);
     let ids = env_usize("BENCH_IDS", 10_000);
     let rounds = env_usize("BENCH_ROUNDS", 3);
-    let vendor = start_vendor();
+    let changing = std::env::var("BENCH_CHANGING").is_ok_and(|v| v == "1");
+    let vendor = start_vendor(changing);
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = common::store::BenchStore::from_env(dir.path());
     let config = dir.path().join("gatehouse.toml");

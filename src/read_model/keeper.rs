@@ -21,8 +21,11 @@ use crate::store::{EntitySource, EntityState, Store, StoreError};
 const CACHE_ENTRIES: usize = 100_000;
 /// The most observations waiting for their write; more are dropped (and counted).
 const QUEUE: usize = 65_536;
-/// The most observations one write takes.
-const BATCH: usize = 4_096;
+/// The most observations one write takes (all that can be queued).
+const BATCH: usize = QUEUE;
+/// How long the writer gathers observations after the first before writing them: an entity answered many times in
+/// that window is written once (its newest state), and each page of the table once.
+const GATHER: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Clone)]
 struct Cached {
@@ -173,6 +176,16 @@ impl ReadModel {
             };
             if received == 0 {
                 return;
+            }
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(GATHER) => {}
+            }
+            while batch.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(state) => batch.push(state),
+                    Err(_) => break,
+                }
             }
             self.write(std::mem::take(&mut batch)).await;
         }

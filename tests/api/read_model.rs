@@ -63,10 +63,10 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `GET /admin/read-model/crm/customer/c_1`, polled until `ready` holds for it (the answers a read makes are
-/// written a moment after the answer goes out).
+/// `GET /admin/read-model/{path}`, polled (up to 10 s) until `ready` holds for it: what answers carry is written
+/// in batches gathered for a second after the answers go out.
 pub async fn stored(app: &TestApp, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..100 {
+    for _ in 0..500 {
         let response = app
             .client
             .get(format!("{}/admin/read-model/{path}", app.addr))

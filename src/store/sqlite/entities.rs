@@ -71,7 +71,8 @@ fn unreadable(column: usize, what: String) -> rusqlite::Error {
 /// Deletes up to `limit` entities last observed before `before_ms`.
 fn prune(tx: &Transaction<'_>, before_ms: i64, limit: usize) -> rusqlite::Result<usize> {
     tx.prepare_cached(
-        "DELETE FROM read_model WHERE rowid IN (SELECT rowid FROM read_model WHERE observed_at_ms < ?1 LIMIT ?2)",
+        "DELETE FROM read_model WHERE (provider, kind, entity_id) IN (
+             SELECT provider, kind, entity_id FROM read_model WHERE observed_at_ms < ?1 LIMIT ?2)",
     )?
     .execute(params![before_ms, i64::try_from(limit).unwrap_or(i64::MAX)])
 }
