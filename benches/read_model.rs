@@ -170,15 +170,29 @@ fn webhooks(ids: usize, host: &str) -> Vec<Req> {
         .collect()
 }
 
-fn row(label: &str, phase: &mut Phase) -> f64 {
+/// Prints a phase's row (with the gateway's CPU per request, `cpu` seconds over the phase); its rate and CPU µs.
+fn row(label: &str, phase: &mut Phase, cpu: Option<f64>) -> (f64, f64) {
     let rate = phase.rate();
     let [p50, p99] = [0.5, 0.99].map(|p| phase.percentile_ms(p));
+    let requests = phase.latencies_us.len();
+    let per_request = cpu.map_or(f64::NAN, |seconds| seconds * 1e6 / requests as f64);
     println!(
-        "| {label} | {} | {rate:.0} | {p50:.2} | {p99:.2} | {} |",
-        phase.latencies_us.len(),
+        "| {label} | {requests} | {rate:.0} | {p50:.2} | {p99:.2} | {per_request:.1} | {} |",
         phase.errors
     );
-    rate
+    (rate, per_request)
+}
+
+/// Runs `requests` as one phase, with the gateway's (`pid`) CPU seconds over it.
+async fn measured(
+    senders: &mut Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    requests: Vec<Req>,
+    pid: u32,
+) -> (Phase, Option<f64>) {
+    let before = common::process_cpu_seconds(pid);
+    let phase = run_phase(senders, requests, StatusCode::OK).await;
+    let after = common::process_cpu_seconds(pid);
+    (phase, before.zip(after).map(|(b, a)| a - b))
 }
 
 fn main() {
@@ -199,7 +213,10 @@ fn main() {
         store.label()
     );
 
-    println!("\n| phase | requests | req/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|");
+    let pid = server.0.id();
+    println!(
+        "\n| phase | requests | req/s | p50 ms | p99 ms | gatehouse CPU µs/req | errors |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
     let (mut plain, mut kept) = (Vec::new(), Vec::new());
     let mut errors = 0;
     common::block_on_local(async {
@@ -229,31 +246,37 @@ fn main() {
         // The read model's writes run behind the answers: let them land.
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let only = reads("kept", requests, ids, &host, Some("only-if-cached"));
-        let mut phase = run_phase(&mut senders, only, StatusCode::OK).await;
+        let (mut phase, cpu) = measured(&mut senders, only, pid).await;
         errors += phase.errors;
-        row("only-if-cached, kept", &mut phase);
+        row("only-if-cached, kept", &mut phase, cpu);
 
-        let mut phase = run_phase(&mut senders, webhooks(ids, &host), StatusCode::OK).await;
+        let (mut phase, cpu) = measured(&mut senders, webhooks(ids, &host), pid).await;
         errors += phase.errors;
-        row("webhooks keeping `down`'s customers", &mut phase);
+        row("webhooks keeping `down`'s customers", &mut phase, cpu);
         // Failing reads open the breaker; each is answered from the read model already.
         let trip = run_phase(&mut senders, reads("down", 200, ids, &host, None), StatusCode::OK).await;
         errors += trip.errors;
-        let mut phase = run_phase(&mut senders, reads("down", requests, ids, &host, None), StatusCode::OK).await;
+        let (mut phase, cpu) = measured(&mut senders, reads("down", requests, ids, &host, None), pid).await;
         errors += phase.errors;
-        row("fallback, breaker open, down", &mut phase);
+        row("fallback, breaker open, down", &mut phase, cpu);
     });
     let (_, metrics) = common::get(addr, "/metrics", "", None).expect("metrics");
     let opened = metrics
         .lines()
         .any(|l| l.starts_with("gatehouse_fallback_answers_total{provider=\"down\",reason=\"circuit-open\"}"));
     let exit = server.terminate();
-    let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len() as f64;
+    let mean =
+        |rates: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| rates.iter().map(pick).sum::<f64>() / rates.len() as f64;
+    let (rate, cpu) = (|r: &(f64, f64)| r.0, |r: &(f64, f64)| r.1);
     println!(
-        "\nkeeping the read model on `/v1` reads: {:.0} vs {:.0} req/s mean over {rounds} rounds = {:.3} × (target ≥ 0.9)",
-        mean(&kept),
-        mean(&plain),
-        mean(&kept) / mean(&plain)
+        "\nkeeping the read model on `/v1` reads: {:.0} vs {:.0} req/s mean over {rounds} rounds = {:.3} × (target ≥ 0.9); \
+         gatehouse CPU {:.1} vs {:.1} µs per read = {:.3} ×",
+        mean(&kept, rate),
+        mean(&plain, rate),
+        mean(&kept, rate) / mean(&plain, rate),
+        mean(&kept, cpu),
+        mean(&plain, cpu),
+        mean(&kept, cpu) / mean(&plain, cpu)
     );
     assert_eq!(errors, 0, "every answer must be a 200");
     assert!(

@@ -163,6 +163,8 @@ fn main() {
         store.label()
     );
 
+    let pid = servers[0].0.0.id();
+    let mut cpu = None;
     let (warm, mut run) = common::block_on_local(async {
         let held = hold_idle(addr, idle).await;
         let mut senders = Vec::with_capacity(connections);
@@ -171,7 +173,10 @@ fn main() {
             senders.extend(common::connect(*addr, share).await);
         }
         let warm = run_phase(&mut senders, warmup, StatusCode::OK).await;
+        let before = common::process_cpu_seconds(pid);
         let run = run_phase(&mut senders, measured, StatusCode::OK).await;
+        let after = common::process_cpu_seconds(pid);
+        cpu = before.zip(after).map(|(b, a)| (a - b) * 1e6 / requests as f64);
         drop(held);
         (warm, run)
     });
@@ -206,6 +211,8 @@ fn main() {
         if read_model { "on" } else { "off" }
     );
     println!("  warm-up {warm_rate:.0} req/s; group commits of the first gateway (warm-up included) {commits}");
+    let cpu = cpu.map_or("n/a".into(), |us| format!("{us:.1}"));
+    println!("  CPU of the first gateway per measured webhook: {cpu} µs (user + system)");
     println!(
         "  errors {} (warm-up {}); outbox rows {outbox} of {expected} ({quarantined} quarantined); server {exit}\n",
         run.errors, warm.errors

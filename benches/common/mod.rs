@@ -100,3 +100,15 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     Some(sorted[rank - 1])
 }
+
+/// CPU time (user + system) process `pid` has used so far, in seconds, from `/proc/<pid>/stat` (clock ticks of
+/// 1/100 s); `None` off Linux or when the process is gone.
+#[allow(dead_code)] // Each bench uses its own part of this module.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from field 3: utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}

@@ -72,7 +72,7 @@ impl ReadModel {
         let mut kept = false;
         for spec in provider.adapter.entities() {
             for seen in spec.from_answer(method, route, answer) {
-                let body = bytes::Bytes::from(serde_json::to_vec(&seen.body).unwrap_or_default());
+                let body = bytes::Bytes::from(serde_json::to_vec(seen.body).unwrap_or_default());
                 let key = key(&provider.name, seen.kind, &seen.id);
                 let digest = BuildHasherDefault::<DefaultHasher>::default().hash_one(&body);
                 // Skipping a re-confirmation is sound when every state is ordered by when it was seen, or by a

@@ -51,7 +51,7 @@ pub fn from_event(provider: &Provider, event: &InboundEvent, id: Uuid, received_
         observed_at_ms: received_at_ms,
         source: EntitySource::Webhook,
         deleted: seen.deleted,
-        body: serde_json::to_vec(&seen.body).unwrap_or_default().into(),
+        body: serde_json::to_vec(seen.body).unwrap_or_default().into(),
         event_id: Some(id),
     })
 }

@@ -274,7 +274,7 @@ fn customer_events_keep_the_read_model() {
             ("customer", "cus_8f3a", deleted)
         );
         assert_eq!(seen.version, None, "Acme's customers are ordered by receipt");
-        assert_eq!(seen.body, event.data);
+        assert_eq!(*seen.body, event.data);
     }
     let other = expect_event(deliver_json(&customer_event("customer.merged")));
     assert!(spec.from_event(&other).is_none());

@@ -80,21 +80,21 @@ pub enum Versioning {
     Field(&'static str),
 }
 
-/// What one event or answer says about one entity.
+/// What one event or answer says about one entity (its body borrowed from the event or the answer).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
+pub struct Observation<'a> {
     pub kind: &'static str,
     pub id: String,
     /// Its version by the spec's [`Versioning`]; `None`: order it by when the gateway saw it.
     pub version: Option<i64>,
     pub deleted: bool,
     /// The entity (our domain JSON).
-    pub body: Value,
+    pub body: &'a Value,
 }
 
 impl EntitySpec {
     /// What `event` says about this kind of entity: its new state, its deletion, or nothing.
-    pub fn from_event(&self, event: &InboundEvent) -> Option<Observation> {
+    pub fn from_event<'a>(&self, event: &'a InboundEvent) -> Option<Observation<'a>> {
         let deleted = self.deleted_by.iter().any(|p| matches(p, &event.event_type));
         if !deleted && !self.upserted_by.iter().any(|p| matches(p, &event.event_type)) {
             return None;
@@ -110,13 +110,13 @@ impl EntitySpec {
             id,
             version,
             deleted,
-            body: event.data.clone(),
+            body: &event.data,
         })
     }
 
     /// The entities a `200` or `201` answer to `method route` carries (none for other routes or statuses: a
     /// `202`'s body, say, describes work accepted, not the entity).
-    pub fn from_answer(&self, method: &Method, route: &str, answer: &DomainResponse) -> Vec<Observation> {
+    pub fn from_answer<'a>(&self, method: &Method, route: &str, answer: &'a DomainResponse) -> Vec<Observation<'a>> {
         if answer.status != http::StatusCode::OK && answer.status != http::StatusCode::CREATED {
             return Vec::new();
         }
@@ -149,7 +149,7 @@ impl EntitySpec {
                         Versioning::Observed | Versioning::EventTime => None,
                     },
                     deleted: false,
-                    body: body.clone(),
+                    body,
                 })
             })
             .collect()
