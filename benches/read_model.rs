@@ -233,14 +233,9 @@ fn main() {
         }
         for round in 1..=rounds {
             for (provider, rates) in [("plain", &mut plain), ("kept", &mut kept)] {
-                let mut phase = run_phase(
-                    &mut senders,
-                    reads(provider, requests, ids, &host, None),
-                    StatusCode::OK,
-                )
-                .await;
+                let (mut phase, cpu) = measured(&mut senders, reads(provider, requests, ids, &host, None), pid).await;
                 errors += phase.errors;
-                rates.push(row(&format!("round {round}: `/v1` read, {provider}"), &mut phase));
+                rates.push(row(&format!("round {round}: `/v1` read, {provider}"), &mut phase, cpu));
             }
         }
         // The read model's writes run behind the answers: let them land.
