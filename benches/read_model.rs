@@ -11,7 +11,8 @@
 //! Run: `cargo bench --bench read_model` (env `BENCH_REQUESTS` per phase, default 100000; `BENCH_CONNECTIONS`,
 //! default 64; `BENCH_IDS`, distinct customers, default 10000; `BENCH_ROUNDS`, default 3; `BENCH_STORE=postgres`
 //! for a fresh PostgreSQL database). The fake vendor is a hyper server on its own thread (one core at most); the
-//! load generator a single-threaded tokio runtime; everything shares the machine's cores. The vendor answers the
+//! load generator a single-threaded tokio runtime; everything shares the machine's cores. Each phase is followed by
+//! a 2 s pause (the read model's writes land in it, and count in that phase's gateway CPU per request). The vendor answers the
 //! same customer each time (a read re-confirms it: written at most every 10 s per customer) unless
 //! `BENCH_CHANGING=1`, where every answer is a new state to write (the write path's worst case). The cost of
 //! keeping the read model on webhook ingest is `webhook_ingest` with and without `BENCH_READ_MODEL=1`.
@@ -183,7 +184,11 @@ fn row(label: &str, phase: &mut Phase, cpu: Option<f64>) -> (f64, f64) {
     (rate, per_request)
 }
 
-/// Runs `requests` as one phase, with the gateway's (`pid`) CPU seconds over it.
+/// How long the bench waits after each phase, so the read model's writes behind its answers (gathered for a
+/// second) land before the next phase, and count in this phase's CPU rather than in the next one's.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs `requests` as one phase, with the gateway's (`pid`) CPU seconds over it and the [`SETTLE`] after it.
 async fn measured(
     senders: &mut Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
     requests: Vec<Req>,
@@ -191,6 +196,7 @@ async fn measured(
 ) -> (Phase, Option<f64>) {
     let before = common::process_cpu_seconds(pid);
     let phase = run_phase(senders, requests, StatusCode::OK).await;
+    tokio::time::sleep(SETTLE).await;
     let after = common::process_cpu_seconds(pid);
     (phase, before.zip(after).map(|(b, a)| a - b))
 }
@@ -238,8 +244,6 @@ fn main() {
                 rates.push(row(&format!("round {round}: `/v1` read, {provider}"), &mut phase, cpu));
             }
         }
-        // The read model's writes run behind the answers: let them land.
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let only = reads("kept", requests, ids, &host, Some("only-if-cached"));
         let (mut phase, cpu) = measured(&mut senders, only, pid).await;
         errors += phase.errors;

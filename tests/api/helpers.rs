@@ -273,6 +273,12 @@ impl TestApp {
         (status, body)
     }
 
+    /// `GET /metrics` as text (counters are process-wide: shared by every test in this binary).
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(format!("{}/metrics", self.addr)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// `GET /admin/providers` with the admin token: the entry of `provider`.
     pub async fn admin_provider(&self, provider: &str) -> serde_json::Value {
         let body: serde_json::Value = self.get_as(ADMIN_TOKEN, "/admin/providers").await.json().await.unwrap();

@@ -172,15 +172,7 @@ circuit_breaker = { window = 3, min_calls = 3, open_for = "30s" }"#;
     )
     .await;
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let provider = r#"provider="metered""#;
     let calls = |outcome: &str| {
         let outcome = format!(r#"outcome="{outcome}""#);

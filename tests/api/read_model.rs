@@ -148,15 +148,7 @@ async fn vendor_side_failures_are_answered_from_the_read_model_and_caller_errors
     .await;
     problem(app.get_as(CALLER_KEY, customer).await, 400, "invalid-request").await;
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for reason in ["upstream-error", "upstream-timeout", "rate-limited"] {
         let line = format!("gatehouse_fallback_answers_total{{provider=\"crm-fails\",reason=\"{reason}\"}} 1");
         assert!(metrics.contains(&line), "{line} in:\n{metrics}");
@@ -191,15 +183,7 @@ async fn an_open_breaker_is_answered_from_the_read_model_without_calling_the_ven
     // A caller not allowed the provider is refused before anything is looked up.
     let outsider = app.get_as(OTHER_KEY, customer).await;
     problem(outsider, 403, "forbidden").await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("gatehouse_fallback_answers_total{provider=\"crm-open\",reason=\"circuit-open\"} 1"));
 }
 

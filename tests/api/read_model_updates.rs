@@ -108,8 +108,9 @@ async fn stripe_webhook(app: &TestApp, id: &str, event_type: &str, status: &str,
     assert_eq!(app.post_webhook("pay", &signed, body.as_bytes()).await.status(), 200);
 }
 
-#[tokio::test]
-async fn an_old_webhook_arriving_after_a_newer_read_does_not_regress_the_entity() {
+/// `pay` (stripe, read model kept, webhooks signed with [`PLAIN_SECRET`]) on a vendor answering a payment intent in
+/// `status`.
+async fn pay_app(status: &str) -> (MockServer, TestApp) {
     let vendor = MockServer::start().await;
     let extra = provider_toml("pay", "stripe", &vendor.uri(), "fallback = { read_model = true }")
         + &format!("[providers.pay.webhook]\nsecrets = [\"{PLAIN_SECRET}\"]\n")
@@ -117,9 +118,15 @@ async fn an_old_webhook_arriving_after_a_newer_read_does_not_regress_the_entity(
     let app = spawn_app_with(&extra).await;
     vendor_answers(
         &vendor,
-        ResponseTemplate::new(200).set_body_json(payment_intent("succeeded")),
+        ResponseTemplate::new(200).set_body_json(payment_intent(status)),
     )
     .await;
+    (vendor, app)
+}
+
+#[tokio::test]
+async fn an_old_webhook_arriving_after_a_newer_read_does_not_regress_the_entity() {
+    let (vendor, app) = pay_app("succeeded").await;
     assert_eq!(app.get_as(CALLER_KEY, "/v1/pay/payments/pi_1").await.status(), 200);
     stored(&app, "pay/payment/pi_1", |p| p["entity"]["status"] == "succeeded").await;
 
@@ -239,16 +246,7 @@ fn fallback_configs_that_cannot_work_are_refused_naming_their_key() {
 
 #[tokio::test]
 async fn an_event_in_the_same_second_as_a_created_payment_is_not_taken_for_older() {
-    let vendor = MockServer::start().await;
-    let extra = provider_toml("pay", "stripe", &vendor.uri(), "fallback = { read_model = true }")
-        + &format!("[providers.pay.webhook]\nsecrets = [\"{PLAIN_SECRET}\"]\n")
-        + &callers_toml(&["pay"], None);
-    let app = spawn_app_with(&extra).await;
-    vendor_answers(
-        &vendor,
-        ResponseTemplate::new(200).set_body_json(payment_intent("processing")),
-    )
-    .await;
+    let (_vendor, app) = pay_app("processing").await;
     let created = app
         .client
         .post(format!("{}/v1/pay/payments", app.addr))
