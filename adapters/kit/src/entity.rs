@@ -220,10 +220,12 @@ mod tests {
     #[test]
     fn events_carry_states_and_deletions() {
         let data = json!({"id": "c_1", "updated_at": "2026-01-02T10:00:00.5Z"});
-        let seen = CUSTOMER.from_event(&event("customer.updated", data.clone())).unwrap();
+        let updated = event("customer.updated", data.clone());
+        let seen = CUSTOMER.from_event(&updated).unwrap();
         assert_eq!((seen.id.as_str(), seen.deleted), ("c_1", false));
         assert_eq!(seen.version, Some(1_767_348_000_500));
-        let gone = CUSTOMER.from_event(&event("customer.deleted", json!({}))).unwrap();
+        let deleted = event("customer.deleted", json!({}));
+        let gone = CUSTOMER.from_event(&deleted).unwrap();
         assert_eq!((gone.id.as_str(), gone.deleted, gone.version), ("c_1", true, None));
         assert!(CUSTOMER.from_event(&event("customer.merged", data)).is_none());
         assert!(matches("payment_intent.*", "payment_intent.succeeded"));
@@ -233,7 +235,8 @@ mod tests {
     #[test]
     fn answers_carry_one_entity_or_a_page() {
         let ok = |body| DomainResponse::ok(body);
-        let one = CUSTOMER.from_answer(&Method::GET, "/customers/{id}", &ok(json!({"id": "c_1"})));
+        let customer = ok(json!({"id": "c_1"}));
+        let one = CUSTOMER.from_answer(&Method::GET, "/customers/{id}", &customer);
         assert_eq!(one.len(), 1);
         let page = json!({"data": [{"id": "a"}, {"id": ""}, {"id": "b"}], "next_cursor": null});
         let ids: Vec<_> = CUSTOMER
