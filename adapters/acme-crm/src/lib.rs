@@ -4,6 +4,7 @@
 //! - `webhook`: reads a verified `customer.*` webhook into an [`InboundEvent`](gatehouse_kit::InboundEvent).
 //! - `routes`: `GET /customers/{id}`, `GET /customers?limit=&cursor=` (cursor pagination over Acme's page
 //!   numbers), `POST /customers` and `PATCH /customers/{id}`, translated into Acme's API calls and back.
+//! - `ENTITIES`: the `customer` entity it declares for the gateway's read model.
 //! - `dto`: Acme's customer as the vendor sends it and its translation to our domain (the anti-corruption layer,
 //!   shared with the outbound routes).
 
@@ -12,9 +13,26 @@ mod routes;
 mod webhook;
 
 use async_trait::async_trait;
-use gatehouse_kit::entity::EntitySpec;
+use gatehouse_kit::entity::{Answers, EntitySpec, Versioning};
 use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
 use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use http::Method;
+
+/// The customers the gateway's read model keeps: from `customer.created|updated` webhooks (`customer.deleted`
+/// marks one gone) and from every answer carrying customers. Acme's customers carry no version or update time, so
+/// states are ordered by when the gateway saw them.
+static ENTITIES: [EntitySpec; 1] = [EntitySpec {
+    kind: "customer",
+    read: routes::CUSTOMER,
+    answers: &[
+        Answers::page(Method::GET, routes::CUSTOMERS),
+        Answers::one(Method::POST, routes::CUSTOMERS),
+        Answers::one(Method::PATCH, routes::CUSTOMER),
+    ],
+    upserted_by: &["customer.created", "customer.updated"],
+    deleted_by: &["customer.deleted"],
+    versioning: Versioning::Observed,
+}];
 
 /// The Acme CRM adapter, configured as `adapter = "acme-crm"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,7 +70,7 @@ impl Adapter for AcmeCrm {
     }
 
     fn entities(&self) -> &'static [EntitySpec] {
-        &routes::ENTITIES
+        &ENTITIES
     }
 
     async fn call(&self, request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {

@@ -18,7 +18,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use gatehouse_kit::domain::{Customer, Page};
-use gatehouse_kit::entity::{Answers, EntitySpec, Versioning};
 use gatehouse_kit::outbound::{
     self, DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, VendorError, VendorRequest,
     VendorResponse, caller_json, clean_message, deserialize_caller, invalid, non_empty, path_param, path_segment,
@@ -33,8 +32,8 @@ use crate::dto::{VendorCustomer, VendorCustomerChanges, VendorCustomerPage, Vend
 
 /// Our name for the vendor in error messages.
 const VENDOR: &str = "acme-crm";
-const CUSTOMER: &str = "/customers/{id}";
-const CUSTOMERS: &str = "/customers";
+pub(crate) const CUSTOMER: &str = "/customers/{id}";
+pub(crate) const CUSTOMERS: &str = "/customers";
 
 /// The routes [`crate::AcmeCrm`] serves.
 pub(crate) static ROUTES: [RouteSpec; 4] = [
@@ -43,22 +42,6 @@ pub(crate) static ROUTES: [RouteSpec; 4] = [
     RouteSpec::new(Method::POST, CUSTOMERS),
     RouteSpec::new(Method::PATCH, CUSTOMER),
 ];
-
-/// The customers the gateway's read model keeps: from `customer.created|updated` webhooks (`customer.deleted`
-/// marks one gone) and from every answer carrying customers. Acme's customers carry no version or update time, so
-/// states are ordered by when the gateway saw them.
-pub(crate) static ENTITIES: [EntitySpec; 1] = [EntitySpec {
-    kind: "customer",
-    read: CUSTOMER,
-    answers: &[
-        Answers::page(Method::GET, CUSTOMERS),
-        Answers::one(Method::POST, CUSTOMERS),
-        Answers::one(Method::PATCH, CUSTOMER),
-    ],
-    upserted_by: &["customer.created", "customer.updated"],
-    deleted_by: &["customer.deleted"],
-    versioning: Versioning::Observed,
-}];
 
 /// The page size when the caller gives no `limit`.
 const DEFAULT_LIMIT: u32 = 20;
