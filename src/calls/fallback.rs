@@ -137,12 +137,7 @@ pub async fn serve(
     if let Some(read) = read.filter(|_| vendor_side && !directives.no_cache) {
         let problem = outbound_problem(error);
         let reason = problem.problem().slug();
-        let found = lookup(calls, provider, &read, directives).await;
-        if !matches!(found, Found::Nothing) {
-            metrics::counter!(crate::metrics::FALLBACK_ANSWERS, "provider" => provider.name.clone(), "reason" => reason)
-                .increment(1);
-        }
-        return match found {
+        return match lookup(calls, provider, &read, directives, reason).await {
             Found::Usable(state) => copy(&state, &format!("gatehouse; fwd=stale; detail={reason}")),
             Found::Deleted => deleted(provider, &read, "gatehouse; fwd=stale; detail=deleted"),
             Found::Nothing => labelled(problem.into_response(), &format!("gatehouse; fwd={forwarded}")),
@@ -156,12 +151,7 @@ pub async fn serve(
 
 /// `only-if-cached`: the stored copy if it is fresh enough, without calling the vendor.
 async fn stored_only(calls: &Calls, provider: &Provider, read: &Read, directives: Directives) -> Response {
-    let found = lookup(calls, provider, read, directives).await;
-    if !matches!(found, Found::Nothing) {
-        metrics::counter!(crate::metrics::FALLBACK_ANSWERS, "provider" => provider.name.clone(), "reason" => "only-if-cached")
-            .increment(1);
-    }
-    match found {
+    match lookup(calls, provider, read, directives, "only-if-cached").await {
         Found::Usable(state) => copy(&state, "gatehouse; hit"),
         Found::Deleted => deleted(provider, read, "gatehouse; hit; detail=deleted"),
         Found::Nothing => not_cached(&format!(
@@ -177,9 +167,16 @@ enum Found {
     Nothing,
 }
 
-/// The stored state (or deletion), if the caller and the route accept its age. A store failure counts as nothing
-/// stored: the caller gets the answer it would have had without a read model.
-async fn lookup(calls: &Calls, provider: &Provider, read: &Read, directives: Directives) -> Found {
+/// The stored state (or deletion), if the caller and the route accept its age; one that will answer is counted
+/// under `reason`. A store failure counts as nothing stored: the caller gets the answer it would have had without
+/// a read model.
+async fn lookup(
+    calls: &Calls,
+    provider: &Provider,
+    read: &Read,
+    directives: Directives,
+    reason: &'static str,
+) -> Found {
     let state = match calls.read_model.lookup(&provider.name, read.kind, &read.id).await {
         Ok(Some(state)) => state,
         Ok(None) => return Found::Nothing,
@@ -190,10 +187,15 @@ async fn lookup(calls: &Calls, provider: &Provider, read: &Read, directives: Dir
     };
     let limit = u128::from(u64::try_from(directives.limit(read.fallback).as_millis()).unwrap_or(u64::MAX));
     let age = crate::clock::now_ms().saturating_sub(state.observed_at_ms).max(0);
-    match (u128::from(age.unsigned_abs()) <= limit, state.deleted) {
-        (false, _) => Found::Nothing,
-        (true, true) => Found::Deleted,
-        (true, false) => Found::Usable(state),
+    if u128::from(age.unsigned_abs()) > limit {
+        return Found::Nothing;
+    }
+    metrics::counter!(crate::metrics::FALLBACK_ANSWERS, "provider" => provider.name.clone(), "reason" => reason)
+        .increment(1);
+    if state.deleted {
+        Found::Deleted
+    } else {
+        Found::Usable(state)
     }
 }
 

@@ -86,17 +86,7 @@ impl ReadModel {
                     kept = true;
                     continue;
                 }
-                let state = EntityState {
-                    provider: provider.name.clone(),
-                    kind: seen.kind.to_owned(),
-                    id: seen.id,
-                    version: seen.version.unwrap_or(now),
-                    observed_at_ms: now,
-                    source,
-                    deleted: false,
-                    body,
-                    event_id: None,
-                };
+                let state = super::state(provider, seen, body, now, source, None);
                 if self.enqueue(provider, state) {
                     self.queued_last.insert(key, (digest, Instant::now()));
                     kept = true;

@@ -18,6 +18,7 @@ mod keeper;
 use std::time::Duration;
 
 use gatehouse_kit::InboundEvent;
+use gatehouse_kit::entity::Observation;
 use uuid::Uuid;
 
 pub use keeper::ReadModel;
@@ -43,17 +44,38 @@ pub fn from_event(provider: &Provider, event: &InboundEvent, id: Uuid, received_
         .entities()
         .iter()
         .find_map(|spec| spec.from_event(event))?;
-    Some(EntityState {
+    let body = serde_json::to_vec(seen.body).unwrap_or_default().into();
+    Some(state(
+        provider,
+        seen,
+        body,
+        received_at_ms,
+        EntitySource::Webhook,
+        Some(id),
+    ))
+}
+
+/// The state `seen` describes as `provider`'s, its body serialized as `body`, seen at `seen_at_ms` (also its
+/// version when the adapter's versioning gives none).
+fn state(
+    provider: &Provider,
+    seen: Observation<'_>,
+    body: bytes::Bytes,
+    seen_at_ms: i64,
+    source: EntitySource,
+    event_id: Option<Uuid>,
+) -> EntityState {
+    EntityState {
         provider: provider.name.clone(),
         kind: seen.kind.to_owned(),
         id: seen.id,
-        version: seen.version.unwrap_or(received_at_ms),
-        observed_at_ms: received_at_ms,
-        source: EntitySource::Webhook,
+        version: seen.version.unwrap_or(seen_at_ms),
+        observed_at_ms: seen_at_ms,
+        source,
         deleted: seen.deleted,
-        body: serde_json::to_vec(seen.body).unwrap_or_default().into(),
-        event_id: Some(id),
-    })
+        body,
+        event_id,
+    }
 }
 
 /// The entity kind read by `route` and its fallback, when `provider` answers that read from its read model.
