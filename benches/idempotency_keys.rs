@@ -3,7 +3,8 @@
 //! (`POST /proxy/crm/customers`), measured in alternating rounds in one run.
 //!
 //! Run: `cargo bench --bench idempotency_keys` (env `BENCH_REQUESTS` per round and target, default 20000;
-//! `BENCH_ROUNDS`, default 3; `BENCH_CONNECTIONS`, default 64; any `GATEHOUSE__…` variable reaches the server).
+//! `BENCH_ROUNDS`, default 3; `BENCH_CONNECTIONS`, default 64; `BENCH_VENDOR_DELAY_MS`, default 0: how long the
+//! fake vendor takes to answer, e.g. 2 for a fast API on a LAN; any `GATEHOUSE__…` variable reaches the server).
 //!
 //! With a key, each request claims it (one store write) before the vendor call and stores the answer (a second,
 //! durable write) before answering; both go through the SQLite writer's group commit. Every key is distinct, so
@@ -92,8 +93,9 @@ rate_limit = {{ per_second = 10000000, burst = 10000000 }}
     )
 }
 
-/// The fake vendor on its own thread (a current-thread runtime: at most one core): `201` and an Acme customer.
-fn start_vendor() -> SocketAddr {
+/// The fake vendor on its own thread (a current-thread runtime: at most one core): `201` and an Acme customer,
+/// after `delay` (each request waits on a timer: concurrent requests wait together).
+fn start_vendor(delay: std::time::Duration) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the vendor");
     listener
         .set_nonblocking(true)
@@ -114,7 +116,10 @@ fn start_vendor() -> SocketAddr {
                     };
                     let _ = stream.set_nodelay(true);
                     tokio::spawn(async move {
-                        let service = hyper::service::service_fn(|_: Request<hyper::body::Incoming>| async {
+                        let service = hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| async move {
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
                             let mut response = Response::new(Full::new(Bytes::from_static(VENDOR_BODY)));
                             *response.status_mut() = StatusCode::CREATED;
                             response
@@ -156,7 +161,13 @@ fn main() {
     let requests = env_usize("BENCH_REQUESTS", 20_000);
     let rounds = env_usize("BENCH_ROUNDS", 3);
     let connections = env_usize("BENCH_CONNECTIONS", 64);
-    let vendor = start_vendor();
+    let delay_ms = common::env_parse("BENCH_VENDOR_DELAY_MS", 0u64, "a whole number of milliseconds", |_| {
+        true
+    });
+    if delay_ms > 0 {
+        eprintln!("the fake vendor answers after {delay_ms} ms");
+    }
+    let vendor = start_vendor(std::time::Duration::from_millis(delay_ms));
     let dir = tempfile::tempdir().expect("create a temp dir");
     let db = dir.path().join("gatehouse.db");
     let config = dir.path().join("gatehouse.toml");

@@ -3,7 +3,9 @@
 //! to the consumer's receipt, with `gatehouse serve` taking signed webhooks at a steady 1,000/s.
 //!
 //! Run: `cargo bench --bench relay_drain` (env `BENCH_EVENTS`, default 100000; `BENCH_RATE`, default 1000 webhooks/s;
-//! `BENCH_SECONDS`, default 10, for the steady run; any `GATEHOUSE__…` variable reaches the gateway).
+//! `BENCH_SECONDS`, default 10, for the steady run; `BENCH_DRAINS=0` skips the drains; any `GATEHOUSE__…` variable
+//! reaches the gateway). The steady run also reports the gateway's CPU per event, by thread (from
+//! `/proc/<pid>/task/*/stat`).
 //!
 //! `BENCH_STORE=postgres` runs it on a fresh PostgreSQL database instead of SQLite, where `BENCH_RELAYS=N` drains
 //! with N `gatehouse relay` processes at once (SQLite has one owner: one relay).
@@ -286,11 +288,19 @@ fn main() {
     let consumer = start_consumer(Arc::clone(&receipts));
 
     // 1. Drains: pre-load, then time `gatehouse relay` until every delivery is done; to HTTP, then to NATS.
-    drain("HTTP", &http_sink(consumer), events, relays, "≥ 10,000");
-    let received = receipts.lock().expect("receipts").len();
-    println!("  the consumer received {received} distinct ids");
-    receipts.lock().expect("receipts").clear();
-    if std::net::TcpStream::connect("127.0.0.1:4222").is_ok() {
+    let drains = std::env::var("BENCH_DRAINS").map_or(true, |v| v != "0");
+    let received = if drains {
+        drain("HTTP", &http_sink(consumer), events, relays, "≥ 10,000");
+        let received = receipts.lock().expect("receipts").len();
+        println!("  the consumer received {received} distinct ids");
+        receipts.lock().expect("receipts").clear();
+        received
+    } else {
+        events
+    };
+    if !drains {
+        println!("BENCH_DRAINS=0: drains skipped");
+    } else if std::net::TcpStream::connect("127.0.0.1:4222").is_ok() {
         let stream = format!("GHBENCH{}", std::process::id());
         drain(
             "NATS",
@@ -310,8 +320,11 @@ fn main() {
 
     // 2. Steady: webhooks at `rate`/s through `gatehouse serve`, latency from 2xx to the consumer's receipt.
     let (mut server, addr) = Server::serve(&config);
+    let pid = server.0.id();
+    let cpu_before = common::thread_cpu_seconds(pid);
     let acked = common::block_on_local(steady(addr, rate, seconds));
     std::thread::sleep(Duration::from_secs(2));
+    let cpu = common::thread_cpu_between(&cpu_before, &common::thread_cpu_seconds(pid));
     server.terminate();
     let receipts = receipts.lock().expect("receipts").clone();
     let mut latencies: Vec<u64> = acked
@@ -332,6 +345,18 @@ fn main() {
         ms(0.99),
         ms(1.0)
     );
+    let total: f64 = cpu.iter().map(|(_, s)| s).sum();
+    let per_event = |s: f64| s * 1e6 / acked.len().max(1) as f64;
+    println!(
+        "  gateway CPU over the steady run (and the 2 s after it): {:.2} s = {:.0} µs per event (target ≤ 150), \
+         {:.0} % of a core; by thread:",
+        total,
+        per_event(total),
+        total * 100.0 / (seconds as f64 + 2.0)
+    );
+    for (name, s) in &cpu {
+        println!("    {name:<28} {s:>6.2} s  {:>6.0} µs/event", per_event(*s));
+    }
     assert_eq!(received, events, "every pre-loaded event reached the consumer");
     assert_eq!(
         latencies.len(),

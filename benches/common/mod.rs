@@ -112,3 +112,46 @@ pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
     let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     Some((ticks(11)? + ticks(12)?) / 100.0)
 }
+
+/// CPU seconds (user + system) each thread of process `pid` has used so far, by thread id, with the thread's name,
+/// from `/proc/<pid>/task/*/stat`; empty off Linux or when the process is gone.
+#[allow(dead_code)] // Each bench uses its own part of this module.
+pub fn thread_cpu_seconds(pid: u32) -> std::collections::BTreeMap<u32, (String, f64)> {
+    let mut threads = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        threads.insert(tid, (name, (ticks(11) + ticks(12)) / 100.0));
+    }
+    threads
+}
+
+/// What each thread of a process used between two [`thread_cpu_seconds`] readings, summed by thread name (most
+/// first), in seconds.
+#[allow(dead_code)] // Each bench uses its own part of this module.
+pub fn thread_cpu_between(
+    before: &std::collections::BTreeMap<u32, (String, f64)>,
+    after: &std::collections::BTreeMap<u32, (String, f64)>,
+) -> Vec<(String, f64)> {
+    let mut by_name: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
+    for (tid, (name, seconds)) in after {
+        let earlier = before.get(tid).map_or(0.0, |(_, s)| *s);
+        *by_name.entry(name.clone()).or_default() += seconds - earlier;
+    }
+    let mut spent: Vec<(String, f64)> = by_name.into_iter().filter(|(_, s)| *s > 0.0).collect();
+    spent.sort_by(|a, b| b.1.total_cmp(&a.1));
+    spent
+}

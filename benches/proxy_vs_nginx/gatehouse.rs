@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
 
 use crate::CALLER_KEY;
 use crate::common::free_addr;
-use crate::process::{Proc, wait_for};
+use crate::process::{Proc, command, patience, wait_for};
 use crate::upstream::FAIL_PREFIX;
 
 /// The upper limit a limiter is configured with so it never refuses during the bench (the highest rate a limit
@@ -62,11 +62,12 @@ circuit_breaker = {{ window = 10, min_calls = 5, failure_rate = 0.5, open_for = 
     )
 }
 
-pub fn start_gatehouse(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
+/// Starts Gatehouse (under `wrapper`, e.g. valgrind, when given) and waits until it is ready.
+pub fn start_gatehouse(dir: &Path, upstream: SocketAddr, wrapper: Option<&[String]>) -> (Proc, SocketAddr) {
     let config = dir.join("gatehouse.toml");
     std::fs::write(&config, gatehouse_config(&dir.join("gatehouse.db"), upstream)).expect("write the gatehouse config");
     let addr = free_addr();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    let mut command = command(Path::new(env!("CARGO_BIN_EXE_gatehouse")), wrapper);
     command
         .arg("--config")
         .arg(&config)
@@ -82,6 +83,7 @@ pub fn start_gatehouse(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
     let mut gatehouse = Proc {
         name: "gatehouse",
         child,
+        patience: patience(wrapper),
     };
     wait_for(&mut gatehouse, addr, "/readyz");
     (gatehouse, addr)

@@ -57,7 +57,7 @@ pub struct Outcome {
 }
 
 /// Every connection sends `GET path` one request after another until `duration` is over.
-async fn run_for(senders: &mut Vec<Sender>, target: &Target, duration: Duration) -> Phase {
+pub async fn run_for(senders: &mut Vec<Sender>, target: &Target, duration: Duration) -> Phase {
     let uri: Uri = target.path.parse().expect("a valid path");
     let host = HeaderValue::from_str(&target.addr.to_string()).expect("a valid host");
     let auth = HeaderValue::from_str(&format!("Bearer {CALLER_KEY}")).expect("a valid header");

@@ -12,6 +12,8 @@
 //! For experiments: `BENCH_RATE_LIMITS=off` leaves the caller and provider rate limits out of Gatehouse's config;
 //! `BENCH_GATEHOUSE_PRELOAD=/path/lib.so` is Gatehouse's `LD_PRELOAD` (e.g. another allocator);
 //! `TOKIO_WORKER_THREADS` sets Gatehouse's worker count.
+//! `BENCH_CALLGRIND=1` counts instructions per request instead of timing (see [`instructions`]): nginx and
+//! Gatehouse run under valgrind's callgrind, `BENCH_SECONDS` (default 10) of load each is counted.
 //!
 //! The load generator is a single-threaded tokio runtime (one core) driving keep-alive HTTP/1.1 connections (hyper
 //! client connections), each sending its requests one after another for a fixed time. Latency is send → full
@@ -22,6 +24,7 @@
 mod common;
 mod cpu;
 mod gatehouse;
+mod instructions;
 mod load;
 mod nginx;
 mod process;
@@ -60,6 +63,8 @@ struct Target {
     expect: Expect,
     /// Processes whose CPU time counts as this target's (the proxy's), re-read at each sample.
     proxy_pids: Box<dyn Fn() -> Vec<u32>>,
+    /// The name of its profiles when its instructions are counted (`BENCH_CALLGRIND`); `None`: not counted.
+    profile: Option<&'static str>,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -106,18 +111,28 @@ fn main() {
     let connections = usize::try_from(env_u64("BENCH_CONNECTIONS", 64)).expect("a connection count");
     assert!(connections > 0, "BENCH_CONNECTIONS must be at least 1");
     let (upstream, upstream_tid) = start_upstream();
+    let counting = instructions::enabled();
     let settings = Settings {
         connections,
         warmup: Duration::from_secs(env_u64("BENCH_WARMUP_SECONDS", 2)),
         rounds: usize::try_from(env_u64("BENCH_ROUNDS", 5).max(1)).expect("a round count"),
-        slice: Duration::from_secs(env_u64("BENCH_SECONDS", 3).max(1)),
+        slice: Duration::from_secs(env_u64("BENCH_SECONDS", if counting { 10 } else { 3 }).max(1)),
         idle: Duration::from_secs(env_u64("BENCH_IDLE_SECONDS", 3)),
         upstream_tid,
         loadgen_tid: thread_id(),
     };
     let dir = tempfile::tempdir().expect("create a temp dir");
-    let mut nginx = selected("nginx").then(|| start_nginx(dir.path(), upstream));
-    let mut gatehouse = (selected("gatehouse") || selected("breaker")).then(|| start_gatehouse(dir.path(), upstream));
+    let (nginx_wrapper, gatehouse_wrapper) = if counting {
+        (
+            Some(instructions::wrapper("nginx")),
+            Some(instructions::wrapper("gatehouse")),
+        )
+    } else {
+        (None, None)
+    };
+    let mut nginx = selected("nginx").then(|| start_nginx(dir.path(), upstream, nginx_wrapper.as_deref()));
+    let mut gatehouse = (selected("gatehouse") || selected("breaker"))
+        .then(|| start_gatehouse(dir.path(), upstream, gatehouse_wrapper.as_deref()));
     eprintln!(
         "upstream {upstream} (thread {upstream_tid}); nginx {}; gatehouse {}",
         nginx
@@ -136,6 +151,7 @@ fn main() {
             path: "/echo",
             expect: Expect::Echo,
             proxy_pids: Box::new(Vec::new),
+            profile: None,
         });
     }
     if let Some((proc, addr)) = &nginx {
@@ -146,6 +162,7 @@ fn main() {
             path: "/echo",
             expect: Expect::Echo,
             proxy_pids: Box::new(move || with_children(pid)),
+            profile: Some("nginx"),
         });
     }
     if let Some((proc, addr)) = &gatehouse {
@@ -156,6 +173,7 @@ fn main() {
             path,
             expect,
             proxy_pids: Box::new(move || vec![pid]),
+            profile: Some("gatehouse"),
         };
         if selected("gatehouse") {
             targets.push(target("gatehouse", "/proxy/stripe/echo", Expect::Echo));
@@ -167,21 +185,39 @@ fn main() {
         }
     }
 
+    if counting {
+        let counted = common::block_on_local(instructions::count_all(targets, &settings));
+        stop(
+            nginx.as_mut().map(|(proc, _)| proc),
+            gatehouse.as_mut().map(|(proc, _)| proc),
+        );
+        instructions::report(&settings, &counted);
+        let errors: usize = counted.iter().map(|c| c.errors).sum();
+        assert_eq!(errors, 0, "every answer must be the expected one");
+        return;
+    }
     let outcomes = common::block_on_local(measure_all(targets, &settings));
-
-    let nginx_exit = nginx.as_mut().map(|(proc, _)| proc.stop());
-    let gatehouse_exit = gatehouse.as_mut().map(|(proc, _)| proc.stop());
+    stop(
+        nginx.as_mut().map(|(proc, _)| proc),
+        gatehouse.as_mut().map(|(proc, _)| proc),
+    );
 
     report(&settings, &outcomes);
+    let errors: usize = outcomes
+        .iter()
+        .map(|o| o.loaded.errors + o.idle.as_ref().map_or(0, |p| p.errors))
+        .sum();
+    assert_eq!(errors, 0, "every answer must be the expected one");
+}
+
+/// Stops the servers with SIGTERM; Gatehouse must exit 0.
+fn stop(nginx: Option<&mut process::Proc>, gatehouse: Option<&mut process::Proc>) {
+    let nginx_exit = nginx.map(|proc| proc.stop());
+    let gatehouse_exit = gatehouse.map(|proc| proc.stop());
     if let Some(exit) = nginx_exit {
         eprintln!("nginx exit: {exit}");
     }
     if let Some(exit) = gatehouse_exit {
         assert!(exit.success(), "gatehouse must exit 0 after SIGTERM, got {exit}");
     }
-    let errors: usize = outcomes
-        .iter()
-        .map(|o| o.loaded.errors + o.idle.as_ref().map_or(0, |p| p.errors))
-        .sum();
-    assert_eq!(errors, 0, "every answer must be the expected one");
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::free_addr;
-use crate::process::{Proc, wait_for};
+use crate::process::{Proc, command, patience, wait_for};
 
 /// The nginx binary, installed from Debian's packages (`apt-get install nginx`) when none is found.
 fn nginx_binary() -> PathBuf {
@@ -42,12 +42,18 @@ fn nginx_binary() -> PathBuf {
     found().expect("nginx is installed")
 }
 
-fn nginx_config(dir: &Path, listen: SocketAddr, upstream: SocketAddr) -> String {
+/// The config; `single` runs one process (no master, one worker), as under valgrind, whose profile files a worker
+/// that switched to another user could not write.
+fn nginx_config(dir: &Path, listen: SocketAddr, upstream: SocketAddr, single: bool) -> String {
     let dir = dir.display();
+    let processes = if single {
+        "master_process off;\nworker_processes 1;"
+    } else {
+        "master_process on;\nworker_processes auto;"
+    };
     format!(
         r#"daemon off;
-master_process on;
-worker_processes auto;
+{processes}
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
 
@@ -85,12 +91,13 @@ http {{
     )
 }
 
-pub fn start_nginx(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
+/// Starts nginx (under `wrapper`, e.g. valgrind, when given: then as one process) and waits until it answers.
+pub fn start_nginx(dir: &Path, upstream: SocketAddr, wrapper: Option<&[String]>) -> (Proc, SocketAddr) {
     let binary = nginx_binary();
     let addr = free_addr();
     let config = dir.join("nginx.conf");
-    std::fs::write(&config, nginx_config(dir, addr, upstream)).expect("write the nginx config");
-    let child = Command::new(&binary)
+    std::fs::write(&config, nginx_config(dir, addr, upstream, wrapper.is_some())).expect("write the nginx config");
+    let child = command(&binary, wrapper)
         .arg("-p")
         .arg(dir)
         .arg("-e")
@@ -100,7 +107,11 @@ pub fn start_nginx(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
         .stdin(Stdio::null())
         .spawn()
         .expect("start nginx");
-    let mut nginx = Proc { name: "nginx", child };
+    let mut nginx = Proc {
+        name: "nginx",
+        child,
+        patience: patience(wrapper),
+    };
     wait_for(&mut nginx, addr, "/echo");
     (nginx, addr)
 }
