@@ -2,10 +2,12 @@
 //! a task-local of the work done for it ([`scope`], [`spawn`], [`current`]). The HTTP layer that gives each request
 //! one is `http::correlation`. The id is kept as a header value (shared bytes), so passing it on copies nothing.
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use tracing::Instrument;
 
 pub const HEADER: &str = "x-correlation-id";
+/// [`HEADER`] as a header name (looked up without parsing a string on every request).
+pub const HEADER_NAME: HeaderName = HeaderName::from_static(HEADER);
 
 tokio::task_local! {
     static CURRENT: CorrelationId;

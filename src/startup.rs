@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Runtime, ServerConfig};
 use crate::http::auth::{AdminToken, Callers};
 use crate::http::{AppState, Shared, admin_router, public_router, router};
 use crate::providers::Providers;
@@ -141,11 +141,11 @@ impl Application {
                     let public = public_router(self.state.clone());
                     let admin_app = admin_router(self.state);
                     tokio::join!(
-                        crate::serve::serve(self.listener, public, &server, stopping.clone()),
+                        serve_public(self.listener, public, &server, stopping.clone()),
                         crate::serve::serve(admin, admin_app, &server, stopping.clone()),
                     );
                 }
-                None => crate::serve::serve(self.listener, router(self.state), &server, stopping.clone()).await,
+                None => serve_public(self.listener, router(self.state), &server, stopping.clone()).await,
             }
         };
         let deadline = async {
@@ -192,6 +192,19 @@ impl Application {
             stop,
         ));
         tasks
+    }
+}
+
+/// Serves the public listener as `server.runtime` says.
+async fn serve_public(listener: TcpListener, app: axum::Router, server: &ServerConfig, stopping: CancellationToken) {
+    match server.runtime {
+        Runtime::Shared => crate::serve::serve(listener, app, server, stopping).await,
+        Runtime::PerCore => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if let Err(error) = crate::serve::serve_per_core(listener, app, server, stopping, cores).await {
+                tracing::error!(%error, "cannot start the per-core runtimes");
+            }
+        }
     }
 }
 

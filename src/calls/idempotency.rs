@@ -17,6 +17,7 @@ use crate::problem::{ApiError, Problem};
 use crate::store::{Claimed, KeyClaim, KeyCompletion, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
+const HEADER_NAME: HeaderName = HeaderName::from_static(HEADER);
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// The longest key accepted.
 pub const MAX_KEY_CHARS: usize = 255;
@@ -44,7 +45,7 @@ pub fn key(method: &Method, headers: &HeaderMap) -> Result<Option<String>, ApiEr
 /// The `Idempotency-Key` header whatever the method: `Ok(None)` when absent, 400 when it is not 1 to 255 visible
 /// ASCII characters or spaces.
 pub fn header_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(HEADER) else {
+    let Some(value) = headers.get(&HEADER_NAME) else {
         return Ok(None);
     };
     let text = value

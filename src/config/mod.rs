@@ -34,7 +34,7 @@ pub use outbound::{
 pub use redact::{CapabilityUrl, DatabaseUrl, KeyDigest};
 pub use retention::RetentionConfig;
 pub use secret::SecretRef;
-pub use server::{ServerConfig, StoreConfig};
+pub use server::{Runtime, ServerConfig, StoreConfig};
 pub use subscriptions::{DeliveryRetry, RelayConfig, SinkConfig, SubscriptionConfig, glob_matches};
 
 /// A configuration that cannot be used, naming the key at fault.

@@ -38,6 +38,18 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// The most concurrent streams one HTTP/2 connection may open.
     pub http2_max_streams: u32,
+    /// How `listen` is served: `per-core` (one single-threaded runtime per core, each accepting and serving its
+    /// own connections with its own outbound connection pools, as nginx's workers: no hand-off between threads on a
+    /// request's way) or `shared` (one work-stealing runtime for every connection).
+    pub runtime: Runtime,
+}
+
+/// How the public listener's connections are scheduled (`server.runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runtime {
+    PerCore,
+    Shared,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +66,7 @@ impl Default for ServerConfig {
             max_connections_per_peer: None,
             max_header_bytes: 64 * 1024,
             http2_max_streams: 128,
+            runtime: Runtime::PerCore,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use uuid::Uuid;
@@ -15,10 +15,12 @@ use super::problem::{ApiError, Problem};
 use crate::calls::Caller;
 use crate::store::CommandRecord;
 
+const PREFER: HeaderName = HeaderName::from_static("prefer");
+
 /// Whether `Prefer` asks for an asynchronous answer (RFC 7240 `respond-async`).
 pub fn prefers_async(headers: &HeaderMap) -> bool {
     headers
-        .get_all("prefer")
+        .get_all(&PREFER)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(preferences)

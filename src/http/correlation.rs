@@ -7,12 +7,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-pub use crate::correlation::{CorrelationId, HEADER, current, spawn};
+pub use crate::correlation::{CorrelationId, HEADER, HEADER_NAME, current, spawn};
 
 pub async fn layer(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
-        .get(HEADER)
+        .get(&HEADER_NAME)
         .and_then(CorrelationId::parse)
         .unwrap_or_else(CorrelationId::new);
     request.extensions_mut().insert(id.clone());
@@ -24,6 +24,6 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     );
     let header = id.header_value();
     let mut response = crate::correlation::scope(id, next.run(request)).instrument(span).await;
-    response.headers_mut().insert(HEADER, header);
+    response.headers_mut().insert(HEADER_NAME, header);
     response
 }

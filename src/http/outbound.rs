@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 
 use super::problem::Problem;
@@ -20,19 +20,24 @@ pub fn provider_name<'u>(uri: &'u Uri, prefix: &str) -> &'u str {
     rest.split('/').next().unwrap_or_default()
 }
 
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// The W3C trace context header.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 /// Adds `RateLimit-Policy` and `RateLimit` for the caller's limit.
 pub fn with_limit_headers(mut response: Response, limit: Option<&Decision>) -> Response {
     if let Some(decision) = limit {
         let headers = response.headers_mut();
-        headers.insert("ratelimit-policy", decision.policy.clone());
-        headers.insert("ratelimit", decision.state.clone());
+        headers.insert(RATELIMIT_POLICY, decision.policy.clone());
+        headers.insert(RATELIMIT, decision.state.clone());
     }
     response
 }
 
 /// A valid W3C `traceparent` to pass on (`00-<32 hex>-<16 hex>-<2 hex>`).
 pub fn traceparent(headers: &HeaderMap) -> Option<HeaderValue> {
-    let value = headers.get("traceparent")?;
+    let value = headers.get(&TRACEPARENT)?;
     let text = value.to_str().ok()?;
     let parts: Vec<&str> = text.split('-').collect();
     let valid = parts.len() == 4
@@ -59,15 +64,10 @@ pub fn outcome(response: &Response) -> &'static str {
     }
 }
 
-/// Counts an outbound request by provider, route and outcome, and times it. Every label is shared or static: no
-/// string is built per request.
+/// Counts an outbound request by provider, route and outcome, and times it (with the provider's kept handles: no
+/// key is built per request).
 pub fn record(client: &ProviderClient, route: &'static str, outcome: &'static str, started: Instant) {
-    let provider = client.label();
-    metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, "provider" => provider.clone(), "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => provider.clone(), "route" => route,
-        "outcome" => outcome)
-    .increment(1);
+    client.record(route, outcome, started);
 }
 
 /// A status code as a static string (`"100"`…`"999"`), so it labels a metric without an allocation.

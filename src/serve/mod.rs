@@ -10,9 +10,13 @@
 //!
 //! - `connection`: one connection's service (counting its requests) and its watchdog.
 //! - `edge_errors`: problem documents for the errors hyper answers before the app sees a request.
+//! - `per_core`: `server.runtime = "per-core"`: the same accept loop on one single-threaded runtime per core.
 
 mod connection;
 mod edge_errors;
+mod per_core;
+
+pub use per_core::serve_per_core;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,21 +48,61 @@ impl Served for Connection {
     }
 }
 
+/// What every accept loop of one listener shares: the connection slots (`max_connections`), the call for room
+/// that asks idle connections to give theirs up, and the per-peer cap.
+struct Limits {
+    permits: u32,
+    slots: Arc<Semaphore>,
+    evict: watch::Sender<u64>,
+    peers: Option<PeerCap>,
+}
+
+impl Limits {
+    fn new(server: &ServerConfig) -> Self {
+        let permits = u32::try_from(server.max_connections).unwrap_or(u32::MAX);
+        Self {
+            permits,
+            slots: Arc::new(Semaphore::new(permits as usize)),
+            evict: watch::channel(0u64).0,
+            peers: server.max_connections_per_peer.map(PeerCap::new),
+        }
+    }
+
+    /// Waits until every connection has given its slot back.
+    async fn drained(&self) {
+        let _ = self.slots.acquire_many(self.permits).await;
+    }
+}
+
 /// Serves `app` on `listener` until `stopping` is cancelled, then waits for open connections to finish their
 /// requests (callers bound that wait with the shutdown grace).
 pub async fn serve(listener: TcpListener, app: Router, server: &ServerConfig, stopping: CancellationToken) {
+    let limits = Limits::new(server);
+    accept_loop(listener, app, server, &limits, stopping).await;
+    limits.drained().await;
+}
+
+/// Accepts connections on `listener` within `limits` until `stopping` is cancelled, each served by a task of the
+/// current runtime.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    server: &ServerConfig,
+    limits: &Limits,
+    stopping: CancellationToken,
+) {
     let builder = builder(server);
     let deadlines = Deadlines {
         first_request: server.header_read_timeout,
         idle: server.idle_timeout,
         close: server.header_read_timeout,
     };
-    let permits = u32::try_from(server.max_connections).unwrap_or(u32::MAX);
-    let slots = Arc::new(Semaphore::new(permits as usize));
-    let (evict, evicting) = watch::channel(0u64);
-    let peers = server.max_connections_per_peer.map(PeerCap::new);
+    let Limits {
+        slots, evict, peers, ..
+    } = limits;
+    let evicting = evict.subscribe();
     loop {
-        let permit = match Arc::clone(&slots).try_acquire_owned() {
+        let permit = match Arc::clone(slots).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 // Full: ask connections that have held no request for a while to give up their slot, and wait for
@@ -66,7 +110,7 @@ pub async fn serve(listener: TcpListener, app: Router, server: &ServerConfig, st
                 let permit = loop {
                     evict.send_modify(|generation| *generation += 1);
                     tokio::select! {
-                        permit = Arc::clone(&slots).acquire_owned() => break permit.ok(),
+                        permit = Arc::clone(slots).acquire_owned() => break permit.ok(),
                         () = tokio::time::sleep(EVICTION_RETRY) => {}
                         () = stopping.cancelled() => break None,
                     }
@@ -90,7 +134,7 @@ pub async fn serve(listener: TcpListener, app: Router, server: &ServerConfig, st
                 continue;
             }
         };
-        let peer_slot = match &peers {
+        let peer_slot = match peers {
             Some(peers) => match peers.take(peer.ip()) {
                 Some(slot) => Some(slot),
                 // Refused: dropping the stream closes it.
@@ -116,9 +160,6 @@ pub async fn serve(listener: TcpListener, app: Router, server: &ServerConfig, st
             drop(permit);
         });
     }
-    drop(listener);
-    // Every connection gives its slot back when it is done.
-    let _ = slots.acquire_many(permits).await;
 }
 
 /// The HTTP/1.1 and HTTP/2 settings: header deadline and limits, HTTP/2 stream limits and keep-alive pings.

@@ -1,4 +1,4 @@
-//! The innermost layer: one hyper-util connection pool per provider (`HttpConnector`, rustls through `hyper-rustls`
+//! The innermost layer: hyper-util connection pools, one per provider and thread (`HttpConnector`, rustls through `hyper-rustls`
 //! for `https` base URLs with the platform's verifier, whose roots are loaded only for those, HTTP/1.1 and HTTP/2 by ALPN; a connect timeout, no redirects,
 //! no retries of its own, no proxy from the environment) that sends a [`Call`] to `base_url` with the provider's
 //! credentials and the request's correlation and trace headers.
@@ -25,6 +25,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use secrecy::ExposeSecret;
+use thread_local::ThreadLocal;
 
 use super::Call;
 use crate::config::{ConfigError, Credentials};
@@ -38,9 +39,16 @@ struct Credential {
     value: HeaderValue,
 }
 
-/// A provider's HTTP client: the pool, the pre-split `base_url` and the credential.
+/// A provider's HTTP client: the pools, the pre-split `base_url` and the credential.
 pub struct HttpClient {
-    http: Client<Connector, Full<Bytes>>,
+    /// The pool of the work-stealing runtime's threads, whose tasks move between them.
+    shared: Client<Connector, Full<Bytes>>,
+    /// One pool per single-threaded runtime (`server.runtime = "per-core"`), made on its first call: a pooled
+    /// connection is driven by a task of the runtime that opened it, so a request and its vendor connection stay
+    /// on one thread.
+    pools: ThreadLocal<Client<Connector, Full<Bytes>>>,
+    connector: Connector,
+    concurrency: usize,
     scheme: Scheme,
     authority: Authority,
     /// `Host` as the vendor expects it (no default port), built once.
@@ -102,14 +110,11 @@ impl HttpClient {
             transport,
             timeout: timeout.min(Duration::from_secs(5)),
         };
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(concurrency)
-            .build(connector);
         Ok(Self {
-            http,
+            shared: pool(&connector, concurrency),
+            pools: ThreadLocal::new(),
+            connector,
+            concurrency,
             scheme,
             authority,
             host,
@@ -193,10 +198,10 @@ impl HttpClient {
             headers.insert(credential.name.clone(), credential.value.clone());
         }
         if let Some(id) = correlation_id {
-            headers.insert(crate::correlation::HEADER, id);
+            headers.insert(crate::correlation::HEADER_NAME, id);
         }
         if let Some(traceparent) = traceparent {
-            headers.insert("traceparent", traceparent);
+            headers.insert(crate::http::outbound::TRACEPARENT, traceparent);
         }
         headers.insert(header::HOST, self.host.clone());
         headers.entry(header::ACCEPT).or_insert(HeaderValue::from_static("*/*"));
@@ -207,8 +212,19 @@ impl HttpClient {
         Ok(request)
     }
 
+    /// The pool for a call from this thread: its own on a single-threaded runtime, else the shared one.
+    fn pool(&self) -> &Client<Connector, Full<Bytes>> {
+        let single = tokio::runtime::Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if single {
+            self.pools.get_or(|| pool(&self.connector, self.concurrency))
+        } else {
+            &self.shared
+        }
+    }
+
     async fn execute(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, UpstreamError> {
-        self.http.request(request).await.map_err(|e| {
+        self.pool().request(request).await.map_err(|e| {
             if timed_out(&e) {
                 UpstreamError::Timeout
             } else {
@@ -216,6 +232,16 @@ impl HttpClient {
             }
         })
     }
+}
+
+/// A connection pool over `connector`, keeping up to `concurrency` idle connections for 90 s.
+fn pool(connector: &Connector, concurrency: usize) -> Client<Connector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(concurrency)
+        .build(connector.clone())
 }
 
 fn resolve_credential(key: &str, credentials: &Credentials) -> Result<Credential, ConfigError> {

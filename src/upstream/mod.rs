@@ -13,6 +13,7 @@ pub mod body;
 pub mod breaker;
 pub mod bulkhead;
 pub(crate) mod client;
+mod meters;
 pub mod rate_limit;
 pub mod recent_errors;
 mod retry;
@@ -89,8 +90,8 @@ fn classify<B>(result: &Result<Response<B>, UpstreamError>) -> Outcome {
 
 /// A provider's outbound stack and the state `/admin/providers` reports.
 pub struct ProviderClient {
-    /// The provider's name as a shared metric label.
-    label: metrics::SharedString,
+    /// The provider's request counters and duration histograms.
+    meters: meters::Meters,
     rate_limit_layer: Option<rate_limit::ProviderRateLimit>,
     pub breaker: Arc<CircuitBreaker>,
     bulkhead: bulkhead::Bulkhead,
@@ -144,7 +145,7 @@ impl ProviderClient {
         let bulkhead = bulkhead::Bulkhead::new(config.concurrency);
         let in_flight = bulkhead.gauge();
         Ok(Some(Self {
-            label: metrics::SharedString::from(Arc::<str>::from(name)),
+            meters: meters::Meters::new(metrics::SharedString::from(Arc::<str>::from(name))),
             rate_limit_layer: limiter.map(|limiter| rate_limit::ProviderRateLimit::new(name, limiter)),
             breaker: Arc::new(CircuitBreaker::new(name, breaker_config)),
             bulkhead,
@@ -164,9 +165,9 @@ impl ProviderClient {
             .map(rate_limit::ProviderRateLimit::limiter)
     }
 
-    /// The provider's name, as metrics label it.
-    pub fn label(&self) -> &metrics::SharedString {
-        &self.label
+    /// Counts a request to this provider by route and outcome, and times it from `started`.
+    pub fn record(&self, route: &'static str, outcome: &'static str, started: std::time::Instant) {
+        self.meters.record(route, outcome, started);
     }
 
     /// Runs `call` through the stack: provider rate limit → circuit breaker → bulkhead → deadline + retries →

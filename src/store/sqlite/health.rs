@@ -42,5 +42,10 @@ async fn probe(store: &SqliteStore, writer: &tokio::sync::mpsc::Sender<writer::C
             .execute([crate::clock::now_ms()])
             .map(drop)
     });
-    super::writes::submit(writer, Box::new(writer::WithRole(Role::Probe, probe)), answer).await
+    super::writes::submit(
+        writer,
+        Box::new(writer::WithRole(Role::Probe, writer::Durability::Synced, probe)),
+        answer,
+    )
+    .await
 }

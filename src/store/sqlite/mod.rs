@@ -280,7 +280,9 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let claimed = self
-            .maintain(move |tx| deliveries::claim(tx, &owner, &subscriptions, now_ms, lease_ms, limit))
+            .relaxed(writer::Role::Maintenance, move |tx| {
+                deliveries::claim(tx, &owner, &subscriptions, now_ms, lease_ms, limit)
+            })
             .await?;
         Ok(super::readable(claimed, "delivery"))
     }
@@ -294,8 +296,10 @@ impl Store for SqliteStore {
         outcome: DeliveryOutcome,
     ) -> Result<bool, StoreError> {
         let (subscription, seq) = (delivery.subscription.clone(), delivery.event_seq);
-        self.write(move |tx| deliveries::finish(tx, &subscription, seq, &owner, now_ms, latency_ms, &outcome))
-            .await
+        self.relaxed(writer::Role::Data, move |tx| {
+            deliveries::finish(tx, &subscription, seq, &owner, now_ms, latency_ms, &outcome)
+        })
+        .await
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<EventDetail>, StoreError> {

@@ -2,6 +2,11 @@
 //! waiting (webhooks, idempotency keys, commands). While one batch's fsync runs, the next batch queues, so each
 //! fsync carries many writes and durability does not cost throughput. Every caller is answered only after its
 //! batch's commit returned.
+//!
+//! A batch holding only [`Durability::Relaxed`] writes (a delivery's claim or outcome: losing one at a power
+//! failure only makes a delivery happen again, and delivery is at least once) commits with `synchronous=NORMAL`:
+//! no fsync of its own. WAL frames are appended in commit order, so such a commit is never lost while a later
+//! synced one survives: the next `FULL` commit makes it durable too.
 
 use std::sync::Arc;
 
@@ -21,6 +26,19 @@ pub(super) trait Write: Send {
     fn role(&self) -> Role {
         Role::Data
     }
+    /// Whether its commit must be on disk before it is answered.
+    fn durability(&self) -> Durability {
+        Durability::Synced
+    }
+}
+
+/// Whether a write's commit must reach the disk before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// `synchronous=FULL`: committed means on disk (events, keys' answers, commands, operators' requests).
+    Synced,
+    /// `synchronous=NORMAL` when the whole batch is relaxed: its loss at a power failure only repeats work.
+    Relaxed,
 }
 
 /// What a write's outcome says about the store's health.
@@ -35,20 +53,24 @@ pub(super) enum Role {
     Probe,
 }
 
-/// A write with a [`Role`] other than [`Role::Data`].
-pub(super) struct WithRole(pub Role, pub Box<dyn Write>);
+/// A write with a [`Role`] and a [`Durability`] of its own.
+pub(super) struct WithRole(pub Role, pub Durability, pub Box<dyn Write>);
 
 impl Write for WithRole {
     fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        self.1.apply(tx)
+        self.2.apply(tx)
     }
 
     fn answer(self: Box<Self>, outcome: Result<(), StoreError>) {
-        self.1.answer(outcome);
+        self.2.answer(outcome);
     }
 
     fn role(&self) -> Role {
         self.0
+    }
+
+    fn durability(&self) -> Durability {
+        self.1
     }
 }
 
@@ -134,6 +156,7 @@ pub(super) fn run(
 ) {
     let mut batch: Vec<Box<dyn Write>> = Vec::with_capacity(max_batch);
     let mut stop = None;
+    let mut sync = Durability::Synced;
     while stop.is_none() {
         let Some(first) = rx.blocking_recv() else {
             break;
@@ -145,7 +168,7 @@ pub(super) fn run(
                 Command::Fault(fault, done) => {
                     // Writes queued before it commit as they would have.
                     if !batch.is_empty() {
-                        commit(&mut conn, &mut batch, &health);
+                        commit(&mut conn, &mut batch, &health, &mut sync);
                     }
                     let _ = done.send(set_fault(&conn, fault).map_err(StoreError::from));
                 }
@@ -159,7 +182,7 @@ pub(super) fn run(
             }
         }
         if !batch.is_empty() {
-            commit(&mut conn, &mut batch, &health);
+            commit(&mut conn, &mut batch, &health, &mut sync);
         }
     }
     drop(conn);
@@ -168,9 +191,42 @@ pub(super) fn run(
     }
 }
 
+/// Sets `synchronous` for a batch that needs `wanted` (`sync` is the connection's setting). A relaxed batch that
+/// cannot relax commits synced; a batch that must be synced and cannot be is refused.
+fn synchronous(conn: &Connection, wanted: Durability, sync: &mut Durability) -> rusqlite::Result<()> {
+    if wanted == *sync {
+        return Ok(());
+    }
+    let mode = match wanted {
+        Durability::Synced => "FULL",
+        Durability::Relaxed => "NORMAL",
+    };
+    match conn.pragma_update(None, "synchronous", mode) {
+        Ok(()) => {
+            *sync = wanted;
+            Ok(())
+        }
+        Err(error) if wanted == Durability::Synced => Err(error),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Commits the batch in one transaction. If that fails, each write is retried in a transaction of its own, so one
 /// bad write cannot fail its neighbours.
-fn commit(conn: &mut Connection, batch: &mut Vec<Box<dyn Write>>, health: &Health) {
+fn commit(conn: &mut Connection, batch: &mut Vec<Box<dyn Write>>, health: &Health, sync: &mut Durability) {
+    let wanted = if batch.iter().any(|w| w.durability() == Durability::Synced) {
+        Durability::Synced
+    } else {
+        Durability::Relaxed
+    };
+    if let Err(error) = synchronous(conn, wanted, sync) {
+        tracing::error!(%error, "cannot make commits synchronous");
+        for write in batch.drain(..) {
+            health.record(write.role(), &Err(StoreError::Unavailable(error.to_string())), true);
+            write.answer(Err(StoreError::Unavailable(error.to_string())));
+        }
+        return;
+    }
     let started = std::time::Instant::now();
     metrics::histogram!(crate::metrics::COMMIT_BATCH).record(batch.len() as f64);
     let written = apply_all(conn, batch);

@@ -27,14 +27,30 @@ impl SqliteStore {
         &self,
         f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.queue(writer::Role::Maintenance, writer::Durability::Synced, f)
+            .await
+    }
+
+    /// Runs `f` in the writer's next group commit, answered once committed but, when nothing in the batch needs
+    /// more, without waiting for the disk: for writes whose loss at a power failure only repeats work (a
+    /// delivery's claim or outcome; see [`writer::Durability::Relaxed`]).
+    pub(super) async fn relaxed<T: Send + 'static>(
+        &self,
+        role: writer::Role,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.queue(role, writer::Durability::Relaxed, f).await
+    }
+
+    async fn queue<T: Send + 'static>(
+        &self,
+        role: writer::Role,
+        durability: writer::Durability,
+        f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
         let (op, answer) = writer::Op::boxed(f);
-        submit(
-            writer,
-            Box::new(writer::WithRole(writer::Role::Maintenance, op)),
-            answer,
-        )
-        .await
+        submit(writer, Box::new(writer::WithRole(role, durability, op)), answer).await
     }
 
     /// Gives the idempotency answers still held in memory a last attempt (at shutdown: once the process is gone,
