@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -148,6 +148,9 @@ async fn a_vendor_stalling_mid_body_times_out_within_the_deadline() {
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             tokio::spawn(async move {
+                if !request_read(&mut socket).await {
+                    return;
+                }
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"cust";
                 let _ = socket.write_all(head.as_bytes()).await;
                 tokio::time::sleep(Duration::from_secs(30)).await;
@@ -185,6 +188,9 @@ async fn a_streamed_proxy_body_keeps_its_bulkhead_slot_until_it_ends() {
     let (finish, finished) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
+        if !request_read(&mut socket).await {
+            return;
+        }
         let _ = socket
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
             .await;
@@ -202,4 +208,18 @@ async fn a_streamed_proxy_body_keeps_its_bulkhead_slot_until_it_ends() {
     assert_eq!(streaming.bytes().await.unwrap(), "helloworld");
     assert_eq!(app.admin_provider("edge").await["outbound"]["in_flight"], 0);
     app.stop().await;
+}
+
+/// Reads a request's head from a hand-written vendor's socket, so it answers only once asked (an answer sent
+/// before the request is one the client never asked for); `false` when the connection ends first.
+async fn request_read(socket: &mut tokio::net::TcpStream) -> bool {
+    let mut request = Vec::new();
+    while !request.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        if socket.read_exact(&mut byte).await.is_err() {
+            return false;
+        }
+        request.push(byte[0]);
+    }
+    true
 }

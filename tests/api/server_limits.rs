@@ -259,3 +259,24 @@ async fn a_response_streaming_longer_than_the_idle_timeout_arrives_whole() {
     assert_eq!(response.text().await.unwrap(), "hello".repeat(5), "the whole body");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn both_runtimes_serve_many_connections_at_once() {
+    for runtime in ["per-core", "shared"] {
+        let app = spawn_app_with_server(&format!("runtime = \"{runtime}\"\nshutdown_grace = \"5s\""), "").await;
+        // A client each: 32 connections, spread over the accepting threads.
+        let answers = futures::future::join_all((0..32).map(|_| {
+            let url = format!("{}/healthz", app.addr);
+            async move {
+                reqwest::Client::new()
+                    .get(url)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }
+        }))
+        .await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(200))), "{runtime}: {answers:?}");
+        app.stop().await;
+    }
+}

@@ -114,7 +114,7 @@ pub(super) fn claim(
     ];
     args.extend(subscriptions.iter().map(|s| rusqlite::types::Value::from(s.clone())));
     let claimed: Vec<(String, i64, i64)> = tx
-        .prepare(&sql)?
+        .prepare_cached(&sql)?
         .query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut event =

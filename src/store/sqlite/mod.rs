@@ -76,7 +76,7 @@ impl SqliteStore {
         let path = path.to_owned();
         let opened = path.clone();
         let (write_conn, read_conn) =
-            blocking(move || Ok((schema::connect(&opened)?, schema::connect(&opened)?))).await?;
+            blocking(move || Ok((schema::connect_writer(&opened)?, schema::connect(&opened)?))).await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let health = Arc::new(health::Health::default());
         let written = Arc::clone(&health);

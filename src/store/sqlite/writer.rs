@@ -291,3 +291,72 @@ fn is_write_specific(error: &rusqlite::Error) -> bool {
         )
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
+    }
+
+    fn op(durability: Durability) -> (Box<dyn Write>, oneshot::Receiver<Result<(), StoreError>>) {
+        let (op, answer) = Op::boxed(|tx: &Transaction<'_>| tx.execute("INSERT INTO t VALUES (1)", []).map(|_| ()));
+        (Box::new(WithRole(Role::Data, durability, op)), answer)
+    }
+
+    #[test]
+    fn a_batch_of_relaxed_writes_skips_the_fsync_and_any_synced_write_restores_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::super::schema::connect_writer(&dir.path().join("w.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        let health = Health::default();
+        let mut sync = Durability::Synced;
+        let (relaxed, answered) = op(Durability::Relaxed);
+        commit(&mut conn, &mut vec![relaxed], &health, &mut sync);
+        assert!(answered.blocking_recv().unwrap().is_ok());
+        assert_eq!(
+            (setting(&conn), sync),
+            (1, Durability::Relaxed),
+            "NORMAL: no fsync of its own"
+        );
+        let (relaxed, first) = op(Durability::Relaxed);
+        let (synced, second) = op(Durability::Synced);
+        commit(&mut conn, &mut vec![relaxed, synced], &health, &mut sync);
+        assert!(first.blocking_recv().unwrap().is_ok() && second.blocking_recv().unwrap().is_ok());
+        assert_eq!(
+            (setting(&conn), sync),
+            (2, Durability::Synced),
+            "FULL: on disk before answering"
+        );
+        let count: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(count, 3);
+    }
+
+    #[test]
+    fn the_writers_statements_are_not_planned_again_for_new_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let setup = super::super::schema::connect(&path).unwrap();
+        // A partial index makes SQLite look at a bound value to decide whether the index applies to it.
+        setup
+            .execute_batch(
+                "CREATE TABLE e (seq INTEGER PRIMARY KEY, status TEXT, at INTEGER);
+                 CREATE INDEX e_open ON e (status, at) WHERE status = 'open';",
+            )
+            .unwrap();
+        let replanned = |conn: &Connection| {
+            let mut stmt = conn
+                .prepare_cached("UPDATE e SET at = ?2 WHERE status = ?1 AND at < ?2")
+                .unwrap();
+            for at in 0..5 {
+                let status = if at % 2 == 0 { "open" } else { "done" };
+                stmt.execute(rusqlite::params![status, at]).unwrap();
+            }
+            stmt.get_status(rusqlite::StatementStatus::RePrepare)
+        };
+        assert!(replanned(&setup) > 0, "without QPSG, new values re-plan the statement");
+        let writer = super::super::schema::connect_writer(&path).unwrap();
+        assert_eq!(replanned(&writer), 0);
+    }
+}
