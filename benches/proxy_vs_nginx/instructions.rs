@@ -153,8 +153,18 @@ const COMPONENTS: [(&str, &[&str]); 14] = [
         ],
     ),
     (
-        "memcpy/memmove/memset",
-        &["memcpy", "memmove", "memset", "memcmp", "bcmp"],
+        "memcpy/memmove/memset (moving futures and buffers)",
+        &[
+            "__memcpy",
+            "__memmove",
+            "__memset",
+            "__memcmp",
+            "memcpy",
+            "memmove",
+            "memset",
+            "memcmp",
+            "bcmp",
+        ],
     ),
     ("tracing, logging", &["tracing"]),
     ("metrics", &["metrics"]),
@@ -185,7 +195,7 @@ const COMPONENTS: [(&str, &[&str]); 14] = [
     ),
     (
         "HTTP/1 codec (hyper, httparse, http)",
-        &["hyper::", "httparse", "http::", "h2::"],
+        &["hyper::", "httparse", "http::", "h2::", "smallvec", "percent_encoding"],
     ),
     ("axum routing, tower, middleware", &["axum", "matchit", "tower"]),
     ("tokio runtime, timers, I/O driver", &["tokio", "mio"]),
@@ -205,8 +215,18 @@ const COMPONENTS: [(&str, &[&str]); 14] = [
         ],
     ),
     (
-        "core/std (drops, formatting, sync)",
-        &["core::", "alloc::", "std::", "bytes::"],
+        "core/std (drops, hashing, formatting, sync, futures)",
+        &[
+            "core::",
+            "alloc::",
+            "std::",
+            "bytes::",
+            "hashbrown",
+            "futures",
+            "atomic_waker",
+            "subtle",
+            "digest",
+        ],
     ),
 ];
 
@@ -225,7 +245,7 @@ fn component(function: &str) -> &'static str {
 const STAGES: [(&str, &str); 16] = [
     (
         "a connection's task (parse, route, layers, handler, write)",
-        "gatehouse::serve::serve::{{closure}}::{{closure}}",
+        "gatehouse::serve::accept_loop::{{closure}}::{{closure}}",
     ),
     (
         "parse a request (hyper server)",
@@ -252,7 +272,7 @@ const STAGES: [(&str, &str); 16] = [
         "gatehouse::http::proxy::strip_hop_by_hop",
     ),
     ("rate-limit headers", "gatehouse::http::outbound::with_limit_headers"),
-    ("metrics recording", "gatehouse::http::outbound::record"),
+    ("metrics recording", "gatehouse::upstream::meters::Meters::record"),
     (
         "policies + client (deadline, retries, send)",
         "gatehouse::upstream::client::HttpClient::execute",
