@@ -53,14 +53,15 @@ pub fn current() -> Option<String> {
     CURRENT.try_with(|id| id.as_str().to_owned()).ok()
 }
 
-/// Spawns `work` as a task of the request with correlation id `id`: in its log span, and with its id for problem
-/// bodies. For work that must finish even if the caller goes away.
-pub fn spawn<F>(id: CorrelationId, work: F) -> tokio::task::JoinHandle<F::Output>
+/// Spawns `work` on `runtime` as a task of the request with correlation id `id`: in its log span, and with its id
+/// for problem bodies. For work that must finish even if the caller goes away (on the process's work-stealing
+/// runtime, which outlives a per-core one).
+pub fn spawn<F>(runtime: &tokio::runtime::Handle, id: CorrelationId, work: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(CURRENT.scope(id, work).in_current_span())
+    runtime.spawn(CURRENT.scope(id, work).in_current_span())
 }
 
 /// Runs `work` as the request with correlation id `id` (for problem bodies and [`current`]).

@@ -74,6 +74,7 @@ impl Application {
         let providers = Arc::new(providers);
         let read_model = crate::read_model::ReadModel::new(Arc::clone(&store));
         let calls = Arc::new(crate::calls::Calls {
+            background: tokio::runtime::Handle::current(),
             read_model,
             providers: Arc::clone(&providers),
             store: Arc::clone(&store),
@@ -140,10 +141,11 @@ impl Application {
                     }
                     let public = public_router(self.state.clone());
                     let admin_app = admin_router(self.state);
-                    tokio::join!(
+                    let (served, ()) = tokio::join!(
                         serve_public(self.listener, public, &server, stopping.clone()),
                         crate::serve::serve(admin, admin_app, &server, stopping.clone()),
                     );
+                    served
                 }
                 None => serve_public(self.listener, router(self.state), &server, stopping.clone()).await,
             }
@@ -153,8 +155,9 @@ impl Application {
             tracing::info!(?grace, "shutting down: draining in-flight requests");
             tokio::time::sleep(grace).await;
         };
+        let mut failed = None;
         tokio::select! {
-            () = serve => {},
+            served = serve => failed = served.err(),
             () = deadline => tracing::warn!("shutdown grace expired with requests still in flight"),
         }
         // The executor finishes (or leaves to its lease) what it runs within the same grace.
@@ -163,7 +166,10 @@ impl Application {
         let _ = tokio::time::timeout(grace, writer).await;
         store.shutdown().await;
         tracing::info!("gatehouse stopped");
-        Ok(())
+        match failed {
+            Some(error) => Err(anyhow::Error::from(error).context(format!("cannot serve {addr}"))),
+            None => Ok(()),
+        }
     }
 
     /// The deferred-command executor, the relay, the pruning task and the cluster's supervisor, stopped by `stop`.
@@ -195,15 +201,22 @@ impl Application {
     }
 }
 
-/// Serves the public listener as `server.runtime` says.
-async fn serve_public(listener: TcpListener, app: axum::Router, server: &ServerConfig, stopping: CancellationToken) {
+/// Serves the public listener as `server.runtime` says; an error (a per-core thread that could not start or
+/// stopped on its own) has already stopped the gateway.
+async fn serve_public(
+    listener: TcpListener,
+    app: axum::Router,
+    server: &ServerConfig,
+    stopping: CancellationToken,
+) -> std::io::Result<()> {
     match server.runtime {
-        Runtime::Shared => crate::serve::serve(listener, app, server, stopping).await,
+        Runtime::Shared => {
+            crate::serve::serve(listener, app, server, stopping).await;
+            Ok(())
+        }
         Runtime::PerCore => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            if let Err(error) = crate::serve::serve_per_core(listener, app, server, stopping, cores).await {
-                tracing::error!(%error, "cannot start the per-core runtimes");
-            }
+            crate::serve::serve_per_core(listener, app, server, stopping, cores).await
         }
     }
 }

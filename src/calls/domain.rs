@@ -82,8 +82,9 @@ pub async fn run(calls: &Arc<Calls>, admitted: &Admitted<'_>, call: DomainCall<'
         return super::fallback::serve(calls, admitted.provider, request, origin, cache).await;
     };
     // With a key, the call runs to its end even if the caller goes away, so its answer is kept for the retry.
+    let background = calls.background.clone();
     let (calls, provider) = (Arc::clone(calls), Arc::clone(admitted.provider));
-    let call = crate::correlation::spawn(correlation_id, async move {
+    let call = crate::correlation::spawn(&background, correlation_id, async move {
         let (result, _) = calls.call(&provider, request, origin, !cache.no_store).await;
         let kept = result.as_ref().err().is_none_or(vendor_answered);
         let response = answer(result);

@@ -39,6 +39,9 @@ pub struct Calls {
     pub commands_wake: Arc<Notify>,
     /// What successful answers say about entities goes here; fallbacks are answered from it.
     pub read_model: Arc<ReadModel>,
+    /// The process's work-stealing runtime: work that must outlive its request (a keyed call, a bulk replay) is
+    /// spawned there, never on a per-core runtime, which stops once its connections are done.
+    pub background: tokio::runtime::Handle,
 }
 
 /// Where a call comes from, as the vendor is told: the correlation id and, from an HTTP caller, its trace context.

@@ -191,6 +191,26 @@ impl Config {
         Ok(config)
     }
 
+    /// `server.runtime = "per-core"` only with the SQLite store and without `[cluster]`: a PostgreSQL or Redis
+    /// connection is driven by a task of the runtime that opened it, and one opened on a per-core runtime would
+    /// stop with it while the background workers still use it.
+    fn check_runtime(&self) -> Result<(), ConfigError> {
+        if self.server.runtime != Runtime::PerCore {
+            return Ok(());
+        }
+        let postgres = matches!(
+            crate::store::StoreUrl::parse(&self.store.url),
+            Ok(crate::store::StoreUrl::Postgres(_))
+        );
+        if postgres || self.cluster.is_some() {
+            return Err(ConfigError::invalid(
+                "server.runtime",
+                "\"per-core\" serves with the SQLite store and without [cluster] only; use \"shared\"",
+            ));
+        }
+        Ok(())
+    }
+
     /// Rules serde cannot express. Secrets, schemes and adapters are checked when [`crate::providers`] builds them.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.check()?;
@@ -198,6 +218,7 @@ impl Config {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));
         }
         self.store.check()?;
+        self.check_runtime()?;
         self.validate_callers()?;
         if let Some(admin) = &self.admin {
             outbound::check_sha256_hex("admin.token_sha256", &admin.token_sha256)?;

@@ -66,7 +66,7 @@ impl Default for ServerConfig {
             max_connections_per_peer: None,
             max_header_bytes: 64 * 1024,
             http2_max_streams: 128,
-            runtime: Runtime::PerCore,
+            runtime: Runtime::Shared,
         }
     }
 }

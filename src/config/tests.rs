@@ -242,3 +242,22 @@ fn admin_listen_must_differ_from_listen() {
         .to_string();
     assert!(err.contains("server.admin_listen"), "{err}");
 }
+
+#[test]
+fn the_per_core_runtime_is_for_sqlite_without_a_cluster() {
+    let shared = Config::from_toml_str("").unwrap();
+    assert_eq!(shared.server.runtime, super::Runtime::Shared, "the default");
+    let per_core = Config::from_toml_str("[server]\nruntime = \"per-core\"\n").unwrap();
+    assert_eq!(per_core.server.runtime, super::Runtime::PerCore);
+    for refused in [
+        "[server]\nruntime = \"per-core\"\n[store]\nurl = \"postgres://gh@127.0.0.1:5432/gh\"\n",
+        "[server]\nruntime = \"per-core\"\n[cluster]\nredis_url = \"redis://127.0.0.1:6379/0\"\n",
+    ] {
+        let error = Config::from_toml_str(refused).unwrap_err().to_string();
+        assert!(error.contains("server.runtime"), "{error}");
+    }
+    let error = Config::from_toml_str("[server]\nruntime = \"threads\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("runtime"), "{error}");
+}

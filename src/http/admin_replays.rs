@@ -66,13 +66,16 @@ pub async fn replay(
     let (filter, only, dry_run) = request.filter()?;
     // In a task of its own: a client that hangs up does not stop a replay half way.
     let (store, config) = (Arc::clone(&state.store), Arc::clone(&state.config));
-    let replayed = tokio::spawn(async move {
-        let only = only.as_deref();
-        crate::operations::replay_matching(store.as_ref(), &config.subscriptions, only, filter, dry_run).await
-    })
-    .await
-    .map_err(|e| ApiError::new(Problem::StoreUnavailable, format!("the replay stopped: {e}")).retry_after(1))?
-    .map_err(replay_problem)?;
+    let replayed = state
+        .calls
+        .background
+        .spawn(async move {
+            let only = only.as_deref();
+            crate::operations::replay_matching(store.as_ref(), &config.subscriptions, only, filter, dry_run).await
+        })
+        .await
+        .map_err(|e| ApiError::new(Problem::StoreUnavailable, format!("the replay stopped: {e}")).retry_after(1))?
+        .map_err(replay_problem)?;
     if replayed.queued > 0 {
         state.relay_wake.notify_one();
     }

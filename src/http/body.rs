@@ -27,7 +27,10 @@ pub async fn read_limited(headers: &HeaderMap, mut body: Body, server: &ServerCo
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > limit as u64) {
-        drain(&mut body).await;
+        // A client waiting for `100 Continue` has sent nothing yet: reading would invite the upload.
+        if !expects_continue(headers) {
+            drain(&mut body).await;
+        }
         return Err(too_large());
     }
     if http_body::Body::is_end_stream(&body) {
@@ -88,6 +91,13 @@ async fn collect(body: &mut Body, limit: usize) -> Read {
             Read::Whole(whole.freeze())
         }
     }
+}
+
+/// Whether the client waits for `100 Continue` before sending its body (`Expect: 100-continue`).
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// Reads and discards what the client still sends, within [`DRAIN_BYTES`] and [`LINGER`].

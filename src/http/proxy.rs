@@ -235,8 +235,8 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
             kept(client, client.call(call).await, guard, limit_bytes).await
         };
         let task = match correlation {
-            Some(id) => super::correlation::spawn(id, work),
-            None => tokio::spawn(work),
+            Some(id) => super::correlation::spawn(&state.calls.background, id, work),
+            None => state.calls.background.spawn(work),
         };
         let response = task
             .await

@@ -13,8 +13,11 @@ use tokio_util::sync::CancellationToken;
 use super::{Limits, accept_loop};
 use crate::config::ServerConfig;
 
-/// Serves `app` on `listener` from `threads` single-threaded runtimes until `stopping` is cancelled, then waits
-/// until every connection has finished (callers bound that wait with the shutdown grace).
+/// Serves `app` on `listener` from `threads` single-threaded runtimes (at most one per connection slot) until
+/// `stopping` is cancelled, then waits until every connection has finished (callers bound that wait with the
+/// shutdown grace). If a thread cannot start, or one ends before `stopping` (a panic), `stopping` is cancelled so
+/// the whole gateway stops rather than serving with less, and the error is returned; so is it when this future is
+/// dropped, so no thread outlives it.
 pub async fn serve_per_core(
     listener: TcpListener,
     app: Router,
@@ -22,11 +25,50 @@ pub async fn serve_per_core(
     stopping: CancellationToken,
     threads: usize,
 ) -> std::io::Result<()> {
+    let _stop_if_dropped = stopping.clone().drop_guard();
+    let started = start(
+        listener,
+        app,
+        server,
+        &stopping,
+        threads.clamp(1, server.max_connections.max(1)),
+    );
+    let running = match started {
+        Ok(running) => running,
+        Err(error) => {
+            stopping.cancel();
+            return Err(error);
+        }
+    };
+    let mut ended_early = false;
+    for finished in running {
+        // Closed when the thread is done (or panicked).
+        let _ = finished.await;
+        if !stopping.is_cancelled() {
+            tracing::error!("a serving thread stopped on its own; stopping the gateway");
+            ended_early = true;
+            stopping.cancel();
+        }
+    }
+    if ended_early {
+        return Err(std::io::Error::other("a serving thread stopped on its own"));
+    }
+    Ok(())
+}
+
+/// Starts the threads; each answers on its channel (closing it) when it is done.
+fn start(
+    listener: TcpListener,
+    app: Router,
+    server: &ServerConfig,
+    stopping: &CancellationToken,
+    threads: usize,
+) -> std::io::Result<Vec<tokio::sync::oneshot::Receiver<()>>> {
     let listener = listener.into_std()?;
     let limits = Arc::new(Limits::new(server));
     let log = tracing::dispatcher::get_default(Clone::clone);
     let mut running = Vec::with_capacity(threads);
-    for index in 0..threads.max(1) {
+    for index in 0..threads {
         let listener = listener.try_clone()?;
         let (app, server, limits, stopping, log) = (
             app.clone(),
@@ -36,27 +78,37 @@ pub async fn serve_per_core(
             log.clone(),
         );
         let (done, finished) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (ready, up) = std::sync::mpsc::channel::<std::io::Result<()>>();
         std::thread::Builder::new()
             .name(format!("gatehouse-core-{index}"))
             .spawn(move || {
                 let _log = tracing::dispatcher::set_default(&log);
-                runtime.block_on(async {
-                    match TcpListener::from_std(listener) {
-                        Ok(listener) => accept_loop(listener, app, &server, &limits, stopping).await,
-                        Err(error) => tracing::error!(%error, "cannot serve the listener on this thread"),
+                // Built on its own thread, so a failure never drops a runtime inside another.
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                        return;
                     }
+                };
+                runtime.block_on(async {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(error) => {
+                            let _ = ready.send(Err(error));
+                            return;
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
+                    accept_loop(listener, app, &server, &limits, stopping).await;
                     // This thread's connections run on its runtime: it keeps running until every one is done.
                     limits.drained().await;
                 });
                 drop(done);
             })?;
+        up.recv()
+            .map_err(|_| std::io::Error::other("a serving thread stopped while starting"))??;
         running.push(finished);
     }
-    drop(listener);
-    for finished in running {
-        // Closed when the thread is done (or panicked).
-        let _ = finished.await;
-    }
-    Ok(())
+    Ok(running)
 }

@@ -10,7 +10,7 @@ use metrics::{Counter, Histogram, SharedString};
 /// The handles of one provider, found by their `&'static str` labels.
 pub struct Meters {
     provider: SharedString,
-    counters: RwLock<Vec<(&'static str, &'static str, Counter)>>,
+    counters: RwLock<Vec<((&'static str, &'static str), Counter)>>,
     histograms: RwLock<Vec<(&'static str, Histogram)>>,
 }
 
@@ -25,47 +25,54 @@ impl Meters {
 
     /// Counts a request by `route` and `outcome` and times it from `started`.
     pub fn record(&self, route: &'static str, outcome: &'static str, started: Instant) {
-        self.histogram(route).record(started.elapsed().as_secs_f64());
-        self.counter(route, outcome).increment(1);
+        let histogram = kept(&self.histograms, route, || {
+            metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, "provider" => self.provider.clone(),
+                "route" => route)
+        });
+        histogram.record(started.elapsed().as_secs_f64());
+        let counter = kept(&self.counters, (route, outcome), || {
+            metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => self.provider.clone(),
+                "route" => route, "outcome" => outcome)
+        });
+        counter.increment(1);
     }
+}
 
-    fn counter(&self, route: &'static str, outcome: &'static str) -> Counter {
-        let found = |counters: &[(&str, &str, Counter)]| {
-            counters
-                .iter()
-                .find(|(r, o, _)| *r == route && *o == outcome)
-                .map(|(_, _, counter)| counter.clone())
-        };
-        if let Some(counter) = found(&self.counters.read().unwrap_or_else(|p| p.into_inner())) {
-            return counter;
-        }
-        let mut counters = self.counters.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(counter) = found(&counters) {
-            return counter;
-        }
-        let counter = metrics::counter!(crate::metrics::UPSTREAM_REQUESTS, "provider" => self.provider.clone(),
-            "route" => route, "outcome" => outcome);
-        counters.push((route, outcome, counter.clone()));
-        counter
+/// The handle kept for `labels`, registered with `register` the first time.
+fn kept<L: PartialEq + Copy, H: Clone>(handles: &RwLock<Vec<(L, H)>>, labels: L, register: impl FnOnce() -> H) -> H {
+    let find = |handles: &[(L, H)]| handles.iter().find(|(l, _)| *l == labels).map(|(_, h)| h.clone());
+    if let Some(handle) = find(&handles.read().unwrap_or_else(|p| p.into_inner())) {
+        return handle;
     }
+    let mut handles = handles.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(handle) = find(&handles) {
+        return handle;
+    }
+    let handle = register();
+    handles.push((labels, handle.clone()));
+    handle
+}
 
-    fn histogram(&self, route: &'static str) -> Histogram {
-        let found = |histograms: &[(&str, Histogram)]| {
-            histograms
-                .iter()
-                .find(|(r, _)| *r == route)
-                .map(|(_, histogram)| histogram.clone())
-        };
-        if let Some(histogram) = found(&self.histograms.read().unwrap_or_else(|p| p.into_inner())) {
-            return histogram;
-        }
-        let mut histograms = self.histograms.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(histogram) = found(&histograms) {
-            return histogram;
-        }
-        let histogram = metrics::histogram!(crate::metrics::UPSTREAM_SECONDS, "provider" => self.provider.clone(),
-            "route" => route);
-        histograms.push((route, histogram.clone()));
-        histogram
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_label_set_is_registered_once() {
+        let meters = Meters::new(SharedString::const_str("crm"));
+        let started = Instant::now();
+        meters.record("proxy", "200", started);
+        meters.record("proxy", "200", started);
+        meters.record("proxy", "503", started);
+        meters.record("/customers", "200", started);
+        let counters: Vec<_> = meters
+            .counters
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(labels, _)| *labels)
+            .collect();
+        assert_eq!(counters, [("proxy", "200"), ("proxy", "503"), ("/customers", "200")]);
+        assert_eq!(meters.histograms.read().unwrap().len(), 2);
     }
 }
