@@ -106,6 +106,11 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
 #[allow(dead_code)] // Each bench uses its own part of this module.
 pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&stat)
+}
+
+/// utime + stime of a `/proc/.../stat` line, in seconds (clock ticks of 1/100 s).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
     // Fields after the command name (which may hold spaces), from field 3: utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -132,9 +137,7 @@ pub fn thread_cpu_seconds(pid: u32) -> std::collections::BTreeMap<u32, (String, 
             continue;
         };
         let name = stat[open + 1..close].to_owned();
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        threads.insert(tid, (name, (ticks(11) + ticks(12)) / 100.0));
+        threads.insert(tid, (name, stat_cpu_seconds(&stat).unwrap_or(0.0)));
     }
     threads
 }

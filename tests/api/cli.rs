@@ -87,6 +87,10 @@ fn check_config_names_the_bad_key_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("[server]\nmax_body_bytes = -1\n", "server.max_body_bytes"),
+        (
+            "[server]\nruntime = \"per-core\"\n[store]\nurl = \"postgres://gh@127.0.0.1:5432/gh\"\n",
+            "server.runtime",
+        ),
         ("[providers.x]\nadapter = \"nope\"\n", "providers.x.adapter"),
         (
             "[providers.stripe.webhook]\nsecrets = [\"env:GATEHOUSE_TEST_UNSET_VAR\"]\n",

@@ -197,6 +197,35 @@ async fn sigterm_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_core_runtime_takes_webhooks_on_every_connection_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    let toml =
+        test_config_toml(&dir.path().join("g.db")).replacen("[server]\n", "[server]\nruntime = \"per-core\"\n", 1);
+    std::fs::write(&config, toml).unwrap();
+    let mut server = start(&config).await;
+    let url = format!("{}/webhooks/stripe", server.addr);
+    // A client each: 16 connections, spread over the accepting threads.
+    let statuses = futures::future::join_all((0..16).map(|i| {
+        let url = url.clone();
+        async move {
+            let (headers, body) = stripe_event(i);
+            let mut request = reqwest::Client::new().post(url).body(body);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            request.send().await.map(|r| r.status().as_u16())
+        }
+    }))
+    .await;
+    assert!(statuses.iter().all(|s| matches!(s, Ok(200))), "{statuses:?}");
+    terminate(&mut server);
+    let output = gatehouse(&config, &["events", "list", "--json"]).output().unwrap();
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(events.len(), 16, "every acknowledged webhook is stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_delivery_then_every_event_is_delivered_after_restart() {
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
