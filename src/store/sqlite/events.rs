@@ -126,8 +126,9 @@ pub(super) fn list(conn: &Connection, filter: EventFilter) -> Result<Vec<EventSu
         None => {
             let mut sql = format!("SELECT {columns} FROM outbox o WHERE 1 = 1");
             if let Some(status) = filter.status {
-                // Inline (a fixed word), with the partial (status, provider|type) indexes' own condition spelled
-                // out: SQLite uses a partial index only when the query states its condition.
+                // Inline (a fixed word), with the partial status and (status, provider|type) indexes' own
+                // condition spelled out: SQLite uses a partial index only when the query states its condition.
+                // Delivered events, dense in `seq` order, are read from the table itself.
                 sql.push_str(&format!(" AND o.status = '{}'", status.as_str()));
                 if status != EventStatus::Delivered {
                     sql.push_str(" AND o.status <> 'delivered'");

@@ -139,7 +139,7 @@ pub(super) fn prune(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let seqs: Vec<i64> = tx
         .prepare_cached(
-            "SELECT seq FROM outbox WHERE status = 'delivered' AND received_at_ms < ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq FROM outbox WHERE status = 'delivered' AND received_at_ms < ?1 ORDER BY received_at_ms LIMIT ?2",
         )?
         .query_map(params![events_before_ms, limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;

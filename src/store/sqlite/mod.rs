@@ -4,6 +4,7 @@
 //! keys in flight are held in memory ([`claims`]), which is sound only because one process owns the file
 //! ([`owner`]); write health and the readiness probe are in [`health`].
 
+mod checks;
 mod claims;
 mod commands;
 mod deliveries;

@@ -3,17 +3,25 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::store::StoreError;
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_inbox_outbox.sql"),
-    include_str!("migrations/0002_idempotency_commands.sql"),
-    include_str!("migrations/0003_deliveries.sql"),
-    include_str!("migrations/0004_quarantine.sql"),
-    include_str!("migrations/0005_operate.sql"),
-    include_str!("migrations/0006_read_model.sql"),
+/// One schema step: a SQL file, or code for a change SQL alone cannot state.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&Transaction<'_>) -> Result<(), StoreError>),
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(include_str!("migrations/0001_inbox_outbox.sql")),
+    Migration::Sql(include_str!("migrations/0002_idempotency_commands.sql")),
+    Migration::Sql(include_str!("migrations/0003_deliveries.sql")),
+    Migration::Sql(include_str!("migrations/0004_quarantine.sql")),
+    Migration::Sql(include_str!("migrations/0005_operate.sql")),
+    Migration::Sql(include_str!("migrations/0006_read_model.sql")),
+    Migration::Code(super::checks::rewrite),
+    Migration::Sql(include_str!("migrations/0008_outbox_indexes.sql")),
 ];
 
 /// Prepared statements kept per connection: more than the store's distinct statements, so none is parsed and planned
@@ -77,9 +85,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             MIGRATIONS.len()
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Code(step) => step(&tx)?,
+        }
         tx.pragma_update(None, "user_version", index + 1)?;
         tx.commit()?;
         tracing::info!(version = index + 1, "applied store migration");
@@ -111,7 +122,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = connect(&dir.path().join("m.db")).unwrap();
         // A database at version 3, with two events of one subject: seq 7 replayed behind seq 9, which retries.
-        for (index, sql) in MIGRATIONS.iter().enumerate().take(3) {
+        for (index, migration) in MIGRATIONS.iter().enumerate().take(3) {
+            let Migration::Sql(sql) = migration else {
+                unreachable!("the first migrations are SQL")
+            };
             conn.execute_batch(sql).unwrap();
             conn.pragma_update(None, "user_version", index + 1).unwrap();
         }
