@@ -68,6 +68,7 @@ impl Executor {
             concurrency: self.config.concurrency,
             batch: 1,
             poll_every: self.config.poll_every,
+            gather: Duration::ZERO,
         };
         let (owner, wake) = (self.owner.clone(), Arc::clone(&self.wake));
         crate::worker::run(self, &owner, pace, wake, stop, grace).await;

@@ -33,6 +33,12 @@ pub trait Leased: Send + Sync + 'static {
 
     /// Runs one claimed item; its outcome is recorded only while `claimant` still holds the lease.
     async fn run_one(&self, item: Self::Item, claimant: String);
+
+    /// Whether finishing `item` may make another item due that was not (the next event of an ordered subject):
+    /// the loop then claims again. By default every finished item may.
+    fn unblocks(&self, _item: &Self::Item) -> bool {
+        true
+    }
 }
 
 /// How a worker paces its claims.
@@ -42,9 +48,19 @@ pub struct Pace {
     /// The fewest free slots worth a claim while items run (a claim is a write).
     pub batch: usize,
     pub poll_every: Duration,
+    /// How long a worker told of new work waits before it claims, so that items announced close together share
+    /// one claim (one write) and their outcomes one commit, instead of a write each; zero claims at once. A worker
+    /// with a backlog claims as slots free up, without waiting.
+    pub gather: Duration,
 }
 
 /// Runs `worker` until `stop`, then waits up to `grace` for the items still running.
+///
+/// A claim is a write, so the loop claims only when it may find something: at start, when new work is announced
+/// (after [`Pace::gather`]), when `poll_every` has passed since the last claim (retries come due, other workers'
+/// leases lapse), after a claim that filled every free slot (more may be waiting), and when an item finishes that
+/// may have let another through ([`Leased::unblocks`]). A claim that came back short means nothing else is due, so
+/// the items it started finishing do not each cost another claim.
 pub async fn run<W: Leased>(
     worker: Arc<W>,
     owner: &str,
@@ -55,16 +71,32 @@ pub async fn run<W: Leased>(
 ) {
     let slots = Arc::new(Semaphore::new(pace.concurrency));
     let mut running = JoinSet::new();
+    let mut due = true;
+    let mut next_poll = tokio::time::Instant::now() + pace.poll_every;
     loop {
-        let started = start_due(&worker, owner, &pace, &slots, &mut running).await;
-        if started > 0 && slots.available_permits() > 0 {
-            continue;
+        if due && let Some(claim) = start_due(&worker, owner, &pace, &slots, &mut running).await {
+            next_poll = tokio::time::Instant::now() + pace.poll_every;
+            due = claim.filled;
+            if claim.filled && slots.available_permits() > 0 {
+                continue;
+            }
         }
         tokio::select! {
             () = stop.cancelled() => break,
-            () = wake.notified() => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-            () = tokio::time::sleep(pace.poll_every) => {}
+            () = wake.notified() => {
+                if !pace.gather.is_zero() {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(pace.gather) => {}
+                    }
+                }
+                due = true;
+            }
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                // A task that panicked may have left anything behind: look.
+                due |= done.unwrap_or(true);
+            }
+            () = tokio::time::sleep_until(next_poll) => due = true,
         }
     }
     if tokio::time::timeout(grace, running.join_all()).await.is_err() {
@@ -76,17 +108,24 @@ pub async fn run<W: Leased>(
     }
 }
 
-/// Claims as many due items as there are free slots (once enough are free) and starts them; returns how many.
+/// What one claim found.
+struct Claim {
+    /// As many items as there were free slots: more may be due.
+    filled: bool,
+}
+
+/// Claims as many due items as there are free slots (once enough are free) and starts them; `None` when too few
+/// slots are free to claim (the loop claims again as items finish).
 async fn start_due<W: Leased>(
     worker: &Arc<W>,
     owner: &str,
     pace: &Pace,
     slots: &Arc<Semaphore>,
-    running: &mut JoinSet<()>,
-) -> usize {
+    running: &mut JoinSet<bool>,
+) -> Option<Claim> {
     let free = slots.available_permits();
     if free == 0 || (free < pace.batch && !running.is_empty()) {
-        return 0;
+        return None;
     }
     // A token per claim: should an item outlive its lease, a later claim of it (by this worker or another) is a
     // different claimant, and the late outcome is refused.
@@ -95,19 +134,127 @@ async fn start_due<W: Leased>(
         Ok(claimed) => claimed,
         Err(error) => {
             tracing::error!(%error, what = W::WHAT, scope = worker.scope(), "cannot claim work");
-            return 0;
+            // Tried again at the next poll or announcement.
+            return Some(Claim { filled: false });
         }
     };
-    let count = claimed.len();
+    let filled = claimed.len() >= free;
     for item in claimed {
         let Ok(slot) = Arc::clone(slots).try_acquire_owned() else {
             break;
         };
         let (worker, claimant) = (Arc::clone(worker), claimant.clone());
+        let unblocks = worker.unblocks(&item);
         running.spawn(async move {
             worker.run_one(item, claimant).await;
             drop(slot);
+            unblocks
         });
     }
-    count
+    Some(Claim { filled })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Items due now, the claims made (how many each found), and whether finishing an item unblocks another.
+    #[derive(Default)]
+    struct Queue {
+        due: Mutex<Vec<u32>>,
+        claims: Mutex<Vec<usize>>,
+        ordered: bool,
+    }
+
+    #[async_trait]
+    impl Leased for Queue {
+        type Item = u32;
+        const WHAT: &'static str = "test items";
+
+        async fn claim(&self, _claimant: String, limit: usize) -> Result<Vec<u32>, StoreError> {
+            let mut due = self.due.lock().unwrap();
+            let count = limit.min(due.len());
+            let taken: Vec<u32> = due.drain(..count).collect();
+            self.claims.lock().unwrap().push(taken.len());
+            Ok(taken)
+        }
+
+        async fn run_one(&self, _item: u32, _claimant: String) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+
+        fn unblocks(&self, _item: &u32) -> bool {
+            self.ordered
+        }
+    }
+
+    fn pace(gather_ms: u64) -> Pace {
+        Pace {
+            concurrency: 8,
+            batch: 2,
+            poll_every: Duration::from_secs(1),
+            gather: Duration::from_millis(gather_ms),
+        }
+    }
+
+    /// Runs `queue` for `ms` milliseconds of paused time, announcing `announce` items one millisecond apart first.
+    async fn run_for(queue: Arc<Queue>, pace: Pace, announce: u32, ms: u64) -> Vec<usize> {
+        let (wake, stop) = (Arc::new(Notify::new()), CancellationToken::new());
+        let task = tokio::spawn(run(
+            Arc::clone(&queue),
+            "test",
+            pace,
+            Arc::clone(&wake),
+            stop.clone(),
+            Duration::from_secs(1),
+        ));
+        for item in 0..announce {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            queue.due.lock().unwrap().push(item);
+            wake.notify_one();
+        }
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        stop.cancel();
+        task.await.unwrap();
+        queue.claims.lock().unwrap().clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn items_announced_within_the_gathering_share_a_claim() {
+        let claims = run_for(Arc::new(Queue::default()), pace(5), 10, 100).await;
+        // The claim at start, then one per 5 ms of announcements rather than one per item.
+        assert_eq!(claims.iter().sum::<usize>(), 10, "{claims:?}");
+        assert!(claims.len() <= 4, "{claims:?}");
+        assert!(claims.iter().any(|&n| n >= 4), "{claims:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_items_cost_no_claim_unless_they_may_unblock_another() {
+        let unordered = run_for(Arc::new(Queue::default()), pace(0), 3, 100).await;
+        // At start (nothing), then one per announcement; nothing after the items finish.
+        assert_eq!(unordered, [0, 1, 1, 1]);
+        let queue = Arc::new(Queue {
+            ordered: true,
+            ..Queue::default()
+        });
+        let ordered = run_for(queue, pace(0), 3, 100).await;
+        assert_eq!(ordered.iter().sum::<usize>(), 3);
+        assert_eq!(ordered.len(), 7, "a claim after each finished item: {ordered:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_claim_claims_again_and_polls_find_what_no_one_announced() {
+        let queue = Arc::new(Queue::default());
+        queue.due.lock().unwrap().extend(0..20);
+        let claims = run_for(Arc::clone(&queue), pace(0), 0, 100).await;
+        // 8 slots: 8 at start, then as slots free (at least `batch` at a time) until a claim comes back short.
+        assert_eq!(claims.iter().sum::<usize>(), 20, "{claims:?}");
+        assert_eq!(claims[0], 8);
+        // Work nobody announces (a retry coming due) is found by the poll, a second after the last claim.
+        queue.due.lock().unwrap().push(99);
+        let later = run_for(Arc::clone(&queue), pace(0), 0, 1_500).await;
+        assert_eq!(later.iter().sum::<usize>(), 21, "{later:?}");
+    }
 }

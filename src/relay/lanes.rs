@@ -19,6 +19,7 @@ struct Lane {
     relay: Arc<Relay>,
     /// The subscription's name, as the one-name list a claim takes.
     subscription: Vec<String>,
+    ordered: bool,
 }
 
 #[async_trait::async_trait]
@@ -47,6 +48,12 @@ impl Leased for Lane {
     async fn run_one(&self, delivery: Delivery, claimant: String) {
         self.relay.deliver(delivery, claimant).await;
     }
+
+    /// Only an ordered subscription holds deliveries back behind one in flight. (A delivery stored while the
+    /// subscription was ordered and still held back after it no longer is waits for the next poll.)
+    fn unblocks(&self, _delivery: &Delivery) -> bool {
+        self.ordered
+    }
 }
 
 /// How a loop with `slots` slots claims: a claim is a write, so not one per finished delivery while many are in
@@ -56,20 +63,28 @@ fn pace(slots: usize, poll_every: Duration) -> Pace {
         concurrency: slots,
         batch: (slots / 4).max(1),
         poll_every,
+        gather: GATHER,
     }
 }
+
+/// A subscription told of a new event waits this long before it claims: at ordinary rates (a webhook now and then)
+/// the events of those milliseconds share one claim and their outcomes one commit, where each event alone cost the
+/// store a claim and an outcome commit of its own (docs/BENCHMARKS.md, "Cheap at ordinary rates"). It adds at most
+/// this to an event's delivery latency; a subscription with a backlog claims as slots free up, without waiting.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// Runs a delivery loop per subscription until `stop`, passing each wake-up on `wake` to all of them; then waits
 /// for them (each gives its deliveries in flight up to `grace`, all at the same time).
 pub(super) async fn run(relay: Arc<Relay>, wake: Arc<Notify>, stop: CancellationToken, grace: Duration) {
     let mut lanes = JoinSet::new();
     let mut wakes = Vec::new();
-    for (name, slots) in relay.slots() {
+    for (name, slots, ordered) in relay.slots() {
         let lane_wake = Arc::new(Notify::new());
         wakes.push(Arc::clone(&lane_wake));
         let lane = Arc::new(Lane {
             relay: Arc::clone(&relay),
             subscription: vec![name],
+            ordered,
         });
         let (owner, pace, stop) = (relay.owner.clone(), pace(slots, relay.poll_every), stop.clone());
         lanes.spawn(async move { crate::worker::run(lane, &owner, pace, lane_wake, stop, grace).await });

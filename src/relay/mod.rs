@@ -45,6 +45,7 @@ struct Subscription {
     retry: DeliveryRetry,
     /// Its deliveries in flight at once.
     slots: usize,
+    ordered: bool,
 }
 
 pub struct Relay {
@@ -67,7 +68,16 @@ impl Relay {
             let sink = Sink::build(&format!("subscriptions[{i}].sink"), &subscription.sink)?;
             let retry = subscription.retry.clone();
             let slots = subscription.slots(&config.relay, count);
-            subscriptions.insert(subscription.name.clone(), Subscription { sink, retry, slots });
+            let ordered = subscription.ordered;
+            subscriptions.insert(
+                subscription.name.clone(),
+                Subscription {
+                    sink,
+                    retry,
+                    slots,
+                    ordered,
+                },
+            );
         }
         let names = config.subscriptions.iter().map(|s| s.name.clone()).collect();
         Ok(Arc::new(Relay {
@@ -114,11 +124,14 @@ impl Relay {
         let _ = gauges.await;
     }
 
-    /// Each configured subscription with its slots, in the configured order.
-    fn slots(&self) -> Vec<(String, usize)> {
+    /// Each configured subscription with its slots and whether it is ordered, in the configured order.
+    fn slots(&self) -> Vec<(String, usize, bool)> {
         self.names
             .iter()
-            .filter_map(|name| Some((name.clone(), self.subscriptions.get(name)?.slots)))
+            .filter_map(|name| {
+                let subscription = self.subscriptions.get(name)?;
+                Some((name.clone(), subscription.slots, subscription.ordered))
+            })
             .collect()
     }
 
