@@ -136,8 +136,8 @@ pub struct Settings {
 }
 
 /// A target being measured: its open connections and what its slices measured so far.
-struct Slot {
-    target: Target,
+struct Slot<'a> {
+    target: &'a Target,
     senders: Vec<Sender>,
     loaded: Phase,
     rounds: Vec<(f64, f64)>,
@@ -146,11 +146,11 @@ struct Slot {
 
 /// Warms every target up, then measures them in turn, `rounds` times (so a disturbance, such as another process
 /// taking CPU for a while, falls on every target rather than on one), then runs the one-connection latency runs.
-pub async fn measure_all(targets: Vec<Target>, settings: &Settings) -> Vec<Outcome> {
+pub async fn measure_all(targets: &[Target], settings: &Settings) -> Vec<Outcome> {
     let mut slots = Vec::new();
     for target in targets {
         let mut senders = connect(target.addr, settings.connections).await;
-        let warm = run_for(&mut senders, &target, settings.warmup).await;
+        let warm = run_for(&mut senders, target, settings.warmup).await;
         eprintln!(
             "{}: {} connections to {}{}, warm-up {:.0} req/s",
             target.name,
@@ -178,7 +178,7 @@ pub async fn measure_all(targets: Vec<Target>, settings: &Settings) -> Vec<Outco
             drop(std::mem::take(&mut slot.senders));
             slot.senders = connect(slot.target.addr, settings.connections).await;
             let before = sample(settings, &(slot.target.proxy_pids)());
-            let phase = run_for(&mut slot.senders, &slot.target, settings.slice).await;
+            let phase = run_for(&mut slot.senders, slot.target, settings.slice).await;
             let after = sample(settings, &(slot.target.proxy_pids)());
             slot.spent.add(&before, &after);
             let rest = cpu_between(&before, &after).rest();
@@ -202,7 +202,7 @@ pub async fn measure_all(targets: Vec<Target>, settings: &Settings) -> Vec<Outco
             None
         } else {
             let mut single = connect(slot.target.addr, 1).await;
-            Some(run_for(&mut single, &slot.target, settings.idle).await)
+            Some(run_for(&mut single, slot.target, settings.idle).await)
         };
         outcomes.push(Outcome {
             name: slot.target.name,

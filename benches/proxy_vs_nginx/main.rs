@@ -7,7 +7,9 @@
 //! Run: `cargo bench --bench proxy_vs_nginx`. Env: `BENCH_CONNECTIONS` (default 64); `BENCH_WARMUP_SECONDS`
 //! (default 2, per target); `BENCH_ROUNDS` (default 5) × `BENCH_SECONDS` (default 3): the targets are measured in
 //! turn, round after round, so a disturbance (another build) is shared rather than falling on one target;
-//! `BENCH_IDLE_SECONDS` (default 3, a one-connection latency run per target; 0 skips it);
+//! `BENCH_IDLE_SECONDS` (default 3, a one-connection latency run per target; 0 skips it); `BENCH_OPEN_SECONDS`
+//! (default 5; 0 skips it): every passthrough target at half of nginx's saturated rate, open loop (see
+//! [`open_loop`]);
 //! `BENCH_ONLY=direct,nginx,gatehouse,breaker` (a subset); any `GATEHOUSE__…` variable reaches the server.
 //! For experiments: `BENCH_RATE_LIMITS=off` leaves the caller and provider rate limits out of Gatehouse's config;
 //! `BENCH_GATEHOUSE_PRELOAD=/path/lib.so` is Gatehouse's `LD_PRELOAD` (e.g. another allocator);
@@ -27,6 +29,7 @@ mod gatehouse;
 mod instructions;
 mod load;
 mod nginx;
+mod open_loop;
 mod process;
 mod report;
 mod upstream;
@@ -196,7 +199,21 @@ fn main() {
         assert_eq!(errors, 0, "every answer must be the expected one");
         return;
     }
-    let outcomes = common::block_on_local(measure_all(targets, &settings));
+    let outcomes = common::block_on_local(measure_all(&targets, &settings));
+    let open_seconds = env_u64("BENCH_OPEN_SECONDS", 5);
+    let half_nginx = outcomes
+        .iter()
+        .find(|o| o.name == "nginx")
+        .map(|o| o.loaded.rate() / 2.0);
+    let open_errors = match half_nginx {
+        Some(rate) if open_seconds > 0 => common::block_on_local(open_loop::measure(
+            &targets,
+            connections,
+            rate,
+            Duration::from_secs(open_seconds),
+        )),
+        _ => 0,
+    };
     stop(
         nginx.as_mut().map(|(proc, _)| proc),
         gatehouse.as_mut().map(|(proc, _)| proc),
@@ -207,7 +224,7 @@ fn main() {
         .iter()
         .map(|o| o.loaded.errors + o.idle.as_ref().map_or(0, |p| p.errors))
         .sum();
-    assert_eq!(errors, 0, "every answer must be the expected one");
+    assert_eq!(errors + open_errors, 0, "every answer must be the expected one");
 }
 
 /// Stops the servers with SIGTERM; Gatehouse must exit 0.
