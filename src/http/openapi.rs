@@ -153,6 +153,10 @@ fn paths() -> Paths {
         )
         .path("/v1/commands/{id}", operation(Get, mutations::get_command()))
         .path("/v1/stripe/payments/{id}", operation(Get, op::get_payment()))
+        .path(
+            "/v1/stripe/payments/{id}/cancel",
+            operation(Post, mutations::domain_mutation(op::cancel_payment(), true)),
+        )
         .path("/proxy/{provider}/{path}", proxy)
         .build()
 }

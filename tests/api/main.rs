@@ -7,6 +7,7 @@ mod cli;
 mod cli_errors;
 mod cluster_limits;
 mod commands;
+mod compensation;
 mod config_env;
 mod console;
 mod console_browser;

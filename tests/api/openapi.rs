@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// Every route the router serves, by path template, with its methods.
-const ROUTES: [(&str, &[&str]); 22] = [
+const ROUTES: [(&str, &[&str]); 23] = [
     ("/webhooks/{provider}", &["post"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
@@ -28,6 +28,7 @@ const ROUTES: [(&str, &[&str]); 22] = [
     ("/v1/acme-crm/customers/{id}", &["get", "patch"]),
     ("/v1/stripe/payments", &["post"]),
     ("/v1/stripe/payments/{id}", &["get"]),
+    ("/v1/stripe/payments/{id}/cancel", &["post"]),
     ("/v1/commands/{id}", &["get"]),
     (
         "/proxy/{provider}/{path}",

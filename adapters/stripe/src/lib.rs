@@ -3,7 +3,8 @@
 //! `/v1/stripe`.
 //!
 //! - `webhook`: reads a verified Stripe Event into an [`InboundEvent`](gatehouse_kit::InboundEvent).
-//! - `routes`: `POST /payments` and `GET /payments/{id}`, translated into Stripe's PaymentIntent API and back.
+//! - `routes`: `POST /payments`, `GET /payments/{id}` and `POST /payments/{id}/cancel`, translated into Stripe's
+//!   PaymentIntent API and back.
 //! - `dto`: Stripe's PaymentIntent as the vendor sends it and its translation to our domain (the anti-corruption
 //!   layer, shared with the outbound routes).
 

@@ -5,8 +5,11 @@
 //! |------------------------|----------------------------------------------|---------------|
 //! | `POST /payments`       | `POST /v1/payment_intents` (form-encoded)    | 201 `Payment` |
 //! | `GET /payments/{id}`   | `GET /v1/payment_intents/{id}`               | 200 `Payment` |
+//! | `POST /payments/{id}/cancel` | `POST /v1/payment_intents/{id}/cancel` | 200 `Payment` (status `canceled`) |
 //!
-//! The caller's `Idempotency-Key` is forwarded to Stripe, which deduplicates creations with it. Stripe's answers map
+//! The caller's `Idempotency-Key` is forwarded to Stripe, which deduplicates creations and cancellations with it.
+//! Cancelling undoes a payment that has not succeeded (a saga's compensation); Stripe refuses one that has (400:
+//! `VendorRejected` with its message). Stripe's answers map
 //! as: 404 on a payment → `NotFound` with Stripe's message; 429 → `UpstreamError::RateLimited` with the vendor's
 //! `Retry-After`; 401/403 → `VendorFailed` (gatehouse's credentials, not the caller's fault); other 4xx (400, 402
 //! card errors, 409 idempotency conflicts, ...) → `VendorRejected` with Stripe's `error.message`; anything else that
@@ -29,20 +32,25 @@ use crate::dto::{ErrorBody, NewPaymentIntent, PaymentIntent};
 const VENDOR: &str = "stripe";
 const PAYMENTS: &str = "/payments";
 const PAYMENT: &str = "/payments/{id}";
+const PAYMENT_CANCEL: &str = "/payments/{id}/cancel";
 const PAYMENT_INTENTS: &str = "/v1/payment_intents";
 
 /// The routes [`crate::Stripe`] serves.
-pub(crate) static ROUTES: [RouteSpec; 2] = [
+pub(crate) static ROUTES: [RouteSpec; 3] = [
     RouteSpec::new(Method::POST, PAYMENTS),
     RouteSpec::new(Method::GET, PAYMENT),
+    RouteSpec::new(Method::POST, PAYMENT_CANCEL),
 ];
 
 /// The payments the gateway's read model keeps: from `payment_intent.*` webhooks (ordered by the Event's `created`)
-/// and from the answers to `GET /payments/{id}` and `POST /payments`.
+/// and from the answers to `GET /payments/{id}`, `POST /payments` and `POST /payments/{id}/cancel`.
 pub(crate) static ENTITIES: [EntitySpec; 1] = [EntitySpec {
     kind: "payment",
     read: PAYMENT,
-    answers: &[Answers::one(Method::POST, PAYMENTS)],
+    answers: &[
+        Answers::one(Method::POST, PAYMENTS),
+        Answers::one(Method::POST, PAYMENT_CANCEL),
+    ],
     upserted_by: &["payment_intent.*"],
     deleted_by: &[],
     versioning: Versioning::EventTime,
@@ -56,6 +64,7 @@ pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Res
     match (request.method.as_str(), request.route) {
         ("POST", PAYMENTS) => create_payment(&request, upstream).await,
         ("GET", PAYMENT) => get_payment(&request, upstream).await,
+        ("POST", PAYMENT_CANCEL) => cancel_payment(&request, upstream).await,
         (method, route) => Err(invalid(format!("{VENDOR} has no route {method} {route}"))),
     }
 }
@@ -80,6 +89,44 @@ async fn create_payment(request: &DomainRequest, upstream: &dyn Upstream) -> Res
     let body = serde_urlencoded::to_string(&form)
         .map_err(|e| OutboundError::VendorFailed(format!("cannot encode the request to {VENDOR}: {e}")))?;
 
+    let response = upstream
+        .send(VendorRequest {
+            method: Method::POST,
+            path_and_query: PAYMENT_INTENTS.to_owned(),
+            headers: form_headers(request)?,
+            body: Bytes::from(body),
+        })
+        .await?;
+    check_status(&response, None)?;
+    Ok(DomainResponse::created(to_json(VENDOR, &payment(&response)?)?))
+}
+
+/// `POST /payments/{id}/cancel` (no body) → `POST /v1/payment_intents/{id}/cancel` with the caller's
+/// `Idempotency-Key` → 200 `Payment`.
+async fn cancel_payment(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+    let id = path_param(request, "id")?;
+    let empty = request.body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&request.body)
+            .is_ok_and(|fields| fields.is_empty());
+    if !empty {
+        return Err(invalid(
+            "POST /payments/{id}/cancel takes no body (or an empty JSON object)",
+        ));
+    }
+    let response = upstream
+        .send(VendorRequest {
+            method: Method::POST,
+            path_and_query: format!("{PAYMENT_INTENTS}/{}/cancel", path_segment(id)),
+            headers: form_headers(request)?,
+            body: Bytes::new(),
+        })
+        .await?;
+    check_status(&response, Some(id))?;
+    Ok(DomainResponse::ok(to_json(VENDOR, &payment(&response)?)?))
+}
+
+/// The headers of a form `POST` to Stripe: its content type and the caller's `Idempotency-Key`.
+fn form_headers(request: &DomainRequest) -> Result<HeaderMap, OutboundError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -89,16 +136,7 @@ async fn create_payment(request: &DomainRequest, upstream: &dyn Upstream) -> Res
         let value = HeaderValue::from_str(key).map_err(|_| invalid("header Idempotency-Key is not visible ASCII"))?;
         headers.insert(IDEMPOTENCY_KEY, value);
     }
-    let response = upstream
-        .send(VendorRequest {
-            method: Method::POST,
-            path_and_query: PAYMENT_INTENTS.to_owned(),
-            headers,
-            body: Bytes::from(body),
-        })
-        .await?;
-    check_status(&response, None)?;
-    Ok(DomainResponse::created(to_json(VENDOR, &payment(&response)?)?))
+    Ok(headers)
 }
 
 /// `GET /payments/{id}` → `GET /v1/payment_intents/{id}` → 200 `Payment`.

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 const PAYMENTS: &str = "/payments";
 const PAYMENT: &str = "/payments/{id}";
+const PAYMENT_CANCEL: &str = "/payments/{id}/cancel";
 const NEW_PAYMENT: &str = r#"{"amount":{"value":2000,"currency":"usd"},"customer_id":"cus_1"}"#;
 
 fn request(
@@ -61,14 +62,87 @@ fn stripe_error(kind: &str, code: &str, message: &str) -> Value {
 }
 
 #[test]
-fn declares_its_two_routes() {
+fn declares_its_three_routes() {
     assert_eq!(
         Stripe::new().routes(),
         [
             RouteSpec::new(Method::POST, PAYMENTS),
             RouteSpec::new(Method::GET, PAYMENT),
+            RouteSpec::new(Method::POST, PAYMENT_CANCEL),
         ]
     );
+}
+
+fn cancel(id: &str, body: &str, key: Option<&str>) -> DomainRequest {
+    request(Method::POST, PAYMENT_CANCEL, &[("id", id)], body, key)
+}
+
+#[tokio::test]
+async fn cancels_a_payment_with_the_idempotency_key() {
+    for body in ["", " ", "{}"] {
+        let upstream = FakeUpstream::new().reply(StatusCode::OK, intent("canceled"));
+        let response = call(cancel("pi_3Q1x", body, Some("saga-7-payment-undo")), &upstream)
+            .await
+            .unwrap();
+        assert_eq!(
+            response,
+            DomainResponse::ok(json!({
+                "id": "pi_3Q1x",
+                "amount": {"value": 2000, "currency": "usd"},
+                "status": "canceled",
+                "customer_id": "cus_1"
+            }))
+        );
+        let sent = upstream.only_request();
+        assert_eq!(sent.method, Method::POST);
+        assert_eq!(sent.path_and_query, "/v1/payment_intents/pi_3Q1x/cancel");
+        assert_eq!(sent.headers["idempotency-key"], "saga-7-payment-undo");
+        assert!(sent.body.is_empty());
+    }
+    // The id stays one path segment.
+    let upstream = FakeUpstream::new().reply(StatusCode::OK, intent("canceled"));
+    call(cancel("pi/../x", "", None), &upstream).await.unwrap();
+    assert_eq!(
+        upstream.only_request().path_and_query,
+        "/v1/payment_intents/pi%2F..%2Fx/cancel"
+    );
+}
+
+#[tokio::test]
+async fn a_cancellation_stripe_refuses_is_a_rejection_and_a_body_is_refused_before_any_request() {
+    let upstream = FakeUpstream::new().reply(
+        StatusCode::BAD_REQUEST,
+        stripe_error(
+            "invalid_request_error",
+            "payment_intent_unexpected_state",
+            "You cannot cancel this PaymentIntent because it has a status of succeeded.",
+        ),
+    );
+    assert_eq!(
+        call(cancel("pi_1", "", None), &upstream).await,
+        Err(OutboundError::VendorRejected(
+            "stripe rejected the request: You cannot cancel this PaymentIntent because it has a status of succeeded."
+                .into()
+        ))
+    );
+    let upstream = FakeUpstream::new().reply(
+        StatusCode::NOT_FOUND,
+        stripe_error(
+            "invalid_request_error",
+            "resource_missing",
+            "No such payment_intent: 'pi_9'",
+        ),
+    );
+    assert_eq!(
+        call(cancel("pi_9", "", None), &upstream).await,
+        Err(OutboundError::NotFound("No such payment_intent: 'pi_9'".into()))
+    );
+    let upstream = FakeUpstream::new();
+    for body in [r#"{"reason":"duplicate"}"#, "[]", "cancel"] {
+        let message = invalid_request(call(cancel("pi_1", body, None), &upstream).await);
+        assert!(message.contains("takes no body"), "{message}");
+    }
+    assert!(upstream.requests().is_empty());
 }
 
 #[tokio::test]

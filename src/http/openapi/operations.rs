@@ -219,6 +219,18 @@ pub(super) fn create_payment() -> OperationBuilder {
     .response("201", outbound_json("Created", schema_ref("Payment")))
 }
 
+pub(super) fn cancel_payment() -> OperationBuilder {
+    domain(
+        "cancelPayment",
+        "stripe",
+        "Cancel a payment that has not succeeded",
+        Some("payment"),
+        "a body other than none or `{}`",
+    )
+    .parameter(id_param("id", "The payment's id"))
+    .response("200", outbound_json("The cancelled payment", schema_ref("Payment")))
+}
+
 pub(super) fn get_payment() -> OperationBuilder {
     let read = domain(
         "getPayment",

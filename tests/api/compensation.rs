@@ -1,0 +1,88 @@
+//! The routes that undo what another route did (a saga's compensations) against fake vendors: Stripe's
+//! `POST /v1/{provider}/payments/{id}/cancel`, with the caller's key scoped and forwarded so a retried cancellation
+//! is one at Stripe, replayed by the gateway without the vendor, and Stripe's refusal in our terms.
+
+use serde_json::json;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::*;
+
+/// `pay` (stripe) against `vendor`, without retries; `svc` may call it.
+async fn app(vendor: &MockServer) -> TestApp {
+    let extra =
+        provider_toml("pay", "stripe", &vendor.uri(), "retry = { max_attempts = 1 }") + &callers_toml(&["pay"], None);
+    spawn_app_with(&extra).await
+}
+
+async fn cancel(app: &TestApp, id: &str, key: Option<&str>) -> reqwest::Response {
+    let request = app
+        .client
+        .post(format!("{}/v1/pay/payments/{id}/cancel", app.addr))
+        .bearer_auth(CALLER_KEY);
+    match key {
+        Some(key) => request.header("Idempotency-Key", key),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_is_cancelled_once_at_stripe_and_replayed_after() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents/pi_1/cancel"))
+        .and(header("idempotency-key", "svc:undo-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "pi_1", "amount": 2000, "currency": "usd", "customer": "cus_1", "status": "canceled"
+        })))
+        .expect(1)
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor).await;
+    let first = cancel(&app, "pi_1", Some("undo-1")).await;
+    assert_eq!(first.status(), 200);
+    let body: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"id": "pi_1", "amount": {"value": 2000, "currency": "usd"}, "status": "canceled",
+               "customer_id": "cus_1"})
+    );
+    let again = cancel(&app, "pi_1", Some("undo-1")).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    app.stop().await;
+    vendor.verify().await;
+}
+
+#[tokio::test]
+async fn a_cancellation_stripe_refuses_is_a_400_in_our_terms() {
+    let vendor = MockServer::start().await;
+    Mock::given(path("/v1/payment_intents/pi_2/cancel"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+            "message": "You cannot cancel this PaymentIntent because it has a status of succeeded."
+        }})))
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor).await;
+    let refused = problem(cancel(&app, "pi_2", None).await, 400, "invalid-request").await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("status of succeeded"),
+        "{refused}"
+    );
+    // A body is refused before the vendor is called.
+    let with_body = app
+        .client
+        .post(format!("{}/v1/pay/payments/pi_2/cancel", app.addr))
+        .bearer_auth(CALLER_KEY)
+        .json(&json!({"reason": "duplicate"}))
+        .send()
+        .await
+        .unwrap();
+    problem(with_body, 400, "invalid-request").await;
+    assert_eq!(vendor.received_requests().await.unwrap().len(), 1);
+    app.stop().await;
+}
