@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError};
@@ -99,9 +99,10 @@ pub async fn run(calls: &Arc<Calls>, admitted: &Admitted<'_>, call: DomainCall<'
         .unwrap_or_else(|_| ApiError::new(Problem::UpstreamError, "the call failed unexpectedly").into_response())
 }
 
-/// The adapter's answer as our response: its JSON, or the problem.
+/// The adapter's answer as our response: its JSON (nothing for a 204), or the problem.
 pub fn answer(result: Result<DomainResponse, OutboundError>) -> Response {
     match result {
+        Ok(answer) if answer.status == StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
         Ok(answer) => {
             let body = serde_json::to_vec(&answer.body).unwrap_or_default();
             let json = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];

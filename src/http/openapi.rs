@@ -91,6 +91,7 @@ fn paths() -> Paths {
     let customer = PathItemBuilder::new()
         .operation(Get, op::get_customer().build())
         .operation(Patch, mutations::domain_mutation(op::update_customer(), false).build())
+        .operation(Delete, mutations::deferrable(op::delete_customer()).build())
         .build();
     let customers = PathItemBuilder::new()
         .operation(Get, op::list_customers().build())

@@ -1,6 +1,7 @@
 //! The routes that undo what another route did (a saga's compensations) against fake vendors: Stripe's
 //! `POST /v1/{provider}/payments/{id}/cancel`, with the caller's key scoped and forwarded so a retried cancellation
-//! is one at Stripe, replayed by the gateway without the vendor, and Stripe's refusal in our terms.
+//! is one at Stripe, replayed by the gateway without the vendor, and Stripe's refusal in our terms; Acme's
+//! `DELETE /v1/{provider}/customers/{id}`, a 204 without a body, and a customer already gone a 404.
 
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
@@ -8,10 +9,12 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 
-/// `pay` (stripe) against `vendor`, without retries; `svc` may call it.
+/// `pay` (stripe) and `crm` (acme-crm) against `vendor`, without retries; `svc` may call both.
 async fn app(vendor: &MockServer) -> TestApp {
-    let extra =
-        provider_toml("pay", "stripe", &vendor.uri(), "retry = { max_attempts = 1 }") + &callers_toml(&["pay"], None);
+    let no_retries = "retry = { max_attempts = 1 }";
+    let extra = provider_toml("pay", "stripe", &vendor.uri(), no_retries)
+        + &provider_toml("crm", "acme-crm", &vendor.uri(), no_retries)
+        + &callers_toml(&["pay", "crm"], None);
     spawn_app_with(&extra).await
 }
 
@@ -85,4 +88,35 @@ async fn a_cancellation_stripe_refuses_is_a_400_in_our_terms() {
     problem(with_body, 400, "invalid-request").await;
     assert_eq!(vendor.received_requests().await.unwrap().len(), 1);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_is_deleted_with_a_204_and_one_already_gone_is_not_found() {
+    let vendor = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/customers/c_1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&vendor)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/customers/c_2"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "no such customer"})))
+        .mount(&vendor)
+        .await;
+    let app = app(&vendor).await;
+    let delete = |id: &str| {
+        app.client
+            .delete(format!("{}/v1/crm/customers/{id}", app.addr))
+            .bearer_auth(CALLER_KEY)
+            .send()
+    };
+    let deleted = delete("c_1").await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert!(deleted.headers().get("content-type").is_none());
+    assert!(deleted.headers().contains_key("x-correlation-id"));
+    assert!(deleted.bytes().await.unwrap().is_empty());
+    problem(delete("c_2").await.unwrap(), 404, "not-found").await;
+    app.stop().await;
+    vendor.verify().await;
 }

@@ -25,7 +25,7 @@ const ROUTES: [(&str, &[&str]); 23] = [
     ("/admin/commands/{id}/cancel", &["post"]),
     ("/admin/read-model/{provider}/{kind}/{id}", &["get"]),
     ("/v1/acme-crm/customers", &["get", "post"]),
-    ("/v1/acme-crm/customers/{id}", &["get", "patch"]),
+    ("/v1/acme-crm/customers/{id}", &["get", "patch", "delete"]),
     ("/v1/stripe/payments", &["post"]),
     ("/v1/stripe/payments/{id}", &["get"]),
     ("/v1/stripe/payments/{id}/cancel", &["post"]),

@@ -92,12 +92,12 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     }
     let response = app
         .client
-        .delete(format!("{}/v1/crm/customers/c_1", app.addr))
+        .put(format!("{}/v1/crm/customers/c_1", app.addr))
         .bearer_auth(CALLER_KEY)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["allow"], "GET, PATCH");
+    assert_eq!(response.headers()["allow"], "GET, PATCH, DELETE");
     problem(response, 405, "method-not-allowed").await;
     assert_eq!(hits(&vendor).await, 0);
     app.stop().await;

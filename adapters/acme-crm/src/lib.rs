@@ -3,11 +3,13 @@
 //!
 //! - `webhook`: reads a verified `customer.*` webhook into an [`InboundEvent`](gatehouse_kit::InboundEvent).
 //! - `routes`: `GET /customers/{id}`, `GET /customers?limit=&cursor=` (cursor pagination over Acme's page
-//!   numbers), `POST /customers` and `PATCH /customers/{id}`, translated into Acme's API calls and back.
+//!   numbers), `POST /customers`, `PATCH /customers/{id}` and `DELETE /customers/{id}`, translated into Acme's API
+//!   calls and back.
 //! - `ENTITIES`: the `customer` entity it declares for the gateway's read model.
 //! - `dto`: Acme's customer as the vendor sends it and its translation to our domain (the anti-corruption layer,
 //!   shared with the outbound routes).
 
+mod cursor;
 mod dto;
 mod routes;
 mod webhook;

@@ -7,6 +7,7 @@
 //! | `GET /customers`        | `GET /customers?page=N&per_page=M`   | 200 `Page<Customer>`    |
 //! | `POST /customers`       | `POST /customers`                    | 201 `Customer`          |
 //! | `PATCH /customers/{id}` | `PATCH /customers/{cust_id}`         | 200 `Customer`          |
+//! | `DELETE /customers/{id}`| `DELETE /customers/{cust_id}`        | 204                     |
 //!
 //! The list hides Acme's page numbers behind an opaque cursor (see [`Cursor`]). Vendor answers map as: 404 on a
 //! customer → `NotFound`; 429 → `UpstreamError::RateLimited` with the vendor's `Retry-After`; 401/403 →
@@ -14,8 +15,6 @@
 //! vendor's message; anything else that is not 2xx, or a 2xx body that is not the expected shape → `VendorFailed`.
 //! Error messages never carry the vendor's body, only its `error`/`message` text, cleaned and shortened.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use gatehouse_kit::domain::{Customer, Page};
 use gatehouse_kit::outbound::{
@@ -28,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cursor::{Cursor, limit};
 use crate::dto::{VendorCustomer, VendorCustomerChanges, VendorCustomerPage, VendorNewCustomer};
 
 /// Our name for the vendor in error messages.
@@ -36,19 +36,13 @@ pub(crate) const CUSTOMER: &str = "/customers/{id}";
 pub(crate) const CUSTOMERS: &str = "/customers";
 
 /// The routes [`crate::AcmeCrm`] serves.
-pub(crate) static ROUTES: [RouteSpec; 4] = [
+pub(crate) static ROUTES: [RouteSpec; 5] = [
     RouteSpec::new(Method::GET, CUSTOMER),
     RouteSpec::new(Method::GET, CUSTOMERS),
     RouteSpec::new(Method::POST, CUSTOMERS),
     RouteSpec::new(Method::PATCH, CUSTOMER),
+    RouteSpec::new(Method::DELETE, CUSTOMER),
 ];
-
-/// The page size when the caller gives no `limit`.
-const DEFAULT_LIMIT: u32 = 20;
-/// The largest `limit` (and the largest page size a cursor may carry).
-const MAX_LIMIT: u32 = 100;
-/// Longer than any cursor [`Cursor::encode`] makes (`v1:4294967295:100` is 36 characters encoded).
-const MAX_CURSOR_CHARS: usize = 64;
 
 /// Serves one of [`ROUTES`].
 pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
@@ -57,6 +51,7 @@ pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Res
         ("GET", CUSTOMERS) => list_customers(&request, upstream).await,
         ("POST", CUSTOMERS) => create_customer(&request, upstream).await,
         ("PATCH", CUSTOMER) => update_customer(&request, upstream).await,
+        ("DELETE", CUSTOMER) => delete_customer(&request, upstream).await,
         (method, route) => Err(invalid(format!("{VENDOR} has no route {method} {route}"))),
     }
 }
@@ -166,6 +161,20 @@ async fn update_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Re
     Ok(DomainResponse::ok(to_json(VENDOR, &customer(&response)?)?))
 }
 
+/// `DELETE /customers/{id}` (no body) → `DELETE /customers/{cust_id}` → 204. A customer Acme does not have is 404
+/// `not-found` (after a deletion that went through but whose answer was lost, a retry finds it gone).
+async fn delete_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
+    let id = path_param(request, "id")?;
+    if !request.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("DELETE /customers/{id} takes no body"));
+    }
+    let response = upstream
+        .send(vendor_request(Method::DELETE, customer_path(id), None))
+        .await?;
+    check_status(&response, Some(id))?;
+    Ok(DomainResponse::no_content())
+}
+
 /// The body of `POST /customers`, in our words.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,57 +189,6 @@ struct NewCustomer {
 struct CustomerChanges {
     name: Option<String>,
     email: Option<String>,
-}
-
-/// Where a list is: Acme's page number and page size, behind an opaque cursor.
-///
-/// The cursor is the unpadded base64url encoding of `v1:<page>:<per_page>` (so `djE6MjoyMA` for page 2 of 20).
-/// Callers must treat it as opaque; only the canonical encoding of a page ≥ 1 and a size from 1 to 100 is
-/// accepted, so the version prefix lets the format change without misreading old cursors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cursor {
-    page: u32,
-    per_page: u32,
-}
-
-impl Cursor {
-    fn encode(self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", self.page, self.per_page))
-    }
-
-    fn decode(text: &str) -> Result<Self, OutboundError> {
-        Self::parse(text)
-            .filter(|cursor| cursor.encode() == text)
-            .ok_or_else(|| invalid("query parameter `cursor` is not a cursor this API issued"))
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        if text.len() > MAX_CURSOR_CHARS {
-            return None;
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let (page, per_page) = std::str::from_utf8(&bytes).ok()?.strip_prefix("v1:")?.split_once(':')?;
-        let cursor = Self {
-            page: page.parse().ok()?,
-            per_page: per_page.parse().ok()?,
-        };
-        (cursor.page >= 1 && (1..=MAX_LIMIT).contains(&cursor.per_page)).then_some(cursor)
-    }
-}
-
-/// The `limit` query parameter: absent → the default; else an integer from 1 to 100.
-fn limit(text: Option<&str>) -> Result<u32, OutboundError> {
-    let Some(text) = text else {
-        return Ok(DEFAULT_LIMIT);
-    };
-    text.parse()
-        .ok()
-        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-        .ok_or_else(|| {
-            invalid(format!(
-                "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}"
-            ))
-        })
 }
 
 fn customer_path(id: &str) -> String {
@@ -301,60 +259,6 @@ fn customer(response: &VendorResponse) -> Result<Customer, OutboundError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip() {
-        for (page, per_page) in [(1, 1), (2, 20), (17, 100), (u32::MAX, 100)] {
-            let cursor = Cursor { page, per_page };
-            let text = cursor.encode();
-            assert!(text.len() <= MAX_CURSOR_CHARS, "{text}");
-            assert!(
-                text.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-                "{text}"
-            );
-            assert_eq!(Cursor::decode(&text), Ok(cursor));
-        }
-        assert_eq!(Cursor { page: 2, per_page: 20 }.encode(), "djE6MjoyMA");
-    }
-
-    #[test]
-    fn refuses_cursors_it_did_not_issue() {
-        let forged = |text: &str| URL_SAFE_NO_PAD.encode(text);
-        let too_long = "A".repeat(MAX_CURSOR_CHARS + 4);
-        for text in [
-            String::new(),
-            "%%%".into(),
-            "djE6MjoyMA==".into(),
-            "djE6MjoyMA=".into(),
-            too_long,
-            forged("v2:2:20"),
-            forged("v1:2"),
-            forged("v1:0:20"),
-            forged("v1:2:0"),
-            forged("v1:2:101"),
-            forged("v1:02:20"),
-            forged("v1:+2:20"),
-            forged("v1:2:20:"),
-            forged("v1:-1:20"),
-            forged("v1:4294967296:20"),
-            URL_SAFE_NO_PAD.encode([b'v', b'1', b':', 0xff, b':', b'2']),
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode("v1:2:20>?"),
-        ] {
-            let err = Cursor::decode(&text).unwrap_err();
-            assert!(err.to_string().contains("`cursor`"), "{text:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn limits_are_integers_from_1_to_100() {
-        assert_eq!(limit(None), Ok(20));
-        assert_eq!(limit(Some("1")), Ok(1));
-        assert_eq!(limit(Some("100")), Ok(100));
-        for bad in ["", "0", "101", "-1", "ten", "1.5", " 5", "99999999999"] {
-            assert!(limit(Some(bad)).unwrap_err().to_string().contains("`limit`"), "{bad:?}");
-        }
-    }
 
     #[test]
     fn vendor_messages_are_cleaned_and_shortened() {

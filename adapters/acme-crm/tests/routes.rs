@@ -61,7 +61,7 @@ fn vendor_page(ids: &[&str], page: u32, total_pages: u32) -> Value {
 }
 
 #[test]
-fn declares_its_four_routes() {
+fn declares_its_five_routes() {
     assert_eq!(
         AcmeCrm::new().routes(),
         [
@@ -69,6 +69,7 @@ fn declares_its_four_routes() {
             RouteSpec::new(Method::GET, CUSTOMERS),
             RouteSpec::new(Method::POST, CUSTOMERS),
             RouteSpec::new(Method::PATCH, CUSTOMER),
+            RouteSpec::new(Method::DELETE, CUSTOMER),
         ]
     );
 }
@@ -78,12 +79,41 @@ async fn refuses_a_route_it_does_not_serve() {
     let upstream = FakeUpstream::new();
     let message = invalid_request(
         call(
-            domain_request(Method::DELETE, CUSTOMER, &[("id", "c_1")], &[], ""),
+            domain_request(Method::PUT, CUSTOMER, &[("id", "c_1")], &[], ""),
             &upstream,
         )
         .await,
     );
-    assert_eq!(message, "acme-crm has no route DELETE /customers/{id}");
+    assert_eq!(message, "acme-crm has no route PUT /customers/{id}");
+    assert!(upstream.requests().is_empty());
+}
+
+fn delete(id: &str, body: &str) -> DomainRequest {
+    domain_request(Method::DELETE, CUSTOMER, &[("id", id)], &[], body)
+}
+
+#[tokio::test]
+async fn deletes_a_customer() {
+    for (status, body) in [
+        (StatusCode::NO_CONTENT, json!(null)),
+        (StatusCode::OK, json!({"deleted": true})),
+    ] {
+        let upstream = FakeUpstream::new().reply(status, body);
+        let response = call(delete("c/1", ""), &upstream).await.unwrap();
+        assert_eq!(response, DomainResponse::no_content());
+        let sent = upstream.only_request();
+        assert_eq!(sent.method, Method::DELETE);
+        assert_eq!(sent.path_and_query, "/customers/c%2F1");
+        assert!(sent.body.is_empty());
+    }
+    let upstream = FakeUpstream::new().reply(StatusCode::NOT_FOUND, json!({"message": "no such customer"}));
+    assert_eq!(
+        call(delete("c_9", ""), &upstream).await,
+        Err(OutboundError::NotFound("no customer c_9".into()))
+    );
+    let upstream = FakeUpstream::new();
+    let message = invalid_request(call(delete("c_1", "{}"), &upstream).await);
+    assert_eq!(message, "DELETE /customers/{id} takes no body");
     assert!(upstream.requests().is_empty());
 }
 

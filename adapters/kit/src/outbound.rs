@@ -101,6 +101,14 @@ impl DomainResponse {
             body,
         }
     }
+
+    /// 204: done, nothing to say (a deletion). The gateway sends no body.
+    pub fn no_content() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            body: Value::Null,
+        }
+    }
 }
 
 /// A request to the vendor, relative to the provider's `base_url`. The gateway adds credentials, correlation and

@@ -38,11 +38,15 @@ pub(super) fn domain_mutation(operation: OperationBuilder, forwarded: bool) -> O
         "Makes the call safe to retry: per caller, kept 24 h; the same request again replays the first answer \
          (`Idempotent-Replayed: true`) without calling the vendor"
     };
+    deferrable(operation.parameter(idempotency_key(key))).problems(&[IN_USE, MISMATCH], true)
+}
+
+/// `Prefer: respond-async` and its 202 on a mutating domain operation (alone on a `DELETE`, which takes no key).
+pub(super) fn deferrable(operation: OperationBuilder) -> OperationBuilder {
     let prefer = ObjectBuilder::new()
         .schema_type(Type::String)
         .examples(["respond-async"]);
     operation
-        .parameter(idempotency_key(key))
         .parameter(header_param(
             "Prefer",
             "`respond-async`: validate and store the request as a deferred command, answer 202 at once, and run \
@@ -57,7 +61,6 @@ pub(super) fn domain_mutation(operation: OperationBuilder, forwarded: bool) -> O
             .content("application/json", Content::new(Some(schema_ref("CommandAccepted"))))
             .build(),
         )
-        .problems(&[IN_USE, MISMATCH], true)
 }
 
 /// `Idempotency-Key` on `/proxy` (`POST` and `PATCH`).

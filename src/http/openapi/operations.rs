@@ -207,6 +207,18 @@ pub(super) fn update_customer() -> OperationBuilder {
     .response("200", outbound_json("The changed customer", schema_ref("Customer")))
 }
 
+pub(super) fn delete_customer() -> OperationBuilder {
+    domain(
+        "deleteCustomer",
+        "acme-crm",
+        "Delete a customer",
+        Some("customer"),
+        "a body was sent",
+    )
+    .parameter(id_param("id", "The customer's id"))
+    .response("204", limited(response("Deleted")).build())
+}
+
 pub(super) fn create_payment() -> OperationBuilder {
     domain(
         "createPayment",
