@@ -81,10 +81,18 @@ pub async fn run<W: Leased>(
                 continue;
             }
         }
+        // Still `due` here means too few slots were free to claim: only a finishing item changes that (and
+        // `running` is not empty then), so the poll waits.
         tokio::select! {
+            biased;
             () = stop.cancelled() => break,
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                // A task that panicked may have left anything behind: look.
+                due |= done.unwrap_or(true);
+            }
             () = wake.notified() => {
-                if !pace.gather.is_zero() {
+                // With a backlog the next claim is as soon as slots free up; otherwise gather what else comes.
+                if !due && !pace.gather.is_zero() {
                     tokio::select! {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(pace.gather) => {}
@@ -92,11 +100,7 @@ pub async fn run<W: Leased>(
                 }
                 due = true;
             }
-            Some(done) = running.join_next(), if !running.is_empty() => {
-                // A task that panicked may have left anything behind: look.
-                due |= done.unwrap_or(true);
-            }
-            () = tokio::time::sleep_until(next_poll) => due = true,
+            () = tokio::time::sleep_until(next_poll), if !due => due = true,
         }
     }
     if tokio::time::timeout(grace, running.join_all()).await.is_err() {
@@ -160,12 +164,24 @@ mod tests {
 
     use super::*;
 
-    /// Items due now, the claims made (how many each found), and whether finishing an item unblocks another.
+    /// Items due now, the claims made (how many each found), how long an item runs, and whether finishing one
+    /// unblocks another.
     #[derive(Default)]
     struct Queue {
         due: Mutex<Vec<u32>>,
         claims: Mutex<Vec<usize>>,
+        work: Duration,
         ordered: bool,
+    }
+
+    impl Queue {
+        fn new(work_ms: u64, ordered: bool) -> Arc<Queue> {
+            Arc::new(Queue {
+                work: Duration::from_millis(work_ms),
+                ordered,
+                ..Queue::default()
+            })
+        }
     }
 
     #[async_trait]
@@ -182,7 +198,7 @@ mod tests {
         }
 
         async fn run_one(&self, _item: u32, _claimant: String) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::time::sleep(self.work).await;
         }
 
         fn unblocks(&self, _item: &u32) -> bool {
@@ -190,40 +206,48 @@ mod tests {
         }
     }
 
-    fn pace(gather_ms: u64) -> Pace {
+    fn pace(concurrency: usize, gather_ms: u64) -> Pace {
         Pace {
-            concurrency: 8,
-            batch: 2,
+            concurrency,
+            batch: 2.min(concurrency),
             poll_every: Duration::from_secs(1),
             gather: Duration::from_millis(gather_ms),
         }
     }
 
-    /// Runs `queue` for `ms` milliseconds of paused time, announcing `announce` items one millisecond apart first.
-    async fn run_for(queue: Arc<Queue>, pace: Pace, announce: u32, ms: u64) -> Vec<usize> {
+    /// Runs `queue` for `ms` milliseconds of paused time; `events` are `(at ms, announced)`: an item becomes due then,
+    /// announced on the wake-up or not.
+    async fn run_for(queue: &Arc<Queue>, pace: Pace, events: &[(u64, bool)], ms: u64) -> Vec<usize> {
         let (wake, stop) = (Arc::new(Notify::new()), CancellationToken::new());
+        let start = tokio::time::Instant::now();
         let task = tokio::spawn(run(
-            Arc::clone(&queue),
+            Arc::clone(queue),
             "test",
             pace,
             Arc::clone(&wake),
             stop.clone(),
-            Duration::from_secs(1),
+            Duration::from_secs(10),
         ));
-        for item in 0..announce {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            queue.due.lock().unwrap().push(item);
-            wake.notify_one();
+        for (item, &(at, announced)) in events.iter().enumerate() {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            queue.due.lock().unwrap().push(u32::try_from(item).unwrap());
+            if announced {
+                wake.notify_one();
+            }
         }
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
         stop.cancel();
         task.await.unwrap();
         queue.claims.lock().unwrap().clone()
     }
 
+    fn announced_every_ms(count: u64) -> Vec<(u64, bool)> {
+        (1..=count).map(|at| (at, true)).collect()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn items_announced_within_the_gathering_share_a_claim() {
-        let claims = run_for(Arc::new(Queue::default()), pace(5), 10, 100).await;
+        let claims = run_for(&Queue::new(1, false), pace(8, 5), &announced_every_ms(10), 100).await;
         // The claim at start, then one per 5 ms of announcements rather than one per item.
         assert_eq!(claims.iter().sum::<usize>(), 10, "{claims:?}");
         assert!(claims.len() <= 4, "{claims:?}");
@@ -232,29 +256,42 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn finished_items_cost_no_claim_unless_they_may_unblock_another() {
-        let unordered = run_for(Arc::new(Queue::default()), pace(0), 3, 100).await;
+        let unordered = run_for(&Queue::new(1, false), pace(8, 0), &announced_every_ms(3), 100).await;
         // At start (nothing), then one per announcement; nothing after the items finish.
         assert_eq!(unordered, [0, 1, 1, 1]);
-        let queue = Arc::new(Queue {
-            ordered: true,
-            ..Queue::default()
-        });
-        let ordered = run_for(queue, pace(0), 3, 100).await;
+        let ordered = run_for(&Queue::new(1, true), pace(8, 0), &announced_every_ms(3), 100).await;
         assert_eq!(ordered.iter().sum::<usize>(), 3);
         assert_eq!(ordered.len(), 7, "a claim after each finished item: {ordered:?}");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_full_claim_claims_again_and_polls_find_what_no_one_announced() {
-        let queue = Arc::new(Queue::default());
+    async fn a_full_claim_claims_again_as_slots_free_up() {
+        let queue = Queue::new(1, false);
         queue.due.lock().unwrap().extend(0..20);
-        let claims = run_for(Arc::clone(&queue), pace(0), 0, 100).await;
+        let claims = run_for(&queue, pace(8, 5), &[], 100).await;
         // 8 slots: 8 at start, then as slots free (at least `batch` at a time) until a claim comes back short.
         assert_eq!(claims.iter().sum::<usize>(), 20, "{claims:?}");
         assert_eq!(claims[0], 8);
-        // Work nobody announces (a retry coming due) is found by the poll, a second after the last claim.
-        queue.due.lock().unwrap().push(99);
-        let later = run_for(Arc::clone(&queue), pace(0), 0, 1_500).await;
-        assert_eq!(later.iter().sum::<usize>(), 21, "{later:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_poll_finds_what_no_one_announced_a_second_after_the_last_claim() {
+        let queue = Queue::new(1, false);
+        // Due at 300 ms, never announced: found by the poll at 1 s (a second after the claim at start).
+        let claims = run_for(&queue, pace(8, 0), &[(300, false)], 900).await;
+        assert_eq!(claims, [0], "not before the poll");
+        let claims = run_for(&Queue::new(1, false), pace(8, 0), &[(300, false)], 1_100).await;
+        assert_eq!(claims, [0, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn items_that_outlast_the_poll_do_not_make_the_loop_spin() {
+        // One slot, items of 3 s, polls every second: the loop waits for the slot instead of looking again and
+        // again (a spin would hang this test: paused time never advances while it runs).
+        let queue = Queue::new(3_000, false);
+        queue.due.lock().unwrap().extend(0..3);
+        let claims = run_for(&queue, pace(1, 0), &[], 10_000).await;
+        assert_eq!(claims.iter().sum::<usize>(), 3, "{claims:?}");
+        assert!(claims.len() <= 6, "{claims:?}");
     }
 }

@@ -206,7 +206,7 @@ fn main() {
         .find(|o| o.name == "nginx")
         .map(|o| o.loaded.rate() / 2.0);
     let open_errors = match half_nginx {
-        Some(rate) if open_seconds > 0 => common::block_on_local(open_loop::measure(
+        Some(rate) if open_seconds > 0 && rate >= 1.0 => common::block_on_local(open_loop::measure(
             &targets,
             connections,
             rate,

@@ -22,6 +22,10 @@ type Sender = SendRequest<Empty<Bytes>>;
 
 /// Sends `rate` requests a second to `target` for `duration` over `connections` connections.
 pub async fn run_at(target: &Target, connections: usize, rate: f64, duration: Duration) -> Phase {
+    assert!(
+        rate.is_finite() && rate > 0.0,
+        "an open-loop rate must be positive, not {rate}"
+    );
     let uri: Uri = target.path.parse().expect("a valid path");
     let host = HeaderValue::from_str(&target.addr.to_string()).expect("a valid host");
     let auth = HeaderValue::from_str(&format!("Bearer {CALLER_KEY}")).expect("a valid header");
@@ -29,6 +33,8 @@ pub async fn run_at(target: &Target, connections: usize, rate: f64, duration: Du
     for sender in connect(target.addr, connections).await {
         free_tx.send(sender).expect("the pool is open");
     }
+    // Connections still usable: a failed one is dropped, and the run stops once none is left.
+    let live = Rc::new(std::cell::Cell::new(connections));
     let results = Rc::new(RefCell::new((Vec::<u32>::new(), 0usize)));
     let interval = Duration::from_secs_f64(1.0 / rate);
     let total = (rate * duration.as_secs_f64()) as u64;
@@ -37,15 +43,26 @@ pub async fn run_at(target: &Target, connections: usize, rate: f64, duration: Du
     for n in 0..total {
         let due = start + interval.mul_f64(n as f64);
         tokio::time::sleep_until(due).await;
-        let Some(mut sender) = free.recv().await else {
+        let sender = loop {
+            if live.get() == 0 {
+                break None;
+            }
+            // Woken by a free connection, or now and then to see whether failures left none.
+            tokio::select! {
+                sender = free.recv() => break sender,
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        };
+        let Some(mut sender) = sender else {
             break;
         };
-        let (uri, host, auth, results, free_tx) = (
+        let (uri, host, auth, results, free_tx, live) = (
             uri.clone(),
             host.clone(),
             auth.clone(),
             Rc::clone(&results),
             free_tx.clone(),
+            Rc::clone(&live),
         );
         let expect = target.expect;
         tasks.spawn_local(async move {
@@ -73,6 +90,7 @@ pub async fn run_at(target: &Target, connections: usize, rate: f64, duration: Du
             } else {
                 // A failed connection is not reused; the pool shrinks, which the errors column shows.
                 results.1 += 1;
+                live.set(live.get() - 1);
             }
         });
     }
