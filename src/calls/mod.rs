@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::problem::ApiError;
 use crate::providers::{Provider, Providers};
 use crate::read_model::ReadModel;
-use crate::store::Store;
+use crate::store::{EntitySource, Store};
 use crate::upstream::RequestUpstream;
 use crate::upstream::rate_limit::CallerLimits;
 
@@ -101,16 +101,21 @@ impl Calls {
         keep: bool,
     ) -> (Result<DomainResponse, OutboundError>, bool) {
         let (method, route) = (request.method.clone(), request.route);
-        // A single-entity read of a kept entity: a 404 from the vendor marks it deleted.
-        let read = (keep && method == Method::GET)
+        // A call on a kept entity's own route (its single-entity read): a deletion that went through, or a vendor
+        // 404 to a read or a deletion, marks it deleted.
+        let entity = (keep && (method == Method::GET || method == Method::DELETE))
             .then(|| crate::read_model::read_kind(provider, route))
             .flatten()
             .and_then(|kind| Some((kind, request.param("id")?.to_owned())));
         let result = self.send(provider, request, origin).await;
-        let kept = match (&result, read) {
+        let kept = match (&result, entity) {
+            (Ok(_), Some((kind, id))) if method == Method::DELETE => {
+                self.read_model.observe_gone(provider, kind, &id, EntitySource::Write);
+                false
+            }
             (Ok(answer), _) if keep => self.read_model.observe(provider, &method, route, answer),
             (Err(OutboundError::NotFound(_)), Some((kind, id))) => {
-                self.read_model.observe_gone(provider, kind, &id);
+                self.read_model.observe_gone(provider, kind, &id, EntitySource::Read);
                 false
             }
             _ => false,

@@ -96,8 +96,9 @@ impl ReadModel {
         kept
     }
 
-    /// Queues a deletion marker for entity `id` of `kind`: the vendor answered its single-entity read 404.
-    pub fn observe_gone(&self, provider: &Provider, kind: &'static str, id: &str) {
+    /// Queues a deletion marker for entity `id` of `kind`: the vendor answered its single-entity read 404
+    /// (`source` read), or a deletion of it went through (`source` write).
+    pub fn observe_gone(&self, provider: &Provider, kind: &'static str, id: &str, source: EntitySource) {
         let now = crate::clock::now_ms();
         self.queued_last.remove(&key(&provider.name, kind, id));
         let state = EntityState {
@@ -106,7 +107,7 @@ impl ReadModel {
             id: id.to_owned(),
             version: now,
             observed_at_ms: now,
-            source: EntitySource::Read,
+            source,
             deleted: true,
             body: bytes::Bytes::new(),
             event_id: None,

@@ -3,8 +3,8 @@
 //!
 //! - What a webhook carries ([`from_event`]) is committed by ingest in the event's own transaction
 //!   (`NewEvent::entity`).
-//! - What a successful `/v1` answer carries ([`ReadModel::observe`]), and a single-entity read the vendor answers
-//!   404 ([`ReadModel::observe_gone`]), is queued and written in batches by [`ReadModel::run`] (`keeper`): a
+//! - What a successful `/v1` answer carries ([`ReadModel::observe`]), and an entity gone (a single-entity read the
+//!   vendor answers 404, a deletion on that route: [`ReadModel::observe_gone`]), is queued and written in batches by [`ReadModel::run`] (`keeper`): a
 //!   request never waits for it, many answers about one entity between two writes are one write, and a read that
 //!   only re-confirms an unchanged state is written at most every [`CONFIRM_EVERY`]. A full queue drops the newest
 //!   observations (counted), never a request.

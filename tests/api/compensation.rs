@@ -1,7 +1,8 @@
 //! The routes that undo what another route did (a saga's compensations) against fake vendors: Stripe's
 //! `POST /v1/{provider}/payments/{id}/cancel`, with the caller's key scoped and forwarded so a retried cancellation
 //! is one at Stripe, replayed by the gateway without the vendor, and Stripe's refusal in our terms; Acme's
-//! `DELETE /v1/{provider}/customers/{id}`, a 204 without a body, and a customer already gone a 404.
+//! `DELETE /v1/{provider}/customers/{id}`, a 204 without a body that marks the read model's copy deleted, and a
+//! customer already gone a 404.
 
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
@@ -119,4 +120,42 @@ async fn a_customer_is_deleted_with_a_204_and_one_already_gone_is_not_found() {
     problem(delete("c_2").await.unwrap(), 404, "not-found").await;
     app.stop().await;
     vendor.verify().await;
+}
+
+#[tokio::test]
+async fn a_deleted_customer_is_deleted_in_the_read_model_too() {
+    use crate::read_model::{CUSTOMER, acme_customer, get_with};
+    let vendor = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(acme_customer("Ada")))
+        .mount(&vendor)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&vendor)
+        .await;
+    let app = crate::read_model::app(&vendor).await;
+    assert_eq!(app.get_as(CALLER_KEY, CUSTOMER).await.status(), 200);
+    let deleted = app
+        .client
+        .delete(format!("{}{CUSTOMER}", app.addr))
+        .bearer_auth(CALLER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    // The read model's writer gathers for up to a second; the lookup cache holds a copy for one more.
+    let mut cached = None;
+    for _ in 0..50 {
+        let answer = get_with(&app, CUSTOMER, "only-if-cached").await;
+        if answer.status() == 404 {
+            cached = Some(answer);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let cached = cached.expect("the deletion reaches the read model");
+    assert_eq!(cached.headers()["cache-status"], "gatehouse; hit; detail=deleted");
+    problem(cached, 404, "not-found").await;
+    app.stop().await;
 }
