@@ -1,4 +1,4 @@
-//! SQLite connection settings and schema migrations (numbered steps, SQL files or code, tracked in `PRAGMA user_version`).
+//! SQLite connection settings and schema migrations (numbered steps, SQL or code, in `PRAGMA user_version`).
 
 use std::path::Path;
 use std::time::Duration;
