@@ -69,15 +69,13 @@ impl Relay {
             let retry = subscription.retry.clone();
             let slots = subscription.slots(&config.relay, count);
             let ordered = subscription.ordered;
-            subscriptions.insert(
-                subscription.name.clone(),
-                Subscription {
-                    sink,
-                    retry,
-                    slots,
-                    ordered,
-                },
-            );
+            let kept = Subscription {
+                sink,
+                retry,
+                slots,
+                ordered,
+            };
+            subscriptions.insert(subscription.name.clone(), kept);
         }
         let names = config.subscriptions.iter().map(|s| s.name.clone()).collect();
         Ok(Arc::new(Relay {

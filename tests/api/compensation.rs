@@ -87,7 +87,7 @@ async fn a_cancellation_stripe_refuses_is_a_400_in_our_terms() {
         .await
         .unwrap();
     problem(with_body, 400, "invalid-request").await;
-    assert_eq!(vendor.received_requests().await.unwrap().len(), 1);
+    assert_eq!(hits(&vendor).await, 1);
     app.stop().await;
 }
 

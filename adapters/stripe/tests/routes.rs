@@ -57,6 +57,11 @@ fn intent(status: &str) -> Value {
     })
 }
 
+/// [`intent`] in our words.
+fn our_payment(status: &str) -> Value {
+    json!({"id": "pi_3Q1x", "amount": {"value": 2000, "currency": "usd"}, "status": status, "customer_id": "cus_1"})
+}
+
 fn stripe_error(kind: &str, code: &str, message: &str) -> Value {
     json!({"error": {"type": kind, "code": code, "message": message, "request_log_url": "https://dashboard.stripe.com/x"}})
 }
@@ -84,15 +89,7 @@ async fn cancels_a_payment_with_the_idempotency_key() {
         let response = call(cancel("pi_3Q1x", body, Some("saga-7-payment-undo")), &upstream)
             .await
             .unwrap();
-        assert_eq!(
-            response,
-            DomainResponse::ok(json!({
-                "id": "pi_3Q1x",
-                "amount": {"value": 2000, "currency": "usd"},
-                "status": "canceled",
-                "customer_id": "cus_1"
-            }))
-        );
+        assert_eq!(response, DomainResponse::ok(our_payment("canceled")));
         let sent = upstream.only_request();
         assert_eq!(sent.method, Method::POST);
         assert_eq!(sent.path_and_query, "/v1/payment_intents/pi_3Q1x/cancel");
@@ -162,15 +159,7 @@ async fn creates_a_payment_with_a_form_and_the_idempotency_key() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        response,
-        DomainResponse::created(json!({
-            "id": "pi_3Q1x",
-            "amount": {"value": 2000, "currency": "usd"},
-            "status": "pending",
-            "customer_id": "cus_1"
-        }))
-    );
+    assert_eq!(response, DomainResponse::created(our_payment("pending")));
 
     let sent = upstream.only_request();
     assert_eq!(sent.method, Method::POST);
@@ -210,15 +199,7 @@ async fn sends_only_what_the_caller_gave() {
 async fn gets_a_payment() {
     let upstream = FakeUpstream::new().reply(StatusCode::OK, intent("succeeded"));
     let response = call(get("pi_3Q1x"), &upstream).await.unwrap();
-    assert_eq!(
-        response,
-        DomainResponse::ok(json!({
-            "id": "pi_3Q1x",
-            "amount": {"value": 2000, "currency": "usd"},
-            "status": "succeeded",
-            "customer_id": "cus_1"
-        }))
-    );
+    assert_eq!(response, DomainResponse::ok(our_payment("succeeded")));
 
     let sent = upstream.only_request();
     assert_eq!(sent.method, Method::GET);
