@@ -111,9 +111,7 @@ impl Executor {
         let method = http::Method::from_bytes(command.method.as_bytes())
             .map_err(|_| OutboundError::InvalidRequest(format!("unknown method {}", command.method)))?;
         let key = Some(command.vendor_key.clone());
-        let request = self
-            .calls
-            .resolve(provider, method, &command.path, command.body.clone(), key)
+        let request = Calls::resolve(provider, method, &command.path, command.body.clone(), key)
             .map_err(|e| OutboundError::InvalidRequest(e.detail().to_owned()))?;
         let correlation_id = http::HeaderValue::from_str(&command.correlation_id)
             .map_err(|_| OutboundError::InvalidRequest("the stored correlation id is not a header value".into()))?;
@@ -133,37 +131,23 @@ impl Executor {
             }
             Err(error) => error,
         };
-        // The breaker and the bulkhead refuse before any vendor call: wait, without spending an attempt.
-        let wait = match &error {
-            OutboundError::Upstream(UpstreamError::CircuitOpen { retry_after }) => Some(*retry_after),
-            OutboundError::Upstream(UpstreamError::BulkheadFull) => Some(Duration::ZERO),
-            _ => None,
-        };
-        if let Some(wait) = wait {
-            return CommandUpdate::Retry {
-                next_attempt_ms: now.saturating_add(millis(wait.clamp(self.config.base_delay, self.config.max_delay))),
-                counted: false,
-                error: error.to_string(),
-            };
-        }
-        // A rate limit (the provider's or the vendor's own 429) counts, so a vendor that always answers 429 cannot
-        // keep a command forever; its Retry-After is honoured up to `commands.max_delay` (a vendor asking for a
-        // year must not park a command that long).
-        let at_least = match &error {
-            OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => {
-                (*retry_after).min(self.config.max_delay)
-            }
-            _ => Duration::ZERO,
-        };
-        let transient = matches!(error, OutboundError::VendorFailed(_) | OutboundError::Upstream(_));
         let attempts = command.attempts.saturating_add(1);
-        if transient && attempts < self.config.max_attempts {
-            let delay = full_jitter(self.config.base_delay, self.config.max_delay, attempts).max(at_least);
-            return CommandUpdate::Retry {
-                next_attempt_ms: now.saturating_add(millis(delay)),
-                counted: true,
-                error: error.to_string(),
-            };
+        match after_failure(&error, attempts, &self.config) {
+            Next::Wait(wait) => {
+                return CommandUpdate::Retry {
+                    next_attempt_ms: now.saturating_add(millis(wait)),
+                    counted: false,
+                    error: error.to_string(),
+                };
+            }
+            Next::Retry(delay) => {
+                return CommandUpdate::Retry {
+                    next_attempt_ms: now.saturating_add(millis(delay)),
+                    counted: true,
+                    error: error.to_string(),
+                };
+            }
+            Next::GiveUp => {}
         }
         let message = error.to_string();
         let problem = outbound_problem(error);
@@ -172,6 +156,45 @@ impl Executor {
             "body": problem.to_json(&command.correlation_id),
         });
         finish(command, CommandStatus::Failed, response, Some(message))
+    }
+}
+
+/// What a failed vendor attempt means for work the gateway retries in the background (a deferred command, a saga's
+/// step or compensation): the one place an outbound failure's kind decides between waiting, retrying and giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The gateway refused before any vendor call (an open breaker, a full bulkhead): try again after this,
+    /// without spending an attempt.
+    Wait(Duration),
+    /// A transient failure with attempts left: try again after this (jittered backoff, at least a rate limit's
+    /// `Retry-After` up to `max_delay`).
+    Retry(Duration),
+    /// A refusal of the request itself, or the last attempt spent.
+    GiveUp,
+}
+
+/// [`Next`] for `error` after `attempts` vendor attempts (this one included).
+///
+/// A rate limit (the provider's or the vendor's own 429) counts, so a vendor that always answers 429 cannot keep
+/// work forever; its Retry-After is honoured up to `max_delay` (a vendor asking for a year must not park it that
+/// long).
+pub fn after_failure(error: &OutboundError, attempts: u32, config: &CommandsConfig) -> Next {
+    match error {
+        OutboundError::Upstream(UpstreamError::CircuitOpen { retry_after }) => {
+            return Next::Wait((*retry_after).clamp(config.base_delay, config.max_delay));
+        }
+        OutboundError::Upstream(UpstreamError::BulkheadFull) => return Next::Wait(config.base_delay),
+        _ => {}
+    }
+    let at_least = match error {
+        OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => (*retry_after).min(config.max_delay),
+        _ => Duration::ZERO,
+    };
+    let transient = matches!(error, OutboundError::VendorFailed(_) | OutboundError::Upstream(_));
+    if transient && attempts < config.max_attempts {
+        Next::Retry(full_jitter(config.base_delay, config.max_delay, attempts).max(at_least))
+    } else {
+        Next::GiveUp
     }
 }
 
@@ -263,6 +286,7 @@ pub fn announcement(
         data: &data,
         providereventid: &provider_event_id,
         correlationid: &command.correlation_id,
+        causationid: None,
     };
     let envelope = serde_json::to_vec(&envelope).unwrap_or_default();
     NewEvent {

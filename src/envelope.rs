@@ -19,6 +19,9 @@ pub struct Envelope<'a> {
     pub data: &'a Value,
     pub providereventid: &'a str,
     pub correlationid: &'a str,
+    /// The id of what caused the event when the gateway itself emits it (a saga's outcome: the saga's id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causationid: Option<&'a str>,
 }
 
 impl Envelope<'_> {

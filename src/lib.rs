@@ -18,9 +18,11 @@
 //! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
 //! - [`cluster`]: rate limits shared by every replica through Redis (`[cluster]`), with a local fallback.
 //! - [`commands`]: the executor that runs deferred commands (`Prefer: respond-async`) in the background.
+//! - [`sagas`]: operations across providers (`[[sagas]]`), run step by step by a durable executor and undone by
+//!   their compensations when a step fails for good.
 //! - [`prune`]: periodic deletion of expired idempotency keys and old finished commands.
 //! - [`relay`]: delivers outbox events to each matching subscription's sink, at least once.
-//! - [`worker`]: the claim-under-a-lease loop the relay and the command executor share.
+//! - [`worker`]: the claim-under-a-lease loop the relay and the command and saga executors share.
 //! - [`envelope`]: the CloudEvents envelope of stored events.
 //! - [`store`]: durable state (inbox + outbox, idempotency keys, commands) behind the `Store` trait; SQLite with a
 //!   group-committing writer.
@@ -48,6 +50,7 @@ pub mod providers;
 pub mod prune;
 pub mod read_model;
 pub mod relay;
+pub mod sagas;
 pub mod serve;
 pub mod startup;
 pub mod store;

@@ -38,6 +38,14 @@ pub const IDEMPOTENT_REPLAYS: &str = "gatehouse_idempotent_replays_total";
 /// Deferred-command attempts, by `provider` and `outcome` (`succeeded`, `failed`, `retry`, `deferred`: the
 /// gateway's own refusal, such as an open breaker, that waits without spending an attempt).
 pub const COMMAND_ATTEMPTS: &str = "gatehouse_command_attempts_total";
+/// Sagas started, by `saga`.
+pub const SAGAS_STARTED: &str = "gatehouse_sagas_started_total";
+/// Sagas that ended, by `saga` and `status` (`completed`, `compensated`, `failed`: a compensation could not succeed
+/// and a person must resolve it).
+pub const SAGAS_FINISHED: &str = "gatehouse_sagas_finished_total";
+/// Attempts of saga steps, by `saga`, `step`, `action` (`call`, `compensate`) and `outcome` (`completed`,
+/// `compensated`, `retry`, `deferred`: an open breaker or a full bulkhead, no attempt spent; `failed`).
+pub const SAGA_STEPS: &str = "gatehouse_saga_step_attempts_total";
 /// Delivery attempts of outbox events, by `subscription` and `outcome` (`delivered`, `retry`, `dead`).
 pub const DELIVERIES: &str = "gatehouse_deliveries_total";
 /// Time from an event's receipt to its delivery, by `subscription`.

@@ -203,3 +203,36 @@ pub fn command_json(command: &crate::store::CommandRecord, detail: bool) -> serd
     }
     view
 }
+
+/// A saga as `GET /v1/sagas/{id}`, the admin API and `gatehouse sagas` show it: its state and every step's (state,
+/// attempts, answer, errors); `detail` adds its caller's input and, while it runs, whether an executor holds it
+/// and when it is next due.
+pub fn saga_json(saga: &crate::store::SagaRecord, detail: bool) -> serde_json::Value {
+    use crate::clock::rfc3339_from_ms;
+    let failed_step = saga
+        .steps
+        .iter()
+        .find(|s| s.status == crate::store::StepStatus::CompensationFailed)
+        .map(|s| s.name.clone());
+    let mut view = serde_json::json!({
+        "id": saga.id,
+        "saga": saga.name,
+        "caller": saga.caller,
+        "status": saga.status,
+        "steps": saga.steps,
+        "correlationid": saga.correlation_id,
+        "created_at": rfc3339_from_ms(saga.created_at_ms),
+        "updated_at": rfc3339_from_ms(saga.updated_at_ms),
+    });
+    if let Some(step) = failed_step {
+        view["failed_step"] = step.into();
+    }
+    if detail {
+        let live = !saga.status.is_final();
+        view["input"] = saga.input.clone();
+        view["retries"] = saga.retries.into();
+        view["next_attempt_at"] = live.then(|| rfc3339_from_ms(saga.next_attempt_ms)).into();
+        view["running"] = (live && saga.lease_until_ms > crate::clock::now_ms()).into();
+    }
+    view
+}

@@ -31,6 +31,7 @@ pub enum Problem {
     EventQuarantined,
     CommandNotPending,
     CommandRunning,
+    SagaNotFailed,
     HeaderFieldsTooLarge,
     UriTooLong,
 }
@@ -60,6 +61,7 @@ impl Problem {
             Problem::EventQuarantined => "event-quarantined",
             Problem::CommandNotPending => "command-not-pending",
             Problem::CommandRunning => "command-running",
+            Problem::SagaNotFailed => "saga-not-failed",
             Problem::HeaderFieldsTooLarge => "header-fields-too-large",
             Problem::UriTooLong => "uri-too-long",
         }
@@ -81,7 +83,8 @@ impl Problem {
             Problem::IdempotencyKeyInUse
             | Problem::EventQuarantined
             | Problem::CommandNotPending
-            | Problem::CommandRunning => StatusCode::CONFLICT,
+            | Problem::CommandRunning
+            | Problem::SagaNotFailed => StatusCode::CONFLICT,
             Problem::IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Problem::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Problem::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -93,7 +96,7 @@ impl Problem {
             Problem::InvalidRequest => "The request is invalid",
             Problem::Unauthorized => "Authentication required",
             Problem::InvalidSignature => "The webhook signature does not verify",
-            Problem::Forbidden => "This caller may not call this provider",
+            Problem::Forbidden => "This caller may not call this provider or start this saga",
             Problem::UnknownProvider => "No such provider",
             Problem::UnknownRoute => "No such route",
             Problem::NotFound => "No such resource",
@@ -112,6 +115,7 @@ impl Problem {
             Problem::EventQuarantined => "The event is quarantined: retranslate it before replaying it",
             Problem::CommandNotPending => "The command is no longer pending",
             Problem::CommandRunning => "The command is running right now",
+            Problem::SagaNotFailed => "Only a failed saga can be retried",
             Problem::HeaderFieldsTooLarge => "The request's headers are too large",
             Problem::UriTooLong => "The request's URI is too long",
         }

@@ -35,6 +35,7 @@ impl Application {
         let cluster = config.cluster.as_ref().map(crate::cluster::Cluster::new).transpose();
         let cluster = cluster.context("invalid configuration")?;
         let providers = Providers::build_with_cluster(&config, cluster.as_ref()).context("invalid configuration")?;
+        let sagas = crate::sagas::Definitions::build(&config.sagas, &providers).context("invalid configuration")?;
         let caller_limits = Arc::new(CallerLimits::new(&config.callers, cluster.as_ref()));
         crate::metrics::install();
         for key in config.literal_secrets() {
@@ -66,9 +67,11 @@ impl Application {
             None => None,
         };
         let commands_wake = Arc::new(tokio::sync::Notify::new());
+        let sagas_wake = Arc::new(tokio::sync::Notify::new());
         store.watch(store::Wakes {
             relay: Arc::clone(&relay_wake),
             commands: Arc::clone(&commands_wake),
+            sagas: Arc::clone(&sagas_wake),
         });
         let config = Arc::new(config);
         let providers = Arc::new(providers);
@@ -97,6 +100,8 @@ impl Application {
                 providers,
                 store,
                 calls,
+                sagas: Arc::new(sagas),
+                sagas_wake,
             }),
         })
     }
@@ -172,7 +177,7 @@ impl Application {
         }
     }
 
-    /// The deferred-command executor, the relay, the pruning task and the cluster's supervisor, stopped by `stop`.
+    /// The deferred-command and saga executors, the relay, the pruning task and the cluster's supervisor, stopped by `stop`.
     fn spawn_background(&self, stop: CancellationToken) -> tokio::task::JoinSet<()> {
         let state = &self.state;
         let mut tasks = tokio::task::JoinSet::new();
@@ -187,6 +192,15 @@ impl Application {
             Arc::clone(&state.relay_wake),
         );
         tasks.spawn(executor.run(stop.clone(), state.config.server.shutdown_grace));
+        let sagas = crate::sagas::SagaExecutor::new(
+            Arc::clone(&state.calls),
+            Arc::clone(&state.sagas),
+            state.config.commands.clone(),
+            Arc::clone(&state.sagas_wake),
+            state.config.subscriptions.clone(),
+            Arc::clone(&state.relay_wake),
+        );
+        tasks.spawn(sagas.run(stop.clone(), state.config.server.shutdown_grace));
         if state.config.relay.enabled {
             tasks.spawn(Arc::clone(&self.relay).run(stop.clone(), state.config.server.shutdown_grace));
         } else {

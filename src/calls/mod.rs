@@ -60,7 +60,6 @@ impl Calls {
     /// The domain request for `method` on `path_and_query` under `/v1/{provider}` (a stored command's path; an
     /// HTTP request's is resolved piecewise by its handler): its route, decoded path parameters and query.
     pub fn resolve(
-        &self,
         provider: &Provider,
         method: Method,
         path_and_query: &str,

@@ -107,6 +107,7 @@ async fn relay(path: &Path) -> anyhow::Result<()> {
     store.watch(store::Wakes {
         relay: std::sync::Arc::clone(&wake),
         commands: std::sync::Arc::new(tokio::sync::Notify::new()),
+        sagas: std::sync::Arc::new(tokio::sync::Notify::new()),
     });
     let relay = crate::relay::Relay::build(&config, std::sync::Arc::clone(&store), wake)
         .with_context(|| format!("invalid configuration in {}", path.display()))?;
@@ -129,7 +130,10 @@ async fn relay(path: &Path) -> anyhow::Result<()> {
 
 fn check_config(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
-    Providers::build(&config).with_context(|| format!("invalid configuration in {}", path.display()))?;
+    let providers =
+        Providers::build(&config).with_context(|| format!("invalid configuration in {}", path.display()))?;
+    crate::sagas::Definitions::build(&config.sagas, &providers)
+        .with_context(|| format!("invalid configuration in {}", path.display()))?;
     crate::relay::Relay::check(&config).with_context(|| format!("invalid configuration in {}", path.display()))?;
     for key in config.literal_secrets() {
         eprintln!("warning: {key} is a literal secret; use \"env:NAME\" or \"file:PATH\" in shared configs");

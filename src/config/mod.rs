@@ -12,6 +12,7 @@ mod mutations;
 mod outbound;
 mod redact;
 mod retention;
+mod sagas;
 mod secret;
 mod server;
 mod subscriptions;
@@ -33,6 +34,7 @@ pub use outbound::{
 };
 pub use redact::{CapabilityUrl, DatabaseUrl, KeyDigest};
 pub use retention::RetentionConfig;
+pub use sagas::{SagaCallConfig, SagaConfig, SagaStepConfig};
 pub use secret::SecretRef;
 pub use server::{Runtime, ServerConfig, StoreConfig};
 pub use subscriptions::{DeliveryRetry, RelayConfig, SinkConfig, SubscriptionConfig, glob_matches};
@@ -81,6 +83,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Rate limits shared by every replica through Redis; absent, each replica keeps its own.
     pub cluster: Option<ClusterConfig>,
+    /// Operations across providers, run to the end or undone (`POST /v1/sagas/{name}`).
+    #[serde(default)]
+    pub sagas: Vec<SagaConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,7 +163,7 @@ fn default_tolerance() -> Duration {
 }
 
 /// Provider names the gateway keeps for itself.
-const RESERVED_NAMES: &[&str] = &["commands", "gatehouse"];
+const RESERVED_NAMES: &[&str] = &["commands", "sagas", "gatehouse"];
 
 impl Config {
     /// Reads `path` (which must exist) and applies `GATEHOUSE__…` environment overrides, then validates.
@@ -255,7 +260,7 @@ impl Config {
             if RESERVED_NAMES.contains(&name.as_str()) {
                 return Err(ConfigError::invalid(
                     format!("providers.{name}"),
-                    "is reserved (`/v1/commands` and `gatehouse.*` event types are the gateway's own)",
+                    "is reserved (`/v1/commands`, `/v1/sagas` and `gatehouse.*` event types are the gateway's own)",
                 ));
             }
         }
@@ -269,6 +274,7 @@ impl Config {
         mutations::check(&self.idempotency, &self.commands, longest_timeout)?;
         subscriptions::check(&self.subscriptions, &self.relay)?;
         retention::check(&self.retention)?;
+        sagas::validate(&self.sagas, &self.callers)?;
         if let Some(cluster) = &self.cluster {
             cluster.check(self)?;
         }

@@ -11,6 +11,7 @@ mod admin_events;
 mod admin_query;
 mod admin_read_model;
 mod admin_replays;
+mod admin_sagas;
 pub mod auth;
 mod body;
 pub(crate) mod commands;
@@ -23,6 +24,7 @@ mod openapi;
 pub mod outbound;
 pub mod problem;
 pub(crate) mod proxy;
+mod sagas;
 mod webhooks;
 
 use std::sync::Arc;
@@ -69,6 +71,10 @@ pub struct Shared {
     pub relay_wake: Arc<tokio::sync::Notify>,
     /// Outbound calls' orchestration (admission, idempotency, deferred commands, the adapter call).
     pub calls: Arc<crate::calls::Calls>,
+    /// The configured sagas, compiled.
+    pub sagas: Arc<crate::sagas::Definitions>,
+    /// Wakes the saga executor when a saga is started or retried.
+    pub sagas_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -113,6 +119,7 @@ fn public_routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/v1/commands/{id}", get(commands::get))
+        .route("/v1/sagas/{name}", post(sagas::start).get(sagas::get))
         .route("/v1/{provider}/{*rest}", any(domain::domain))
         .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
 }
@@ -133,6 +140,9 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route("/admin/commands", get(admin_commands::list))
         .route("/admin/commands/{id}", get(admin_commands::detail))
         .route("/admin/commands/{id}/cancel", post(admin_commands::cancel))
+        .route("/admin/sagas", get(admin_sagas::list))
+        .route("/admin/sagas/{id}", get(admin_sagas::detail))
+        .route("/admin/sagas/{id}/retry", post(admin_sagas::retry))
         .route(
             "/admin/read-model/{provider}/{kind}/{id}",
             get(admin_read_model::entity),

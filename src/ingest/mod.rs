@@ -155,6 +155,7 @@ pub(crate) fn envelope(
         data: &event.data,
         providereventid: &event.provider_event_id,
         correlationid: correlation_id,
+        causationid: None,
     };
     // Serialising strings, a UUID and a `Value` cannot fail; an empty envelope would be visible, not lost.
     serde_json::to_vec(&envelope).unwrap_or_default()

@@ -1,6 +1,6 @@
 //! Durable state behind one [`Store`] trait: the inbox (deduplication by the provider's event id) and the outbox
 //! (events waiting for delivery), written together in one transaction; idempotency keys with their stored
-//! responses; deferred commands; the read model's latest entity states ([`Entities`]).
+//! responses; deferred commands; sagas ([`Sagas`]); the read model's latest entity states ([`Entities`]).
 //!
 //! SQL dialects stay inside the backends: [`sqlite`] (the embedded default, one gateway process per file) and
 //! [`postgres`] (several gateway replicas on one database). Both run the same conformance suite ([`conformance`]).
@@ -16,6 +16,7 @@ mod open;
 mod operate;
 mod postgres;
 mod quarantine;
+mod sagas;
 mod sqlite;
 #[cfg(test)]
 use conformance::events as conformance_cases;
@@ -29,6 +30,7 @@ pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 pub use open::{StoreUrl, open, open_for_maintenance, open_read_only};
 pub(crate) use operate::REPLAY_CHUNK;
 pub use operate::{BulkReplay, Cancelled, CommandFilter, Finished, Operate, ReplayFilter, SubscriptionStats};
+pub use sagas::{NewSaga, SagaFilter, SagaRecord, SagaRetried, SagaStatus, SagaUpdate, Sagas, StepState, StepStatus};
 pub use quarantine::{Quarantine, Replayed, Resolution, Resolved, StoredWebhook};
 
 use std::sync::Arc;
@@ -205,7 +207,7 @@ impl From<rusqlite::Error> for StoreError {
 /// the only one. PostgreSQL: any number of processes; claims are rows, leases use `FOR UPDATE SKIP LOCKED`, and
 /// ordering rests on advisory transaction locks (`postgres/events.rs`).
 #[async_trait]
-pub trait Store: Operate + Entities + Send + Sync + 'static {
+pub trait Store: Operate + Entities + Sagas + Send + Sync + 'static {
     /// Applies pending schema migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -304,8 +306,9 @@ pub trait Store: Operate + Entities + Send + Sync + 'static {
     /// Per subscription: pending deliveries and the receipt time (unix ms) of the oldest one's event.
     async fn pending_stats(&self) -> Result<Vec<(String, u64, i64)>, StoreError>;
 
-    /// Deletes expired idempotency keys and finished commands older than `commands_before_ms`, a bounded number
-    /// per call (call again while it deletes any); returns how many of each.
+    /// Deletes expired idempotency keys, and finished commands and sagas (completed or compensated) older than
+    /// `commands_before_ms`, a bounded number per call (call again while it deletes any); returns how many keys,
+    /// and how many commands and sagas.
     async fn prune(&self, now_ms: i64, commands_before_ms: i64) -> Result<(usize, usize), StoreError>;
 
     /// Answers when the store can commit writes (for `/readyz`): a probe write goes through like any other, and
@@ -346,6 +349,7 @@ pub(crate) fn readable<T>(rows: Vec<Result<T, StoreError>>, what: &str) -> Vec<T
 pub struct Wakes {
     pub relay: Arc<tokio::sync::Notify>,
     pub commands: Arc<tokio::sync::Notify>,
+    pub sagas: Arc<tokio::sync::Notify>,
 }
 
 /// A failure a store can be made to show ([`Store::inject_fault`]).

@@ -15,6 +15,7 @@ mod routes;
 mod webhook;
 
 use async_trait::async_trait;
+use gatehouse_kit::domain::Customer;
 use gatehouse_kit::entity::{Answers, EntitySpec, Versioning};
 use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
 use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
@@ -25,6 +26,7 @@ use http::Method;
 /// states are ordered by when the gateway saw them.
 static ENTITIES: [EntitySpec; 1] = [EntitySpec {
     kind: "customer",
+    fields: Customer::FIELDS,
     read: routes::CUSTOMER,
     answers: &[
         Answers::page(Method::GET, routes::CUSTOMERS),

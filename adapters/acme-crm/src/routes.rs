@@ -34,6 +34,8 @@ use crate::dto::{VendorCustomer, VendorCustomerChanges, VendorCustomerPage, Vend
 const VENDOR: &str = "acme-crm";
 pub(crate) const CUSTOMER: &str = "/customers/{id}";
 pub(crate) const CUSTOMERS: &str = "/customers";
+/// Acme's header for deduplicating creations.
+const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
 
 /// The routes [`crate::AcmeCrm`] serves.
 pub(crate) static ROUTES: [RouteSpec; 5] = [
@@ -112,20 +114,20 @@ async fn list_customers(request: &DomainRequest, upstream: &dyn Upstream) -> Res
     Ok(DomainResponse::ok(to_json(VENDOR, &Page { data, next_cursor })?))
 }
 
-/// `POST /customers` `{"name","email"}` → `POST /customers` `{"full_name","email_address"}` → 201 `Customer`.
+/// `POST /customers` `{"name","email"}` → `POST /customers` `{"full_name","email_address"}` → 201 `Customer`, with
+/// the caller's `Idempotency-Key` (Acme creates one customer per key; a saga's step sends one on every attempt).
 async fn create_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
     let new: NewCustomer = caller_body(request, "`name` and `email`")?;
     let body = VendorNewCustomer {
         full_name: non_empty("name", &new.name)?,
         email_address: non_empty("email", &new.email)?,
     };
-    let response = upstream
-        .send(vendor_request(
-            Method::POST,
-            CUSTOMERS.to_owned(),
-            Some(encode_body(&body)?),
-        ))
-        .await?;
+    let mut creation = vendor_request(Method::POST, CUSTOMERS.to_owned(), Some(encode_body(&body)?));
+    if let Some(key) = &request.idempotency_key {
+        let value = HeaderValue::from_str(key).map_err(|_| invalid("header Idempotency-Key is not visible ASCII"))?;
+        creation.headers.insert(IDEMPOTENCY_KEY, value);
+    }
+    let response = upstream.send(creation).await?;
     check_status(&response, None)?;
     Ok(DomainResponse::created(to_json(VENDOR, &customer(&response)?)?))
 }

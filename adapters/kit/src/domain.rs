@@ -14,6 +14,11 @@ pub struct Customer {
     pub created_at: String,
 }
 
+impl Customer {
+    /// Its JSON's fields.
+    pub const FIELDS: &'static [&'static str] = &["id", "name", "email", "lifetime_value", "created_at"];
+}
+
 /// An amount of money in minor units (cents) with its lowercase ISO 4217 currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
@@ -40,9 +45,51 @@ pub struct Payment {
     pub customer_id: Option<String>,
 }
 
+impl Payment {
+    /// Its JSON's fields (`customer_id` only when there is one).
+    pub const FIELDS: &'static [&'static str] = &["id", "amount", "status", "customer_id"];
+}
+
 /// One page of a cursor-paginated list, whatever pagination the vendor uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(value: serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn the_declared_fields_are_the_json_fields() {
+        let customer = Customer {
+            id: "c".into(),
+            name: "n".into(),
+            email: "e".into(),
+            lifetime_value: 0.0,
+            created_at: "t".into(),
+        };
+        let mut expected: Vec<String> = Customer::FIELDS.iter().map(|f| (*f).to_owned()).collect();
+        expected.sort();
+        assert_eq!(keys(serde_json::to_value(customer).unwrap()), expected);
+        let payment = Payment {
+            id: "p".into(),
+            amount: Money {
+                value: 1,
+                currency: "usd".into(),
+            },
+            status: PaymentStatus::Pending,
+            customer_id: Some("c".into()),
+        };
+        let mut expected: Vec<String> = Payment::FIELDS.iter().map(|f| (*f).to_owned()).collect();
+        expected.sort();
+        assert_eq!(keys(serde_json::to_value(payment).unwrap()), expected);
+    }
 }

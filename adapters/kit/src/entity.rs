@@ -15,6 +15,9 @@ use crate::webhook::InboundEvent;
 pub struct EntitySpec {
     /// The kind's name, lowercase (`customer`): `/admin/read-model/{provider}/{kind}/{id}` names it.
     pub kind: &'static str,
+    /// The top-level fields of the entity's JSON (our domain type's, such as [`crate::domain::Customer::FIELDS`]):
+    /// what a saga template may read of an answer carrying it.
+    pub fields: &'static [&'static str],
     /// The route path of the single-entity read (`/customers/{id}`), a `GET` route of the adapter whose `{id}`
     /// parameter is the entity's id: the read a stored copy may answer.
     pub read: &'static str,
@@ -197,6 +200,7 @@ mod tests {
 
     const CUSTOMER: EntitySpec = EntitySpec {
         kind: "customer",
+        fields: &["id", "name", "updated_at"],
         read: "/customers/{id}",
         answers: &[
             Answers::one(Method::PATCH, "/customers/{id}"),

@@ -46,6 +46,7 @@ pub(crate) static ROUTES: [RouteSpec; 3] = [
 /// and from the answers to `GET /payments/{id}`, `POST /payments` and `POST /payments/{id}/cancel`.
 pub(crate) static ENTITIES: [EntitySpec; 1] = [EntitySpec {
     kind: "payment",
+    fields: Payment::FIELDS,
     read: PAYMENT,
     answers: &[
         Answers::one(Method::POST, PAYMENTS),

@@ -109,6 +109,7 @@ const PROBLEMS: [Problem; 24] = [
     Problem::IdempotencyKeyMismatch,
     Problem::EventQuarantined,
     Problem::CommandNotPending,
+    Problem::SagaNotFailed,
     Problem::CommandRunning,
     Problem::HeaderFieldsTooLarge,
     Problem::UriTooLong,

@@ -16,6 +16,7 @@ mod keys;
 mod notify;
 mod operate;
 mod quarantine;
+mod sagas;
 mod schema;
 mod unverified;
 
@@ -324,7 +325,8 @@ impl Store for PostgresStore {
         self.held.forget_lapsed(now_ms);
         let conn = self.conn().await?;
         let keys = keys::prune(&conn, self.clock.at(now_ms), PRUNE_CHUNK).await?;
-        let commands = commands::prune(&conn, commands_before_ms, PRUNE_CHUNK).await?;
+        let commands = commands::prune(&conn, commands_before_ms, PRUNE_CHUNK).await?
+            + sagas::prune(&conn, commands_before_ms, PRUNE_CHUNK).await?;
         Ok((keys, commands))
     }
 

@@ -1,7 +1,7 @@
 //! Prompt wake-ups across replicas: writes that give the relay or the command executor work `NOTIFY` one channel
 //! in their transaction (PostgreSQL delivers it at commit), and every replica `LISTEN`s on a connection of its
-//! own and wakes its workers, so an event ingested on one replica is delivered by another's relay at once rather
-//! than at its next poll. The listener reconnects by itself; after it (re)connects it wakes both workers, for the
+//! own and wakes its workers (relay, command and saga executors), so an event ingested on one replica is delivered by another's relay at once rather
+//! than at its next poll. The listener reconnects by itself; after it (re)connects it wakes every worker, for the
 //! notifications it may have missed.
 
 use std::time::Duration;
@@ -12,14 +12,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{StoreError, Wakes};
 
-/// The channel: payload [`OUTBOX`] (deliveries to make) or [`COMMANDS`] (a deferred command to run).
+/// The channel: payload [`OUTBOX`] (deliveries to make), [`COMMANDS`] (a deferred command to run) or [`SAGAS`] (a
+/// saga to run).
 pub(super) const CHANNEL: &str = "gatehouse_wake";
 pub(super) const OUTBOX: &str = "outbox";
 pub(super) const COMMANDS: &str = "commands";
+pub(super) const SAGAS: &str = "sagas";
 /// Wakes the replicas' workers once the transaction commits: `$1` [`CHANNEL`], `$2` the payload.
 pub(super) const WAKE: &str = "SELECT pg_notify($1, $2)";
 
-/// Queues a wake-up of `work` ([`OUTBOX`] or [`COMMANDS`]) in the caller's transaction.
+/// Queues a wake-up of `work` ([`OUTBOX`], [`COMMANDS`] or [`SAGAS`]) in the caller's transaction.
 pub(super) async fn wake(client: &impl deadpool_postgres::GenericClient, work: &str) -> Result<(), StoreError> {
     let statement = client.prepare_cached(WAKE).await?;
     client.execute(&statement, &[&CHANNEL, &work]).await?;
@@ -81,12 +83,14 @@ async fn session(
     }
     wakes.relay.notify_one();
     wakes.commands.notify_one();
+    wakes.sagas.notify_one();
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             message = messages.next() => match message {
                 Some(Ok(AsyncMessage::Notification(note))) => match note.payload() {
                     COMMANDS => wakes.commands.notify_one(),
+                    SAGAS => wakes.sagas.notify_one(),
                     _ => wakes.relay.notify_one(),
                 },
                 Some(Ok(_)) => {}

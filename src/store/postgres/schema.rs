@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_operate.sql"),
     include_str!("migrations/0003_read_model.sql"),
+    include_str!("migrations/0004_sagas.sql"),
 ];
 
 /// The advisory lock key migrations hold (any constant shared by every replica).

@@ -16,6 +16,7 @@ mod keys;
 mod operate;
 mod owner;
 mod quarantine;
+mod sagas;
 mod schema;
 mod writer;
 mod writes;
@@ -351,7 +352,8 @@ impl Store for SqliteStore {
         self.maintain(move |tx| {
             Ok((
                 keys::prune(tx, now_ms, PRUNE_CHUNK)?,
-                commands::prune(tx, commands_before_ms, PRUNE_CHUNK)?,
+                commands::prune(tx, commands_before_ms, PRUNE_CHUNK)?
+                    + sagas::prune(tx, commands_before_ms, PRUNE_CHUNK)?,
             ))
         })
         .await

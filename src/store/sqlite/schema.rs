@@ -22,6 +22,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("migrations/0006_read_model.sql")),
     Migration::Code(super::checks::rewrite),
     Migration::Sql(include_str!("migrations/0008_outbox_indexes.sql")),
+    Migration::Sql(include_str!("migrations/0009_sagas.sql")),
 ];
 
 /// Prepared statements kept per connection: more than the store's distinct statements, so none is parsed and planned
