@@ -87,7 +87,7 @@ async fn the_problem_schema_matches_problem_bodies() {
     assert_eq!(properties(&document(), "Problem"), keys(&body));
 }
 
-const PROBLEMS: [Problem; 24] = [
+const PROBLEMS: [Problem; 25] = [
     Problem::InvalidRequest,
     Problem::Unauthorized,
     Problem::InvalidSignature,

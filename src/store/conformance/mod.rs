@@ -3,13 +3,15 @@
 //! afterwards; skipped with a loud message when no server answers, unless `GATEHOUSE_REQUIRE_SERVICES` is set).
 //! Cases live by area: [`events`] (ingest, dedup, cursors), [`keys`] (idempotency keys, commands, retention),
 //! [`deliveries`] (leases, per-subject order, replay, quarantine), [`operate`] (listings, bulk replay, commands),
-//! [`entities`] (the read model: newest wins, with the webhook that carries it).
+//! [`entities`] (the read model: newest wins, with the webhook that carries it), [`sagas`] (leases, checkpoints,
+//! retries, retention).
 
 mod deliveries;
 mod entities;
 pub(crate) mod events;
 mod keys;
 mod operate;
+mod sagas;
 
 use std::sync::Arc;
 
