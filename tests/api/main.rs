@@ -41,6 +41,7 @@ mod relay_nats;
 mod replica_faults;
 mod replicas;
 mod retranslate;
+mod sagas;
 mod server_limits;
 mod store_faults;
 mod warn_logs;
