@@ -4,6 +4,7 @@ mod commands;
 mod events;
 mod health;
 mod replay;
+mod sagas;
 mod sign;
 
 use std::io::Read;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Inspect and cancel deferred commands.
     #[command(subcommand)]
     Commands(commands::CommandsCommand),
+    /// Inspect sagas, and retry a failed one.
+    #[command(subcommand)]
+    Sagas(sagas::SagasCommand),
     /// Probe a running gateway's readiness (`/readyz`): exit 0 when ready, 1 otherwise (the container's HEALTHCHECK).
     Health(health::HealthArgs),
 }
@@ -71,6 +75,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Sign(args) => sign::run(&load(&cli.config)?, &args),
         Command::Events(command) => runtime(false)?.block_on(events::run(&load(&cli.config)?, command)),
         Command::Commands(command) => runtime(false)?.block_on(commands::run(&load(&cli.config)?, command)),
+        Command::Sagas(command) => runtime(false)?.block_on(sagas::run(&load(&cli.config)?, command)),
         Command::Health(args) => runtime(false)?.block_on(health::run(&cli.config, &args)),
     }
 }

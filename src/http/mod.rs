@@ -119,7 +119,7 @@ fn public_routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/v1/commands/{id}", get(commands::get))
-        .route("/v1/sagas/{name}", post(sagas::start).get(sagas::get))
+        .route("/v1/sagas/{saga}", post(sagas::start).get(sagas::get))
         .route("/v1/{provider}/{*rest}", any(domain::domain))
         .route("/proxy/{provider}/{*rest}", any(proxy::proxy))
 }

@@ -10,6 +10,7 @@ mod mutations;
 mod operations;
 mod parts;
 mod read_model;
+mod sagas;
 mod schemas;
 #[cfg(test)]
 mod tests;
@@ -73,6 +74,7 @@ pub fn build() -> OpenApi {
         ("acme-crm", "Customers, through the Acme CRM adapter"),
         ("stripe", "Payments, through the Stripe adapter"),
         ("commands", "Deferred commands (`Prefer: respond-async`)"),
+        ("sagas", "Operations across providers, finished or undone (`[[sagas]]`)"),
         ("proxy", "Passthrough to a provider's `base_url`"),
         ("admin", "The gateway's own state (admin token)"),
     ]
@@ -142,6 +144,9 @@ fn paths() -> Paths {
             "/admin/commands/{id}/cancel",
             operation(Post, admin_operate::cancel_command()),
         )
+        .path("/admin/sagas", operation(Get, sagas::list_sagas()))
+        .path("/admin/sagas/{id}", operation(Get, sagas::get_admin_saga()))
+        .path("/admin/sagas/{id}/retry", operation(Post, sagas::retry_saga()))
         .path(
             "/admin/read-model/{provider}/{kind}/{id}",
             operation(Get, read_model::admin_entity()),
@@ -153,6 +158,13 @@ fn paths() -> Paths {
             operation(Post, mutations::domain_mutation(op::create_payment(), true)),
         )
         .path("/v1/commands/{id}", operation(Get, mutations::get_command()))
+        .path(
+            "/v1/sagas/{saga}",
+            PathItemBuilder::new()
+                .operation(Post, sagas::start_saga().build())
+                .operation(Get, sagas::get_saga().build())
+                .build(),
+        )
         .path("/v1/stripe/payments/{id}", operation(Get, op::get_payment()))
         .path(
             "/v1/stripe/payments/{id}/cancel",
@@ -224,5 +236,12 @@ fn components() -> Components {
         .schema_from::<admin_schemas::AdminCommandPage>()
         .schema_from::<admin_schemas::AdminCommandDetail>()
         .schema_from::<admin_schemas::ReadModelEntity>()
+        .schema_from::<sagas::SagaAccepted>()
+        .schema_from::<sagas::SagaStatus>()
+        .schema_from::<sagas::SagaStepStatus>()
+        .schema_from::<sagas::SagaStep>()
+        .schema_from::<sagas::Saga>()
+        .schema_from::<sagas::AdminSagaPage>()
+        .schema_from::<sagas::AdminSagaDetail>()
         .build()
 }

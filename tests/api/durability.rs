@@ -16,6 +16,16 @@ pub struct Server {
     pub addr: String,
 }
 
+/// A test that fails midway must not leave its gateway running (it would hold the test's files and ports).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 pub async fn start(config: &std::path::Path) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// Every route the router serves, by path template, with its methods.
-const ROUTES: [(&str, &[&str]); 23] = [
+const ROUTES: [(&str, &[&str]); 27] = [
     ("/webhooks/{provider}", &["post"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
@@ -23,6 +23,10 @@ const ROUTES: [(&str, &[&str]); 23] = [
     ("/admin/commands", &["get"]),
     ("/admin/commands/{id}", &["get"]),
     ("/admin/commands/{id}/cancel", &["post"]),
+    ("/admin/sagas", &["get"]),
+    ("/admin/sagas/{id}", &["get"]),
+    ("/admin/sagas/{id}/retry", &["post"]),
+    ("/v1/sagas/{saga}", &["get", "post"]),
     ("/admin/read-model/{provider}/{kind}/{id}", &["get"]),
     ("/v1/acme-crm/customers", &["get", "post"]),
     ("/v1/acme-crm/customers/{id}", &["get", "patch", "delete"]),
@@ -109,6 +113,7 @@ fn concrete(template: &str) -> String {
         .replace("{kind}", "payment")
         .replace("{id}", "x1")
         .replace("{path}", "anything")
+        .replace("{saga}", "checkout")
 }
 
 #[tokio::test]

@@ -254,11 +254,9 @@ async fn a_compensation_that_cannot_succeed_fails_the_saga_until_an_operator_ret
         .into_iter()
         .any(|e| e["level"] == "WARN" && e["fields"]["message"].as_str().unwrap_or_default().starts_with("saga compensation failed"));
     assert!(warned, "{}", logs.text());
-    assert!(
-        app.metrics().await.contains(r#"gatehouse_sagas_finished_total{saga="checkout",status="failed"} 1"#),
-        "{}",
-        app.metrics().await
-    );
+    // (The recorder is the test process's: other tests' sagas count there too.)
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"gatehouse_sagas_finished_total{saga="checkout",status="failed"} "#), "{metrics}");
     assert_eq!(saga_events(&app).await[0]["type"], "gatehouse.saga.failed");
 
     // The vendor recovers; an operator retries; the saga ends compensated, announced again.
