@@ -4,7 +4,8 @@
     python3 examples/fake_acme_crm.py            # listens on 127.0.0.1:9100
 
 It speaks the vendor's model (cust_id, full_name, email_address, money as strings, page-numbered lists) and wants
-`Authorization: Bearer dev-acme-api-key`, the development credential in config/gatehouse.toml.
+`Authorization: Bearer dev-acme-api-key`, the development credential in config/gatehouse.toml. A creation with an
+`Idempotency-Key` it has seen answers the first creation again (a saga's retried step creates one customer).
 """
 import json
 import sys
@@ -22,6 +23,10 @@ CUSTOMERS = {
     }
     for n, name in enumerate(["Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov"])
 }
+
+
+CREATED_BY_KEY = {}
+NEXT_ID = [1000 + len(CUSTOMERS)]
 
 
 class Vendor(BaseHTTPRequestHandler):
@@ -65,8 +70,14 @@ class Vendor(BaseHTTPRequestHandler):
         fields = self.body()
         if not fields.get("full_name") or not fields.get("email_address"):
             return self.reply(422, {"error": "full_name and email_address are required"})
-        cust_id = f"c_{1000 + len(CUSTOMERS)}"
+        key = self.headers.get("Idempotency-Key")
+        if key in CREATED_BY_KEY:
+            return self.reply(201, CREATED_BY_KEY[key])
+        cust_id = f"c_{NEXT_ID[0]}"
+        NEXT_ID[0] += 1
         CUSTOMERS[cust_id] = {"cust_id": cust_id, "lifetime_value": "0.00", "created": "2026-11-23 10:00:00", **fields}
+        if key:
+            CREATED_BY_KEY[key] = CUSTOMERS[cust_id]
         self.reply(201, CUSTOMERS[cust_id])
 
     def do_PATCH(self):
@@ -77,6 +88,15 @@ class Vendor(BaseHTTPRequestHandler):
             return self.reply(404, {"error": "not_found"})
         CUSTOMERS[cust_id].update(self.body())
         self.reply(200, CUSTOMERS[cust_id])
+
+    def do_DELETE(self):
+        if not self.authorised():
+            return
+        cust_id = self.path.strip("/").split("/")[-1]
+        if CUSTOMERS.pop(cust_id, None) is None:
+            return self.reply(404, {"error": "not_found"})
+        self.send_response(204)
+        self.end_headers()
 
     def log_message(self, fmt, *args):
         sys.stderr.write("fake acme-crm: " + fmt % args + "\n")
