@@ -8,6 +8,7 @@ import * as events from './events.js';
 import * as event from './event.js';
 import * as dead from './dead.js';
 import * as commands from './commands.js';
+import * as sagas from './sagas.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -66,6 +67,7 @@ function render() {
     case 'events': result = parts[1] ? event.render(main, context) : events.render(main, context); break;
     case 'dead-letters': result = dead.render(main, context); break;
     case 'commands': result = commands.render(main, context); break;
+    case 'sagas': result = sagas.render(main, context); break;
     default: navigate('#/overview'); return;
   }
   stop = typeof result === 'function' ? result : null;

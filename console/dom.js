@@ -83,9 +83,9 @@ export function pretty(value) {
 /** A status badge: the text, styled by a class from a fixed list (unknown states look neutral). */
 export function badge(state) {
   const known = ['closed', 'open', 'half_open', 'pending', 'delivered', 'dead', 'quarantined', 'retry',
-    'succeeded', 'failed', 'cancelled', 'running'];
+    'succeeded', 'failed', 'cancelled', 'running', 'compensating', 'completed', 'compensated', 'compensation_failed'];
   const text = String(state ?? '–');
-  return h('span', { class: `badge ${known.includes(text) ? `badge-${text}` : 'badge-other'}` }, text.replace('_', '-'));
+  return h('span', { class: `badge ${known.includes(text) ? `badge-${text}` : 'badge-other'}` }, text.replaceAll('_', '-'));
 }
 
 /** A table: `columns` are header texts; `rows` arrays of cells (nodes or text); `rowProps` per row, optional. */

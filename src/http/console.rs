@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("event.js", JS),
     asset!("dead.js", JS),
     asset!("commands.js", JS),
+    asset!("sagas.js", JS),
     asset!("console.css", CSS),
     asset!("favicon.svg", SVG),
 ];

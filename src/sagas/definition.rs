@@ -93,10 +93,6 @@ impl Definitions {
     pub fn get(&self, name: &str) -> Option<&Arc<Definition>> {
         self.0.get(name)
     }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
-    }
 }
 
 /// Compiles one call of a step; `earlier` are the steps before it, `own` (for a compensation) its step's name and

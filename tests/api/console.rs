@@ -1,6 +1,7 @@
-//! `/console` over HTTP: the page and its assets are served without a token, each with its content type, the
-//! console's security headers (strict CSP, nosniff, no-referrer, no framing) and an ETag that revalidates to 304;
-//! an unknown asset is a 404 problem; the data behind the console still needs the admin token.
+//! `/console` over HTTP: the page and its assets (the Sagas page's module among them) are served without a token,
+//! each with its content type, the console's security headers (strict CSP, nosniff, no-referrer, no framing) and an
+//! ETag that revalidates to 304; an unknown asset is a 404 problem; the data behind the console still needs the admin
+//! token.
 
 use crate::helpers::*;
 
@@ -28,10 +29,15 @@ async fn the_console_and_its_assets_are_served_with_security_headers_and_no_toke
         let page = response.text().await.unwrap();
         assert!(page.contains(r#"<script type="module" src="/console/assets/app.js"></script>"#));
         assert!(!page.contains("<style"), "no inline style");
+        assert!(
+            page.contains(r##"<a href="#/sagas" data-page="sagas">Sagas</a>"##),
+            "the Sagas page is in the navigation"
+        );
     }
     for (asset, content_type) in [
         ("app.js", "text/javascript; charset=utf-8"),
         ("events.js", "text/javascript; charset=utf-8"),
+        ("sagas.js", "text/javascript; charset=utf-8"),
         ("console.css", "text/css; charset=utf-8"),
         ("favicon.svg", "image/svg+xml"),
     ] {
@@ -46,6 +52,19 @@ async fn the_console_and_its_assets_are_served_with_security_headers_and_no_toke
         assert_eq!(response.headers()["content-type"], content_type, "{asset}");
         assert!(!response.bytes().await.unwrap().is_empty());
     }
+    let app_js = app
+        .client
+        .get(format!("{}/console/assets/app.js", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        app_js.contains("from './sagas.js'"),
+        "the shell routes #/sagas to its module"
+    );
     app.stop().await;
 }
 

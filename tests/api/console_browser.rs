@@ -152,7 +152,7 @@ async fn hostile_webhook(app: &TestApp) -> String {
         .to_owned()
 }
 
-async fn admin(app: &TestApp, path: &str) -> Value {
+pub async fn admin(app: &TestApp, path: &str) -> Value {
     let response = app.get_as(ADMIN_TOKEN, path).await;
     assert_eq!(response.status(), 200, "{path}");
     response.json().await.unwrap()
@@ -167,7 +167,7 @@ fn delivery_state(event: &Value, subscription: &str) -> String {
         .to_owned()
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+pub async fn wait_for<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -205,7 +205,7 @@ async fn an_operator_recovers_from_failures_in_the_console() {
 }
 
 async fn scenario(b: &Browser, w: &World) {
-    login(b, w).await;
+    login(b, &w.app).await;
     overview(b).await;
     replay_one(b, w).await;
     bulk_replay(b, w).await;
@@ -219,8 +219,10 @@ async fn scenario(b: &Browser, w: &World) {
     );
 }
 
-async fn login(b: &Browser, w: &World) {
-    b.client.goto(&format!("{}/console", w.app.addr)).await.unwrap();
+/// Opens the console, is refused a wrong token, logs in with the admin token (kept in sessionStorage only), and
+/// records every CSP violation from then on in `window.__csp`.
+pub async fn login(b: &Browser, app: &TestApp) {
+    b.client.goto(&format!("{}/console", app.addr)).await.unwrap();
     b.find("#login-token").await;
     // The page is one document from here on (hash routing): this listener sees every page's CSP violations.
     b.js(

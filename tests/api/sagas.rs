@@ -79,8 +79,7 @@ pub async fn start(app: &TestApp, name: &str, body: &Value, key: Option<&str>) -
 pub async fn started(app: &TestApp, body: &Value) -> String {
     let response = start(app, "checkout", body, None).await;
     assert_eq!(response.status(), 202);
-    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    id
+    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
 
 /// Polls `GET /v1/sagas/{id}` until the saga is in a final state; the saga.
