@@ -50,6 +50,8 @@ pub struct PostgresStore {
     ingests: batch::Queue<batch::Ingests>,
     /// Delivery outcomes waiting for the next batch.
     finishes: batch::Queue<deliveries::Finishes>,
+    /// New sagas and saga checkpoints waiting for the next batch.
+    saga_writes: batch::Queue<sagas::SagaWrites>,
     /// The batch writers, awaited at shutdown.
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     clock: Arc<clock::DbClock>,
@@ -88,12 +90,19 @@ impl PostgresStore {
             config.max_batch,
             Arc::clone(&health),
         );
+        let (saga_writes, saga_writing) = batch::Queue::start(
+            sagas::SagaWrites(Arc::clone(&clock)),
+            pool.clone(),
+            config.max_batch,
+            Arc::clone(&health),
+        );
         Ok(Self {
             pool,
             url,
             ingests,
             finishes,
-            writers: Mutex::new(vec![ingesting, finishing]),
+            saga_writes,
+            writers: Mutex::new(vec![ingesting, finishing, saga_writing]),
             clock,
             health,
             probes: Probes::default(),
@@ -374,6 +383,7 @@ impl Store for PostgresStore {
         self.stop.cancel();
         self.ingests.close();
         self.finishes.close();
+        self.saga_writes.close();
         let writers = self
             .writers
             .lock()

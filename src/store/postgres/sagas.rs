@@ -1,18 +1,26 @@
 //! [`Sagas`] on PostgreSQL: insert (with the submission's key answer), read, lease due sagas (`FOR UPDATE SKIP
 //! LOCKED`, so replicas' executors never take the same one), write a checkpoint if the lease holds (a final one with
-//! its event, taking the ingest's locks first), list, an operator's retry, and pruning of finished sagas. Inserts
-//! and retries wake every replica's saga executor.
+//! its event, under the ingest's locks), list, an operator's retry, and pruning of finished sagas. Inserts and
+//! checkpoints are group-committed ([`SagaWrites`], a [`super::batch`] kind): a final checkpoint holds the ingest
+//! lock until its commit, so one transaction per saga would serialise every saga's end on one fsync. Inserts and
+//! retries wake every replica's saga executor.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::batch::Batch;
+use super::clock::DbClock;
+use super::connect::{self, Failure};
 use super::{PostgresStore, commit, events, keys, notify};
 use crate::store::sagas::reopen;
 use crate::store::{
-    KeyCompletion, NewSaga, SagaFilter, SagaRecord, SagaRetried, SagaStatus, SagaUpdate, Sagas, StoreError,
+    KeyCompletion, NewEvent, NewSaga, SagaFilter, SagaRecord, SagaRetried, SagaStatus, SagaUpdate, Sagas,
+    StoreError,
 };
 
 const COLUMNS: &str = "id, name, caller, status, input, steps, correlation_id, retries, created_at_ms, \
@@ -53,6 +61,133 @@ fn steps_json(update: &[crate::store::StepState]) -> Result<String, StoreError> 
     serde_json::to_string(update).map_err(|e| StoreError::Unavailable(format!("cannot encode saga steps: {e}")))
 }
 
+/// A saga write committed in batches: a new saga (with its submission's key answer), or a checkpoint.
+pub(super) enum SagaWrite {
+    Insert {
+        saga: NewSaga,
+        input: String,
+        steps: String,
+        key: Option<KeyCompletion>,
+    },
+    Update {
+        id: Uuid,
+        owner: String,
+        now_ms: i64,
+        update: SagaUpdate,
+        steps: String,
+    },
+}
+
+/// Group commit of [`SagaWrite`]s: one transaction takes the ingest lock and the subject locks of every event the
+/// batch's final checkpoints carry (one statement, keys in order), then writes each; answers whether each was
+/// written (an insert always; a checkpoint if its lease held).
+pub(super) struct SagaWrites(pub Arc<DbClock>);
+
+impl Batch for SagaWrites {
+    type Item = SagaWrite;
+    type Answer = bool;
+
+    async fn commit(&self, pool: &Pool, items: &[&SagaWrite]) -> Result<Vec<bool>, Failure> {
+        let clock = &self.0;
+        let mut conn = connect::get(pool).await?;
+        let tx = conn.transaction().await?;
+        let announced: Vec<&NewEvent> = items
+            .iter()
+            .filter_map(|write| match write {
+                SagaWrite::Update { update, .. } => update.event.as_deref(),
+                SagaWrite::Insert { .. } => None,
+            })
+            .collect();
+        if !announced.is_empty() {
+            let subjects: Vec<String> = announced
+                .iter()
+                .flat_map(|e| events::subject_locks(e.subject.as_deref(), &e.deliver_to))
+                .collect();
+            events::lock(&tx, true, &subjects).await?;
+            notify::wake(&tx, notify::OUTBOX).await?;
+        }
+        if items.iter().any(|write| matches!(write, SagaWrite::Insert { .. })) {
+            notify::wake(&tx, notify::SAGAS).await?;
+        }
+        let mut answers = Vec::with_capacity(items.len());
+        for write in items {
+            answers.push(match write {
+                SagaWrite::Insert { saga, input, steps, key } => {
+                    insert(&tx, saga, input, steps, clock).await?;
+                    if let Some(done) = key {
+                        keys::complete(&tx, done).await?;
+                    }
+                    true
+                }
+                SagaWrite::Update { id, owner, now_ms, update, steps } => {
+                    checkpoint(&tx, *id, owner, *now_ms, update, steps, clock).await?
+                }
+            });
+        }
+        commit(tx).await?;
+        Ok(answers)
+    }
+}
+
+async fn insert(
+    client: &impl GenericClient,
+    saga: &NewSaga,
+    input: &str,
+    steps: &str,
+    clock: &DbClock,
+) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO sagas (id, name, caller, input, steps, correlation_id, next_attempt_ms, created_at_ms,
+                                updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .await?;
+    let due = clock.at(saga.created_at_ms);
+    let params: [&(dyn ToSql + Sync); 8] = [
+        &saga.id,
+        &saga.name,
+        &saga.caller,
+        &input,
+        &steps,
+        &saga.correlation_id,
+        &due,
+        &saga.created_at_ms,
+    ];
+    client.execute(&statement, &params).await?;
+    Ok(())
+}
+
+/// Writes a checkpoint if `owner`'s lease holds, and then its event; whether it was written.
+async fn checkpoint(
+    client: &impl GenericClient,
+    id: Uuid,
+    owner: &str,
+    now_ms: i64,
+    update: &SagaUpdate,
+    steps: &str,
+    clock: &DbClock,
+) -> Result<bool, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE sagas SET status = $3, steps = $4, next_attempt_ms = $5, lease_owner = $6,
+                 lease_until_ms = $7, updated_at_ms = $8
+             WHERE id = $1 AND lease_owner = $2 AND lease_until_ms >= $8
+               AND status IN ('running', 'compensating')",
+        )
+        .await?;
+    let lease_owner = (update.lease_until_ms > 0).then_some(owner);
+    let now = clock.at(now_ms);
+    let next = clock.at(update.next_attempt_ms);
+    let until = if update.lease_until_ms > 0 { clock.at(update.lease_until_ms) } else { 0 };
+    let params: [&(dyn ToSql + Sync); 8] = [&id, &owner, &update.status.as_str(), &steps, &next, &lease_owner, &until, &now];
+    let changed = client.execute(&statement, &params).await? == 1;
+    if changed && let Some(event) = &update.event {
+        events::ingest(client, event, clock.at(event.received_at_ms)).await?;
+    }
+    Ok(changed)
+}
+
 /// Deletes up to `limit` completed or compensated sagas last updated before `before_ms`.
 pub(super) async fn prune(client: &impl GenericClient, before_ms: i64, limit: i64) -> Result<usize, StoreError> {
     let statement = client
@@ -70,34 +205,12 @@ impl Sagas for PostgresStore {
     async fn insert_saga(&self, saga: NewSaga, key: Option<KeyCompletion>) -> Result<(), StoreError> {
         let steps = steps_json(&saga.steps)?;
         let input = saga.input.to_string();
-        let due = self.clock.at(saga.created_at_ms);
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
-        let statement = tx
-            .prepare_cached(
-                "INSERT INTO sagas (id, name, caller, input, steps, correlation_id, next_attempt_ms, created_at_ms,
-                                    updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-            )
+        let token = key.as_ref().map(|done| done.token);
+        self.saga_writes
+            .submit(SagaWrite::Insert { saga, input, steps, key })
             .await?;
-        let params: [&(dyn ToSql + Sync); 8] = [
-            &saga.id,
-            &saga.name,
-            &saga.caller,
-            &input,
-            &steps,
-            &saga.correlation_id,
-            &due,
-            &saga.created_at_ms,
-        ];
-        tx.execute(&statement, &params).await?;
-        if let Some(done) = &key {
-            keys::complete(&tx, done).await?;
-        }
-        notify::wake(&tx, notify::SAGAS).await?;
-        commit(tx).await?;
-        if let Some(done) = key {
-            self.held.ended(done.token);
+        if let Some(token) = token {
+            self.held.ended(token);
         }
         Ok(())
     }
@@ -142,34 +255,9 @@ impl Sagas for PostgresStore {
         update: SagaUpdate,
     ) -> Result<bool, StoreError> {
         let steps = steps_json(&update.steps)?;
-        let now = self.clock.at(now_ms);
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await?;
-        if let Some(event) = &update.event {
-            // The announcement is an ingest: its locks come before any row.
-            let locks = events::subject_locks(event.subject.as_deref(), &event.deliver_to);
-            events::lock(&tx, true, &locks).await?;
-            notify::wake(&tx, notify::OUTBOX).await?;
-        }
-        let statement = tx
-            .prepare_cached(
-                "UPDATE sagas SET status = $3, steps = $4, next_attempt_ms = $5, lease_owner = $6,
-                     lease_until_ms = $7, updated_at_ms = $8
-                 WHERE id = $1 AND lease_owner = $2 AND lease_until_ms >= $8
-                   AND status IN ('running', 'compensating')",
-            )
-            .await?;
-        let lease_owner = (update.lease_until_ms > 0).then_some(owner.as_str());
-        let (next, until) = (self.clock.at(update.next_attempt_ms), update.lease_until_ms);
-        let until = if until > 0 { self.clock.at(until) } else { 0 };
-        let params: [&(dyn ToSql + Sync); 8] =
-            [&id, &owner, &update.status.as_str(), &steps, &next, &lease_owner, &until, &now];
-        let changed = tx.execute(&statement, &params).await? == 1;
-        if changed && let Some(event) = &update.event {
-            events::ingest(&tx, event, self.clock.at(event.received_at_ms)).await?;
-        }
-        commit(tx).await?;
-        Ok(changed)
+        self.saga_writes
+            .submit(SagaWrite::Update { id, owner, now_ms, update, steps })
+            .await
     }
 
     async fn list_sagas(&self, filter: SagaFilter) -> Result<Vec<SagaRecord>, StoreError> {
