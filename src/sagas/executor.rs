@@ -87,9 +87,10 @@ impl SagaExecutor {
     /// Runs until `stop`: claims what is due whenever a saga arrives, a slot frees up, or `poll_every` passes; then
     /// waits up to `grace` for the sagas still running (an unfinished one carries on after its lease).
     pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) {
+        // A claim is a write: with sagas running, claim once an eighth of the slots (up to 32) are free.
         let pace = crate::worker::Pace {
             concurrency: self.config.concurrency,
-            batch: 1,
+            batch: (self.config.concurrency / 8).clamp(1, 32),
             poll_every: self.config.poll_every,
             gather: Duration::ZERO,
         };

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
+use futures_util::future::try_join_all;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -109,21 +110,29 @@ impl Batch for SagaWrites {
         if items.iter().any(|write| matches!(write, SagaWrite::Insert { .. })) {
             notify::wake(&tx, notify::SAGAS).await?;
         }
-        let mut answers = Vec::with_capacity(items.len());
-        for write in items {
-            answers.push(match write {
+        // Every row first, then the events of the checkpoints written: two pipelined rounds, not one per write.
+        let transaction = &tx;
+        let answers = try_join_all(items.iter().map(|write| async move {
+            let tx = transaction;
+            match write {
                 SagaWrite::Insert { saga, input, steps, key } => {
-                    insert(&tx, saga, input, steps, clock).await?;
+                    insert(tx, saga, input, steps, clock).await?;
                     if let Some(done) = key {
-                        keys::complete(&tx, done).await?;
+                        keys::complete(tx, done).await?;
                     }
-                    true
+                    Ok::<_, StoreError>(true)
                 }
                 SagaWrite::Update { id, owner, now_ms, update, steps } => {
-                    checkpoint(&tx, *id, owner, *now_ms, update, steps, clock).await?
+                    checkpoint(tx, *id, owner, *now_ms, update, steps, clock).await
                 }
-            });
-        }
+            }
+        }))
+        .await?;
+        let written = items.iter().zip(&answers).filter_map(|(write, &written)| match write {
+            SagaWrite::Update { update, .. } if written => update.event.as_deref(),
+            _ => None,
+        });
+        try_join_all(written.map(|event| events::ingest(transaction, event, clock.at(event.received_at_ms)))).await?;
         commit(tx).await?;
         Ok(answers)
     }
@@ -158,7 +167,7 @@ async fn insert(
     Ok(())
 }
 
-/// Writes a checkpoint if `owner`'s lease holds, and then its event; whether it was written.
+/// Writes a checkpoint if `owner`'s lease holds (its event is the caller's); whether it was written.
 async fn checkpoint(
     client: &impl GenericClient,
     id: Uuid,
@@ -181,11 +190,7 @@ async fn checkpoint(
     let next = clock.at(update.next_attempt_ms);
     let until = if update.lease_until_ms > 0 { clock.at(update.lease_until_ms) } else { 0 };
     let params: [&(dyn ToSql + Sync); 8] = [&id, &owner, &update.status.as_str(), &steps, &next, &lease_owner, &until, &now];
-    let changed = client.execute(&statement, &params).await? == 1;
-    if changed && let Some(event) = &update.event {
-        events::ingest(client, event, clock.at(event.received_at_ms)).await?;
-    }
-    Ok(changed)
+    Ok(client.execute(&statement, &params).await? == 1)
 }
 
 /// Deletes up to `limit` completed or compensated sagas last updated before `before_ms`.
