@@ -50,8 +50,12 @@ pub struct PostgresStore {
     ingests: batch::Queue<batch::Ingests>,
     /// Delivery outcomes waiting for the next batch.
     finishes: batch::Queue<deliveries::Finishes>,
-    /// New sagas and saga checkpoints waiting for the next batch.
+    /// New sagas waiting for the next batch.
+    saga_inserts: batch::Queue<sagas::SagaWrites>,
+    /// Saga checkpoints waiting for the next batch.
     saga_writes: batch::Queue<sagas::SagaWrites>,
+    /// Sagas' final checkpoints (with their events) waiting for the next batch.
+    saga_finals: batch::Queue<sagas::SagaWrites>,
     /// The batch writers, awaited at shutdown.
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     clock: Arc<clock::DbClock>,
@@ -90,19 +94,21 @@ impl PostgresStore {
             config.max_batch,
             Arc::clone(&health),
         );
-        let (saga_writes, saga_writing) = batch::Queue::start(
-            sagas::SagaWrites(Arc::clone(&clock)),
-            pool.clone(),
-            config.max_batch,
-            Arc::clone(&health),
-        );
+        let saga_queue = || {
+            let kind = sagas::SagaWrites(Arc::clone(&clock));
+            batch::Queue::start(kind, pool.clone(), config.max_batch, Arc::clone(&health))
+        };
+        let ((saga_inserts, saga_inserting), (saga_writes, saga_writing)) = (saga_queue(), saga_queue());
+        let (saga_finals, saga_finishing) = saga_queue();
         Ok(Self {
             pool,
             url,
             ingests,
             finishes,
+            saga_inserts,
             saga_writes,
-            writers: Mutex::new(vec![ingesting, finishing, saga_writing]),
+            saga_finals,
+            writers: Mutex::new(vec![ingesting, finishing, saga_inserting, saga_writing, saga_finishing]),
             clock,
             health,
             probes: Probes::default(),
@@ -383,7 +389,9 @@ impl Store for PostgresStore {
         self.stop.cancel();
         self.ingests.close();
         self.finishes.close();
+        self.saga_inserts.close();
         self.saga_writes.close();
+        self.saga_finals.close();
         let writers = self
             .writers
             .lock()

@@ -81,7 +81,8 @@ pub(super) enum SagaWrite {
 
 /// Group commit of [`SagaWrite`]s: one transaction takes the ingest lock and the subject locks of every event the
 /// batch's final checkpoints carry (one statement, keys in order), then writes each; answers whether each was
-/// written (an insert always; a checkpoint if its lease held).
+/// written (an insert always; a checkpoint if its lease held). Inserts, checkpoints and final checkpoints (with their
+/// events) have a queue each, so only the last wait for the ingest lock.
 pub(super) struct SagaWrites(pub Arc<DbClock>);
 
 impl Batch for SagaWrites {
@@ -99,20 +100,25 @@ impl Batch for SagaWrites {
                 SagaWrite::Insert { .. } => None,
             })
             .collect();
-        if !announced.is_empty() {
-            let subjects: Vec<String> = announced
-                .iter()
-                .flat_map(|e| events::subject_locks(e.subject.as_deref(), &e.deliver_to))
-                .collect();
-            events::lock(&tx, true, &subjects).await?;
-            notify::wake(&tx, notify::OUTBOX).await?;
-        }
-        if items.iter().any(|write| matches!(write, SagaWrite::Insert { .. })) {
-            notify::wake(&tx, notify::SAGAS).await?;
-        }
-        // Every row first, then the events of the checkpoints written: two pipelined rounds, not one per write.
+        let subjects: Vec<String> = announced
+            .iter()
+            .flat_map(|e| events::subject_locks(e.subject.as_deref(), &e.deliver_to))
+            .collect();
+        let inserts = items.iter().any(|write| matches!(write, SagaWrite::Insert { .. }));
         let transaction = &tx;
-        let answers = try_join_all(items.iter().map(|write| async move {
+        // The locks go out first (a pipeline runs in order), the rows right behind them, the wake-ups last.
+        let prelude = async {
+            if !announced.is_empty() {
+                events::lock(transaction, true, &subjects).await?;
+                notify::wake(transaction, notify::OUTBOX).await?;
+            }
+            if inserts {
+                notify::wake(transaction, notify::SAGAS).await?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        // Every row, then the events of the checkpoints written: two pipelined rounds, not one per write.
+        let rows = try_join_all(items.iter().map(|write| async move {
             let tx = transaction;
             match write {
                 SagaWrite::Insert { saga, input, steps, key } => {
@@ -126,8 +132,8 @@ impl Batch for SagaWrites {
                     checkpoint(tx, *id, owner, *now_ms, update, steps, clock).await
                 }
             }
-        }))
-        .await?;
+        }));
+        let ((), answers) = futures_util::future::try_join(prelude, rows).await?;
         let written = items.iter().zip(&answers).filter_map(|(write, &written)| match write {
             SagaWrite::Update { update, .. } if written => update.event.as_deref(),
             _ => None,
@@ -211,7 +217,7 @@ impl Sagas for PostgresStore {
         let steps = steps_json(&saga.steps)?;
         let input = saga.input.to_string();
         let token = key.as_ref().map(|done| done.token);
-        self.saga_writes
+        self.saga_inserts
             .submit(SagaWrite::Insert { saga, input, steps, key })
             .await?;
         if let Some(token) = token {
@@ -260,9 +266,9 @@ impl Sagas for PostgresStore {
         update: SagaUpdate,
     ) -> Result<bool, StoreError> {
         let steps = steps_json(&update.steps)?;
-        self.saga_writes
-            .submit(SagaWrite::Update { id, owner, now_ms, update, steps })
-            .await
+        // A final checkpoint takes the ingest lock: the others do not wait behind it.
+        let queue = if update.event.is_some() { &self.saga_finals } else { &self.saga_writes };
+        queue.submit(SagaWrite::Update { id, owner, now_ms, update, steps }).await
     }
 
     async fn list_sagas(&self, filter: SagaFilter) -> Result<Vec<SagaRecord>, StoreError> {
