@@ -91,6 +91,22 @@ impl BenchStore {
             }),
         }
     }
+
+    /// The first column (an integer) of every row `sql` selects.
+    pub fn column(&self, sql: &str) -> Vec<i64> {
+        match self {
+            BenchStore::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the bench database");
+                let mut statement = conn.prepare(sql).expect("prepare the query");
+                let rows = statement.query_map([], |row| row.get(0)).expect("run the query");
+                rows.collect::<Result<_, _>>().expect("read the rows")
+            }
+            BenchStore::Postgres { url, .. } => on_postgres(url, async |client| {
+                let rows = client.query(sql, &[]).await.expect("run the query");
+                rows.iter().map(|row| row.get::<_, i64>(0)).collect()
+            }),
+        }
+    }
 }
 
 impl Drop for BenchStore {
