@@ -68,7 +68,10 @@ pub(super) fn validate(sagas: &[SagaConfig], callers: &[CallerConfig]) -> Result
             }
         }
         if saga.steps.is_empty() {
-            return Err(ConfigError::invalid(format!("{key}.steps"), "must have at least one step"));
+            return Err(ConfigError::invalid(
+                format!("{key}.steps"),
+                "must have at least one step",
+            ));
         }
         let mut steps = std::collections::HashSet::new();
         for (j, step) in saga.steps.iter().enumerate() {
@@ -86,7 +89,9 @@ pub(super) fn validate(sagas: &[SagaConfig], callers: &[CallerConfig]) -> Result
 }
 
 fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
-    let plain = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if name.is_empty() || name.len() > MAX_NAME || !plain {
         return Err(ConfigError::invalid(
             key,

@@ -107,9 +107,7 @@ fn compile(
     let method = Method::from_bytes(call.method.to_ascii_uppercase().as_bytes())
         .ok()
         .filter(|m| [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(m))
-        .ok_or_else(|| {
-            ConfigError::invalid(format!("{key}.method"), "must be GET, POST, PUT, PATCH or DELETE")
-        })?;
+        .ok_or_else(|| ConfigError::invalid(format!("{key}.method"), "must be GET, POST, PUT, PATCH or DELETE"))?;
     if !call.path.starts_with('/') {
         return Err(ConfigError::invalid(
             format!("{key}.path"),
@@ -122,7 +120,10 @@ fn compile(
     crate::calls::route::match_route(provider, &method, route_path)
         .map_err(|e| ConfigError::invalid(key, format!("provider {:?}: {}", provider.name, e.detail())))?;
     if call.body.is_some() && (method == Method::GET || method == Method::DELETE) {
-        return Err(ConfigError::invalid(format!("{key}.body"), format!("a {method} takes no body")));
+        return Err(ConfigError::invalid(
+            format!("{key}.body"),
+            format!("a {method} takes no body"),
+        ));
     }
     let body = call
         .body
@@ -151,10 +152,20 @@ fn check_ref(
         .iter()
         .find(|s| &s.name == name)
         .map(|s| (s.provider.as_ref(), &s.call))
-        .or_else(|| own.filter(|(own, ..)| own == name).map(|(_, provider, call)| (provider, call)));
+        .or_else(|| {
+            own.filter(|(own, ..)| own == name)
+                .map(|(_, provider, call)| (provider, call))
+        });
     let Some((provider, call)) = found else {
-        let why = if own.is_some() { "is not this step or an earlier one" } else { "is not an earlier step" };
-        return Err(ConfigError::invalid(key, format!("{{{}}}: step {name:?} {why}", r.text)));
+        let why = if own.is_some() {
+            "is not this step or an earlier one"
+        } else {
+            "is not an earlier step"
+        };
+        return Err(ConfigError::invalid(
+            key,
+            format!("{{{}}}: step {name:?} {why}", r.text),
+        ));
     };
     if call.method == Method::DELETE {
         return Err(ConfigError::invalid(
@@ -192,7 +203,6 @@ fn answer_fields(provider: &Provider, call: &Call) -> Option<&'static [&'static 
     })
 }
 
-
 /// Why a step's request could not be made from its templates.
 #[derive(Debug, Clone)]
 pub enum RenderError {
@@ -209,16 +219,17 @@ impl StepDefinition {
     }
 
     /// The domain request of the step's compensation, if it has one.
-    pub fn compensation(
-        &self,
-        scope: &dyn Scope,
-        key: Option<String>,
-    ) -> Option<Result<DomainRequest, RenderError>> {
+    pub fn compensation(&self, scope: &dyn Scope, key: Option<String>) -> Option<Result<DomainRequest, RenderError>> {
         Some(render(self.compensate.as_ref()?, &self.provider, scope, key))
     }
 }
 
-fn render(call: &Call, provider: &Provider, scope: &dyn Scope, key: Option<String>) -> Result<DomainRequest, RenderError> {
+fn render(
+    call: &Call,
+    provider: &Provider,
+    scope: &dyn Scope,
+    key: Option<String>,
+) -> Result<DomainRequest, RenderError> {
     let path = call
         .path
         .render_text(scope, gatehouse_kit::outbound::path_segment)

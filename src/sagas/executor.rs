@@ -176,7 +176,11 @@ impl SagaExecutor {
         let now = crate::clock::now_ms();
         let (id, name) = (saga.id, saga.name.clone());
         let step = &mut saga.steps[index];
-        let attempts = if compensating { &mut step.compensation_attempts } else { &mut step.attempts };
+        let attempts = if compensating {
+            &mut step.compensation_attempts
+        } else {
+            &mut step.attempts
+        };
         let error = match result {
             Ok(answer) => {
                 *attempts = attempts.saturating_add(1);
@@ -212,12 +216,18 @@ impl SagaExecutor {
         match next {
             Next::Wait(wait) => {
                 tracing::info!(saga = %id, %name, step = %step_name, error = %message, "saga {what} waits for its provider");
-                Applied::Wait { at: now.saturating_add(millis(wait)), label: "deferred" }
+                Applied::Wait {
+                    at: now.saturating_add(millis(wait)),
+                    label: "deferred",
+                }
             }
             Next::Retry(delay) => {
                 tracing::warn!(saga = %id, %name, step = %step_name, attempt, error = %message,
                     retry_in_ms = millis(delay), "saga {what} attempt failed; it will be retried");
-                Applied::Wait { at: now.saturating_add(millis(delay)), label: "retry" }
+                Applied::Wait {
+                    at: now.saturating_add(millis(delay)),
+                    label: "retry",
+                }
             }
             Next::GiveUp if compensating => {
                 step.status = StepStatus::CompensationFailed;
@@ -245,7 +255,11 @@ impl SagaExecutor {
             status: saga.status,
             steps: saga.steps.clone(),
             next_attempt_ms,
-            lease_until_ms: if hold { now.saturating_add(millis(self.config.lease)) } else { 0 },
+            lease_until_ms: if hold {
+                now.saturating_add(millis(self.config.lease))
+            } else {
+                0
+            },
             event: None,
         };
         self.write(saga, claimant, now, update).await
@@ -310,7 +324,11 @@ enum Applied {
 /// Whether the stored steps are the definition's (config may have changed since the saga started).
 fn fits(definition: &Definition, saga: &SagaRecord) -> bool {
     saga.steps.len() == definition.steps.len()
-        && saga.steps.iter().zip(&definition.steps).all(|(state, step)| state.name == step.name)
+        && saga
+            .steps
+            .iter()
+            .zip(&definition.steps)
+            .all(|(state, step)| state.name == step.name)
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -324,7 +342,9 @@ impl crate::worker::Leased for SagaExecutor {
 
     async fn claim(&self, claimant: String, limit: usize) -> Result<Vec<SagaRecord>, crate::store::StoreError> {
         let lease = millis(self.config.lease);
-        self.store.claim_sagas(claimant, crate::clock::now_ms(), lease, limit).await
+        self.store
+            .claim_sagas(claimant, crate::clock::now_ms(), lease, limit)
+            .await
     }
 
     async fn run_one(&self, saga: SagaRecord, claimant: String) {

@@ -99,8 +99,8 @@ pub async fn start(calls: &Calls, definitions: &Definitions, wake: &Notify, subm
 /// otherwise what is wrong with it. A step whose request reads earlier steps' answers is checked with stand-ins for
 /// them (a string, then a number): refused under both, the input is at fault.
 pub async fn check_input(definition: &Definition, body: &[u8]) -> Result<Value, String> {
-    let input: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the body must be the saga's input as a JSON object: {e}"))?;
+    let input: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body must be the saga's input as a JSON object: {e}"))?;
     if !input.is_object() {
         return Err("the body must be the saga's input as a JSON object".into());
     }
@@ -108,7 +108,10 @@ pub async fn check_input(definition: &Definition, body: &[u8]) -> Result<Value, 
         let calls = std::iter::once(&step.call).chain(step.compensate.as_ref());
         for r in calls.flat_map(|c| c.path.refs().chain(c.body.iter().flat_map(|b| b.refs()))) {
             if r.root == Root::Input {
-                let scope = Progress { input: &input, steps: &[] };
+                let scope = Progress {
+                    input: &input,
+                    steps: &[],
+                };
                 super::template::lookup(&scope, r).map_err(|_| missing_field(r, &step.name))?;
             }
         }
@@ -136,7 +139,11 @@ pub async fn check_input(definition: &Definition, body: &[u8]) -> Result<Value, 
 }
 
 fn missing_field(r: &Ref, step: &str) -> String {
-    format!("input field `{}` is missing or null (step {step} reads {{{}}})", r.path.join("."), r.text)
+    format!(
+        "input field `{}` is missing or null (step {step} reads {{{}}})",
+        r.path.join("."),
+        r.text
+    )
 }
 
 /// The input, with `stand_in` for every earlier step's answer field.
@@ -163,7 +170,11 @@ impl super::definition::StepDefinition {
     /// Renders the step's call in `scope` and runs its adapter's validation.
     async fn validate(&self, scope: &dyn Scope) -> Result<(), String> {
         let request = self.request(scope, None).map_err(|e| e.to_string())?;
-        self.provider.adapter.validate(&request).await.map_err(|e| e.to_string())
+        self.provider
+            .adapter
+            .validate(&request)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -79,7 +79,9 @@ impl Template {
                 continue;
             }
             if brace == "}" {
-                return Err(format!("{text:?} has a '}}' without its '{{' (write '}}}}' for a brace)"));
+                return Err(format!(
+                    "{text:?} has a '}}' without its '{{' (write '}}}}' for a brace)"
+                ));
             }
             let end = after
                 .find('}')
@@ -180,7 +182,9 @@ fn reference(inner: &str) -> Result<Ref, String> {
     let segments: Vec<&str> = inner.split('.').collect();
     let plain = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !segments.iter().all(plain) {
-        return Err(format!("{{{inner}}} is not a placeholder: write {{input.FIELD}} or {{steps.STEP.FIELD}}"));
+        return Err(format!(
+            "{{{inner}}} is not a placeholder: write {{input.FIELD}} or {{steps.STEP.FIELD}}"
+        ));
     }
     match segments.as_slice() {
         ["input", path @ ..] if !path.is_empty() => Ok(Ref {
@@ -277,13 +281,21 @@ mod tests {
     #[test]
     fn a_path_percent_encodes_values() {
         let path = Template::parse("/customers/{steps.customer.id}").unwrap();
-        let encoded = path.render_text(&scope(), gatehouse_kit::outbound::path_segment).unwrap();
+        let encoded = path
+            .render_text(&scope(), gatehouse_kit::outbound::path_segment)
+            .unwrap();
         assert_eq!(encoded, "/customers/c%2F1");
     }
 
     #[test]
     fn missing_and_null_values_are_named() {
-        for text in ["{input.email}", "{input.gone}", "{steps.payment.id}", "{input.tags.5}", "x{input.name.x}"] {
+        for text in [
+            "{input.email}",
+            "{input.gone}",
+            "{steps.payment.id}",
+            "{input.tags.5}",
+            "x{input.name.x}",
+        ] {
             let error = Template::parse(text).unwrap().render_value(&scope()).unwrap_err();
             assert!(text.contains(&error.0), "{text}: {error}");
         }
@@ -291,10 +303,23 @@ mod tests {
 
     #[test]
     fn malformed_templates_are_refused() {
-        for text in ["{input}", "{steps.customer}", "{nope.x}", "{input.}", "{input.a b}", "a { b", "a } b", "{}"] {
+        for text in [
+            "{input}",
+            "{steps.customer}",
+            "{nope.x}",
+            "{input.}",
+            "{input.a b}",
+            "a { b",
+            "a } b",
+            "{}",
+        ] {
             assert!(Template::parse(text).is_err(), "{text}");
         }
-        let refs: Vec<_> = Template::parse("{input.a.b}-{steps.s.id}").unwrap().refs().cloned().collect();
+        let refs: Vec<_> = Template::parse("{input.a.b}-{steps.s.id}")
+            .unwrap()
+            .refs()
+            .cloned()
+            .collect();
         assert_eq!(refs[0].root, Root::Input);
         assert_eq!(refs[1].root, Root::Step("s".into()));
         assert_eq!(refs[1].path, vec!["id".to_owned()]);

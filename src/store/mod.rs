@@ -30,8 +30,8 @@ pub use idempotency::{Claimed, KeyClaim, KeyCompletion, StoredResponse};
 pub use open::{StoreUrl, open, open_for_maintenance, open_read_only};
 pub(crate) use operate::REPLAY_CHUNK;
 pub use operate::{BulkReplay, Cancelled, CommandFilter, Finished, Operate, ReplayFilter, SubscriptionStats};
-pub use sagas::{NewSaga, SagaFilter, SagaRecord, SagaRetried, SagaStatus, SagaUpdate, Sagas, StepState, StepStatus};
 pub use quarantine::{Quarantine, Replayed, Resolution, Resolved, StoredWebhook};
+pub use sagas::{NewSaga, SagaFilter, SagaRecord, SagaRetried, SagaStatus, SagaUpdate, Sagas, StepState, StepStatus};
 
 use std::sync::Arc;
 

@@ -207,8 +207,7 @@ pub trait Sagas {
 
     /// Writes a checkpoint if `owner` still holds the saga's lease (`false`: nothing was written), with its event
     /// when there is one.
-    async fn update_saga(&self, id: Uuid, owner: String, now_ms: i64, update: SagaUpdate)
-    -> Result<bool, StoreError>;
+    async fn update_saga(&self, id: Uuid, owner: String, now_ms: i64, update: SagaUpdate) -> Result<bool, StoreError>;
 
     /// Sagas matching `filter`, newest first.
     async fn list_sagas(&self, filter: SagaFilter) -> Result<Vec<SagaRecord>, StoreError>;

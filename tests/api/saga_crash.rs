@@ -38,7 +38,10 @@ async fn begin(server: &Server) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -84,18 +87,32 @@ async fn killed_mid_step_the_saga_resumes_and_the_vendor_acts_once() {
     let config = config(dir.path(), &vendors.start().await);
     let mut server = start(&config).await;
     let id = begin(&server).await;
-    until("the payment to reach stripe", || vendors.received("/v1/payment_intents")).await;
+    until("the payment to reach stripe", || {
+        vendors.received("/v1/payment_intents")
+    })
+    .await;
     kill(&mut server);
     vendors.slow_payments.store(false, Ordering::SeqCst);
 
     let mut server = start(&config).await;
     let saga = finished(&server, &id).await;
     assert_eq!(saga["status"], "completed", "{saga}");
-    assert!(saga["steps"][1]["result"]["id"].as_str().unwrap().starts_with("pi_"), "{saga}");
+    assert!(
+        saga["steps"][1]["result"]["id"].as_str().unwrap().starts_with("pi_"),
+        "{saga}"
+    );
     let keys = vendors.keys_of("/v1/payment_intents");
     assert_eq!(keys.len(), 2, "sent again after the restart");
-    assert!(keys.iter().all(|k| k.as_deref() == Some(format!("saga-{id}-payment").as_str())), "{keys:?}");
-    assert_eq!(vendors.keys_of("/customers").len(), 1, "the checkpointed step is not sent again");
+    assert!(
+        keys.iter()
+            .all(|k| k.as_deref() == Some(format!("saga-{id}-payment").as_str())),
+        "{keys:?}"
+    );
+    assert_eq!(
+        vendors.keys_of("/customers").len(),
+        1,
+        "the checkpointed step is not sent again"
+    );
     assert_eq!(vendors.most_effects(), 1);
     terminate(&mut server);
 }
@@ -109,7 +126,10 @@ async fn killed_between_steps_the_saga_resumes_where_it_was() {
     let mut server = start(&config).await;
     let id = begin(&server).await;
     // The customer exists; the payment failed twice and waits for its next attempt.
-    until("two payment attempts", || vendors.keys_of("/v1/payment_intents").len() >= 2).await;
+    until("two payment attempts", || {
+        vendors.keys_of("/v1/payment_intents").len() >= 2
+    })
+    .await;
     kill(&mut server);
     vendors.failing_payments.store(false, Ordering::SeqCst);
 
@@ -143,17 +163,25 @@ async fn killed_mid_compensation_the_saga_ends_compensated() {
     terminate(&mut server);
 
     // The CLI shows it, like the admin API.
-    let output = gatehouse(&config, &["sagas", "list", "--status", "compensated"]).output().unwrap();
+    let output = gatehouse(&config, &["sagas", "list", "--status", "compensated"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = String::from_utf8(output.stdout).unwrap();
-    assert!(table.contains(&id) && table.contains("customer=compensated payment=failed"), "{table}");
+    assert!(
+        table.contains(&id) && table.contains("customer=compensated payment=failed"),
+        "{table}"
+    );
     let output = gatehouse(&config, &["sagas", "show", &id]).output().unwrap();
     let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(shown["input"], input());
     let output = gatehouse(&config, &["sagas", "retry", &id]).output().unwrap();
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
-    assert!(error.contains("is compensated: only a failed saga can be retried"), "{error}");
+    assert!(
+        error.contains("is compensated: only a failed saga can be retried"),
+        "{error}"
+    );
 }
 
 /// `check-config` names the key and what is wrong, for every kind of bad saga.
@@ -161,17 +189,42 @@ async fn killed_mid_compensation_the_saga_ends_compensated() {
 fn check_config_names_what_is_wrong_with_a_saga() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("provider = \"crm\"", "provider = \"nope\"", "sagas[0].steps[0].provider: no provider \"nope\""),
-        ("path = \"/customers\", body", "path = \"/customer\", body", "sagas[0].steps[0].call: provider \"crm\""),
+        (
+            "provider = \"crm\"",
+            "provider = \"nope\"",
+            "sagas[0].steps[0].provider: no provider \"nope\"",
+        ),
+        (
+            "path = \"/customers\", body",
+            "path = \"/customer\", body",
+            "sagas[0].steps[0].call: provider \"crm\"",
+        ),
         ("{input.email}", "{input}", "sagas[0].steps[0].call.body"),
-        ("customer_id = \"{steps.customer.id}\"", "customer_id = \"{steps.buyer.id}\"",
-         "sagas[0].steps[1].call: {steps.buyer.id}: step \"buyer\" is not an earlier step"),
-        ("customer_id = \"{steps.customer.id}\"", "customer_id = \"{steps.customer.iban}\"",
-         "step \"customer\" answers with no field \"iban\""),
-        ("{ name = \"{input.name}\"", "{ name = \"{steps.payment.id}\"",
-         "sagas[0].steps[0].call: {steps.payment.id}: step \"payment\" is not an earlier step"),
-        ("callers = [\"svc\"]", "callers = [\"ghost\"]", "sagas[0].callers[0]: no caller named \"ghost\""),
-        ("method = \"DELETE\"", "method = \"TRACE\"", "sagas[0].steps[0].compensate.method"),
+        (
+            "customer_id = \"{steps.customer.id}\"",
+            "customer_id = \"{steps.buyer.id}\"",
+            "sagas[0].steps[1].call: {steps.buyer.id}: step \"buyer\" is not an earlier step",
+        ),
+        (
+            "customer_id = \"{steps.customer.id}\"",
+            "customer_id = \"{steps.customer.iban}\"",
+            "step \"customer\" answers with no field \"iban\"",
+        ),
+        (
+            "{ name = \"{input.name}\"",
+            "{ name = \"{steps.payment.id}\"",
+            "sagas[0].steps[0].call: {steps.payment.id}: step \"payment\" is not an earlier step",
+        ),
+        (
+            "callers = [\"svc\"]",
+            "callers = [\"ghost\"]",
+            "sagas[0].callers[0]: no caller named \"ghost\"",
+        ),
+        (
+            "method = \"DELETE\"",
+            "method = \"TRACE\"",
+            "sagas[0].steps[0].compensate.method",
+        ),
     ];
     for (from, to, expected) in cases {
         let config = dir.path().join("bad.toml");

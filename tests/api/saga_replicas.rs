@@ -18,7 +18,11 @@ async fn two_gateways_on_postgres_run_each_saga_step_once() {
         return;
     };
     let vendor = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/customers")).respond_with(customer_created()).mount(&vendor).await;
+    Mock::given(method("POST"))
+        .and(path("/customers"))
+        .respond_with(customer_created())
+        .mount(&vendor)
+        .await;
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
         .respond_with(payment_created())
@@ -53,10 +57,18 @@ async fn a_refused_payment_is_compensated_on_postgres() {
         return;
     };
     let vendor = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/customers")).respond_with(customer_created()).mount(&vendor).await;
+    Mock::given(method("POST"))
+        .and(path("/customers"))
+        .respond_with(customer_created())
+        .mount(&vendor)
+        .await;
     let declined = ResponseTemplate::new(402).set_body_json(json!({"error": {"type": "card_error",
         "message": "Your card was declined."}}));
-    Mock::given(method("POST")).and(path("/v1/payment_intents")).respond_with(declined).mount(&vendor).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(declined)
+        .mount(&vendor)
+        .await;
     Mock::given(method("DELETE"))
         .and(path("/customers/cus_1"))
         .respond_with(ResponseTemplate::new(204))
@@ -67,7 +79,12 @@ async fn a_refused_payment_is_compensated_on_postgres() {
     let id = started(&app, &input()).await;
     let saga = finished(&app, &id).await;
     assert_eq!(saga["status"], "compensated", "{saga}");
-    let events: serde_json::Value = app.get_as(ADMIN_TOKEN, "/admin/events?provider=gatehouse").await.json().await.unwrap();
+    let events: serde_json::Value = app
+        .get_as(ADMIN_TOKEN, "/admin/events?provider=gatehouse")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(events["data"][0]["type"], "gatehouse.saga.compensated");
     app.stop().await;
     vendor.verify().await;

@@ -51,7 +51,11 @@ impl Vendors {
 
     pub fn keys_of(&self, path: &str) -> Vec<Option<String>> {
         let requests = self.requests.lock().unwrap();
-        requests.iter().filter(|(p, _)| p == path).map(|(_, k)| k.clone()).collect()
+        requests
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, k)| k.clone())
+            .collect()
     }
 
     /// The largest number of effects any key or deletion had.
@@ -60,7 +64,10 @@ impl Vendors {
     }
 
     fn record(&self, path: &str, headers: &HeaderMap) -> Option<String> {
-        let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         self.requests.lock().unwrap().push((path.to_owned(), key.clone()));
         key
     }
@@ -104,9 +111,10 @@ async fn create_payment(State(vendors): State<Arc<Vendors>>, headers: HeaderMap)
         let error = json!({"error": {"type": "card_error", "message": "Your card was declined."}});
         return (StatusCode::PAYMENT_REQUIRED, axum::Json(error)).into_response();
     }
-    let answer = vendors.once(key, |n| {
-        json!({"id": format!("pi_{n}"), "amount": 2000, "currency": "usd", "status": "succeeded"})
-    });
+    let answer = vendors.once(
+        key,
+        |n| json!({"id": format!("pi_{n}"), "amount": 2000, "currency": "usd", "status": "succeeded"}),
+    );
     pause_if(&vendors.slow_payments).await;
     axum::Json(answer).into_response()
 }

@@ -57,7 +57,11 @@ pub fn input() -> Value {
 }
 
 async fn mount(vendor: &MockServer, verb: &str, route: &str, template: ResponseTemplate) {
-    Mock::given(method(verb)).and(path(route)).respond_with(template).mount(vendor).await;
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(template)
+        .mount(vendor)
+        .await;
 }
 
 /// `POST /v1/sagas/{name}` as `svc`.
@@ -79,13 +83,21 @@ pub async fn start(app: &TestApp, name: &str, body: &Value, key: Option<&str>) -
 pub async fn started(app: &TestApp, body: &Value) -> String {
     let response = start(app, "checkout", body, None).await;
     assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Polls `GET /v1/sagas/{id}` until the saga is in a final state; the saga.
 pub async fn finished(app: &TestApp, id: &str) -> Value {
     for _ in 0..400 {
-        let saga: Value = app.get_as(CALLER_KEY, &format!("/v1/sagas/{id}")).await.json().await.unwrap();
+        let saga: Value = app
+            .get_as(CALLER_KEY, &format!("/v1/sagas/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         if ["completed", "compensated", "failed"].contains(&saga["status"].as_str().unwrap_or_default()) {
             return saga;
         }
@@ -96,7 +108,12 @@ pub async fn finished(app: &TestApp, id: &str) -> Value {
 
 /// The `gatehouse.saga.*` events in the outbox: their envelopes.
 async fn saga_events(app: &TestApp) -> Vec<Value> {
-    let list: Value = app.get_as(ADMIN_TOKEN, "/admin/events?provider=gatehouse").await.json().await.unwrap();
+    let list: Value = app
+        .get_as(ADMIN_TOKEN, "/admin/events?provider=gatehouse")
+        .await
+        .json()
+        .await
+        .unwrap();
     list["data"]
         .as_array()
         .unwrap()
@@ -130,13 +147,25 @@ async fn a_checkout_runs_both_steps_with_stable_keys_and_announces_its_completio
     // Each step sent its own key, the caller's correlation id, and the translated templates.
     let requests = vendor.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2);
-    assert_eq!(requests[0].headers["idempotency-key"], format!("saga-{id}-customer").as_str());
-    assert_eq!(requests[1].headers["idempotency-key"], format!("saga-{id}-payment").as_str());
+    assert_eq!(
+        requests[0].headers["idempotency-key"],
+        format!("saga-{id}-customer").as_str()
+    );
+    assert_eq!(
+        requests[1].headers["idempotency-key"],
+        format!("saga-{id}-payment").as_str()
+    );
     assert!(requests.iter().all(|r| r.headers["x-correlation-id"] == "corr-saga-1"));
     let customer: Value = serde_json::from_slice(&requests[0].body).unwrap();
-    assert_eq!(customer, json!({"full_name": "Ada", "email_address": "ada@example.com"}));
+    assert_eq!(
+        customer,
+        json!({"full_name": "Ada", "email_address": "ada@example.com"})
+    );
     let form = String::from_utf8(requests[1].body.clone()).unwrap();
-    assert!(form.contains("amount=2000") && form.contains("customer=cus_1"), "{form}");
+    assert!(
+        form.contains("amount=2000") && form.contains("customer=cus_1"),
+        "{form}"
+    );
 
     let events = saga_events(&app).await;
     assert_eq!(events.len(), 1);
@@ -169,11 +198,20 @@ async fn a_refused_payment_undoes_the_customer_and_the_saga_is_compensated() {
     assert_eq!(saga["steps"][0]["status"], "compensated");
     assert_eq!(saga["steps"][1]["status"], "failed");
     assert_eq!(saga["steps"][1]["attempts"], 1, "a refusal is not retried");
-    assert!(saga["steps"][1]["error"].as_str().unwrap().contains("card was declined"), "{saga}");
+    assert!(
+        saga["steps"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("card was declined"),
+        "{saga}"
+    );
     let requests = vendor.received_requests().await.unwrap();
     let undo = requests.iter().find(|r| r.url.path() == "/customers/cus_1").unwrap();
     assert_eq!(undo.method.as_str(), "DELETE");
-    assert!(undo.headers.get("idempotency-key").is_none(), "Acme's deletion takes no key");
+    assert!(
+        undo.headers.get("idempotency-key").is_none(),
+        "Acme's deletion takes no key"
+    );
     let events = saga_events(&app).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["type"], "gatehouse.saga.compensated");
@@ -201,13 +239,22 @@ async fn transient_failures_of_a_step_and_of_a_compensation_are_retried() {
     assert_eq!(saga["status"], "completed", "{saga}");
     assert_eq!(saga["steps"][1]["attempts"], 3);
     let keys = sent_header(&vendor, "idempotency-key", Some("/v1/payment_intents")).await;
-    assert_eq!(keys, vec![format!("saga-{id}-payment"); 3], "every attempt sends the same key");
+    assert_eq!(
+        keys,
+        vec![format!("saga-{id}-payment"); 3],
+        "every attempt sends the same key"
+    );
 
     // Now the payment is refused, and the customer's deletion fails once before it goes through.
     vendor.reset().await;
     mount(&vendor, "POST", "/customers", customer_created()).await;
-    mount(&vendor, "POST", "/v1/payment_intents", ResponseTemplate::new(400).set_body_json(json!({"error": {
-        "type": "invalid_request_error", "message": "Amount too small."}})))
+    mount(
+        &vendor,
+        "POST",
+        "/v1/payment_intents",
+        ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "type": "invalid_request_error", "message": "Amount too small."}})),
+    )
     .await;
     Mock::given(method("DELETE"))
         .and(path("/customers/cus_1"))
@@ -230,8 +277,13 @@ async fn a_compensation_that_cannot_succeed_fails_the_saga_until_an_operator_ret
     let _guard = logs.install();
     let vendor = MockServer::start().await;
     mount(&vendor, "POST", "/customers", customer_created()).await;
-    mount(&vendor, "POST", "/v1/payment_intents", ResponseTemplate::new(402).set_body_json(json!({"error": {
-        "type": "card_error", "message": "Your card was declined."}})))
+    mount(
+        &vendor,
+        "POST",
+        "/v1/payment_intents",
+        ResponseTemplate::new(402).set_body_json(json!({"error": {
+        "type": "card_error", "message": "Your card was declined."}})),
+    )
     .await;
     mount(&vendor, "DELETE", "/customers/cus_1", ResponseTemplate::new(500)).await;
     let app = spawn_app_with(&sagas_toml(&vendor.uri(), 2)).await;
@@ -243,19 +295,35 @@ async fn a_compensation_that_cannot_succeed_fails_the_saga_until_an_operator_ret
     assert_eq!(saga["steps"][0]["compensation_attempts"], 2);
 
     // Visible to operators, logged, counted, announced.
-    let failed: Value = app.get_as(ADMIN_TOKEN, "/admin/sagas?status=failed&name=checkout").await.json().await.unwrap();
+    let failed: Value = app
+        .get_as(ADMIN_TOKEN, "/admin/sagas?status=failed&name=checkout")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(failed["data"].as_array().unwrap().len(), 1);
     assert_eq!(failed["data"][0]["id"], id.as_str());
-    let none: Value = app.get_as(ADMIN_TOKEN, "/admin/sagas?status=failed&name=refund").await.json().await.unwrap();
+    let none: Value = app
+        .get_as(ADMIN_TOKEN, "/admin/sagas?status=failed&name=refund")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(none["data"].as_array().unwrap().is_empty());
-    let warned = logs
-        .events("gatehouse::sagas::executor")
-        .into_iter()
-        .any(|e| e["level"] == "WARN" && e["fields"]["message"].as_str().unwrap_or_default().starts_with("saga compensation failed"));
+    let warned = logs.events("gatehouse::sagas::executor").into_iter().any(|e| {
+        e["level"] == "WARN"
+            && e["fields"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("saga compensation failed")
+    });
     assert!(warned, "{}", logs.text());
     // (The recorder is the test process's: other tests' sagas count there too.)
     let metrics = app.metrics().await;
-    assert!(metrics.contains(r#"gatehouse_sagas_finished_total{saga="checkout",status="failed"} "#), "{metrics}");
+    assert!(
+        metrics.contains(r#"gatehouse_sagas_finished_total{saga="checkout",status="failed"} "#),
+        "{metrics}"
+    );
     assert_eq!(saga_events(&app).await[0]["type"], "gatehouse.saga.failed");
 
     // The vendor recovers; an operator retries; the saga ends compensated, announced again.
@@ -286,7 +354,12 @@ async fn a_compensation_that_cannot_succeed_fails_the_saga_until_an_operator_ret
         .await
         .unwrap();
     problem(again, 409, "saga-not-failed").await;
-    let detail: Value = app.get_as(ADMIN_TOKEN, &format!("/admin/sagas/{id}")).await.json().await.unwrap();
+    let detail: Value = app
+        .get_as(ADMIN_TOKEN, &format!("/admin/sagas/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(detail["retries"], 1);
     assert_eq!(detail["input"], input());
     app.stop().await;
@@ -309,7 +382,12 @@ async fn starting_is_authorised_idempotent_and_refuses_bad_input_before_anything
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
     let other = json!({"name": "Bob", "email": "bob@example.com", "amount": 5});
-    problem(start(&app, "checkout", &other, Some("order-7")).await, 422, "idempotency-key-mismatch").await;
+    problem(
+        start(&app, "checkout", &other, Some("order-7")).await,
+        422,
+        "idempotency-key-mismatch",
+    )
+    .await;
     finished(&app, first["id"].as_str().unwrap()).await;
     let hits_after_one = hits(&vendor).await;
     assert_eq!(hits_after_one, 2, "one saga ran");
@@ -325,26 +403,66 @@ async fn starting_is_authorised_idempotent_and_refuses_bad_input_before_anything
         .await
         .unwrap();
     problem(outsider, 403, "forbidden").await;
-    let anonymous = app.client.post(format!("{}/v1/sagas/checkout", app.addr)).json(&input()).send().await.unwrap();
+    let anonymous = app
+        .client
+        .post(format!("{}/v1/sagas/checkout", app.addr))
+        .json(&input())
+        .send()
+        .await
+        .unwrap();
     problem(anonymous, 401, "unauthorized").await;
 
     // Bad input: named, and nothing starts.
-    let missing = problem(start(&app, "checkout", &json!({"name": "Ada", "amount": 1}), None).await, 400, "invalid-request").await;
+    let missing = problem(
+        start(&app, "checkout", &json!({"name": "Ada", "amount": 1}), None).await,
+        400,
+        "invalid-request",
+    )
+    .await;
     assert!(missing["detail"].as_str().unwrap().contains("`email`"), "{missing}");
     let typed = json!({"name": "Ada", "email": "a@example.com", "amount": "lots"});
     let wrong = problem(start(&app, "checkout", &typed, None).await, 400, "invalid-request").await;
-    assert!(wrong["detail"].as_str().unwrap().starts_with("step payment:"), "{wrong}");
-    let empty = problem(start(&app, "checkout", &json!({"name": "", "email": "a@x.io", "amount": 1}), None).await, 400, "invalid-request").await;
-    assert!(empty["detail"].as_str().unwrap().starts_with("step customer:"), "{empty}");
+    assert!(
+        wrong["detail"].as_str().unwrap().starts_with("step payment:"),
+        "{wrong}"
+    );
+    let empty = problem(
+        start(
+            &app,
+            "checkout",
+            &json!({"name": "", "email": "a@x.io", "amount": 1}),
+            None,
+        )
+        .await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert!(
+        empty["detail"].as_str().unwrap().starts_with("step customer:"),
+        "{empty}"
+    );
     let not_object = problem(start(&app, "checkout", &json!([1]), None).await, 400, "invalid-request").await;
-    assert!(not_object["detail"].as_str().unwrap().contains("JSON object"), "{not_object}");
+    assert!(
+        not_object["detail"].as_str().unwrap().contains("JSON object"),
+        "{not_object}"
+    );
     let listed: Value = app.get_as(ADMIN_TOKEN, "/admin/sagas").await.json().await.unwrap();
-    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "only the first saga exists");
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        1,
+        "only the first saga exists"
+    );
     assert_eq!(hits(&vendor).await, hits_after_one);
 
     // Another caller cannot read it; an unknown id is the same 404.
     let id = first["id"].as_str().unwrap();
-    problem(app.get_as(OTHER_KEY, &format!("/v1/sagas/{id}")).await, 404, "not-found").await;
+    problem(
+        app.get_as(OTHER_KEY, &format!("/v1/sagas/{id}")).await,
+        404,
+        "not-found",
+    )
+    .await;
     problem(app.get_as(CALLER_KEY, "/v1/sagas/nope").await, 404, "not-found").await;
     app.stop().await;
 }

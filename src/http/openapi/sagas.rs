@@ -4,8 +4,8 @@
 
 use utoipa::ToSchema;
 use utoipa::openapi::path::OperationBuilder;
-use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, ObjectBuilder, Type};
 
 use super::CALLER_KEY;
@@ -64,8 +64,14 @@ pub(super) fn start_saga() -> OperationBuilder {
                 ),
                 (403, "`forbidden`: the saga's `callers` do not include this caller"),
                 (404, "`not-found`: no saga of this name is configured"),
-                (409, "`idempotency-key-in-use`: a start with this key is still being stored"),
-                (422, "`idempotency-key-mismatch`: this key started the saga with another input"),
+                (
+                    409,
+                    "`idempotency-key-in-use`: a start with this key is still being stored",
+                ),
+                (
+                    422,
+                    "`idempotency-key-mismatch`: this key started the saga with another input",
+                ),
                 (413, "`payload-too-large`: the body exceeds `server.max_body_bytes`"),
                 (503, "`store-unavailable`: the saga cannot be stored right now"),
             ],
@@ -100,7 +106,11 @@ pub(super) fn list_sagas() -> OperationBuilder {
         .maximum(Some(500))
         .default(Some(serde_json::json!(50)));
     admin("adminSagas", "Sagas of every caller, newest first, a page at a time")
-        .parameter(query_param("name", "Only sagas of this name (`[[sagas]] name`)", text()))
+        .parameter(query_param(
+            "name",
+            "Only sagas of this name (`[[sagas]] name`)",
+            text(),
+        ))
         .parameter(query_param("status", "Only sagas in this state", status))
         .parameter(query_param("limit", "Page size", limit))
         .parameter(query_param("cursor", "`next_cursor` of the previous page", text()))
@@ -122,7 +132,10 @@ pub(super) fn get_admin_saga() -> OperationBuilder {
     admin("adminSaga", "A saga with its input, steps and retries")
         .parameter(path_param("id", "The saga's id"))
         .response("200", json_response("The saga", schema_ref("AdminSagaDetail")))
-        .problems(&[BAD_ID, UNAUTHORIZED, (404, "`not-found`: no such saga"), STORE], false)
+        .problems(
+            &[BAD_ID, UNAUTHORIZED, (404, "`not-found`: no such saga"), STORE],
+            false,
+        )
 }
 
 pub(super) fn retry_saga() -> OperationBuilder {
@@ -131,7 +144,10 @@ pub(super) fn retry_saga() -> OperationBuilder {
         "Compensate a failed saga again, from the step whose compensation failed (once its vendor can undo it)",
     )
     .parameter(path_param("id", "The saga's id"))
-    .response("200", json_response("The saga, compensating", schema_ref("AdminSagaDetail")))
+    .response(
+        "200",
+        json_response("The saga, compensating", schema_ref("AdminSagaDetail")),
+    )
     .problems(
         &[
             BAD_ID,

@@ -70,11 +70,22 @@ async fn sagas_are_leased_checkpointed_and_finished_with_their_event(backend: Ba
     store.insert_saga(saga(a, "checkout", 0), None).await.unwrap();
     store.insert_saga(saga(b, "checkout", 0), None).await.unwrap();
     let first = store.claim_sagas("one".into(), 100, 1_000, 1).await.unwrap();
-    assert_eq!(first.iter().map(|s| s.id).collect::<Vec<_>>(), [a], "oldest first, up to the limit");
-    assert_eq!(first[0].steps, vec![StepState::pending("customer"), StepState::pending("payment")]);
+    assert_eq!(
+        first.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [a],
+        "oldest first, up to the limit"
+    );
+    assert_eq!(
+        first[0].steps,
+        vec![StepState::pending("customer"), StepState::pending("payment")]
+    );
     assert_eq!(first[0].input, json!({"email": "ada@example.com"}));
     let second = store.claim_sagas("two".into(), 200, 1_000, 10).await.unwrap();
-    assert_eq!(second.iter().map(|s| s.id).collect::<Vec<_>>(), [b], "a leased saga is not claimed twice");
+    assert_eq!(
+        second.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [b],
+        "a leased saga is not claimed twice"
+    );
 
     // A lease that lapsed refuses its holder's checkpoint even before anyone else claims.
     assert!(
@@ -87,26 +98,57 @@ async fn sagas_are_leased_checkpointed_and_finished_with_their_event(backend: Ba
     // `one` checkpoints step 1 and keeps the saga; nobody else can claim it meanwhile.
     let steps = vec![completed("customer"), StepState::pending("payment")];
     let held = update(SagaStatus::Running, steps.clone(), 300, 2_300);
-    assert!(!store.update_saga(a, "two".into(), 300, held.clone()).await.unwrap(), "not two's");
+    assert!(
+        !store.update_saga(a, "two".into(), 300, held.clone()).await.unwrap(),
+        "not two's"
+    );
     assert!(store.update_saga(a, "one".into(), 300, held).await.unwrap());
-    assert!(store.claim_sagas("two".into(), 1_500, 1_000, 10).await.unwrap().iter().all(|s| s.id != a));
+    assert!(
+        store
+            .claim_sagas("two".into(), 1_500, 1_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.id != a)
+    );
     let stored = store.get_saga(a).await.unwrap().unwrap();
-    assert_eq!((stored.status, stored.steps.clone()), (SagaStatus::Running, steps.clone()));
+    assert_eq!(
+        (stored.status, stored.steps.clone()),
+        (SagaStatus::Running, steps.clone())
+    );
 
     // It lets go until 5_000 (a retry); the lease lapses; `two` takes it over at its due time; `one` is refused.
     let waiting = update(SagaStatus::Running, steps.clone(), 5_000, 0);
     assert!(store.update_saga(a, "one".into(), 400, waiting).await.unwrap());
-    assert!(store.claim_sagas("two".into(), 4_999, 1_000, 10).await.unwrap().iter().all(|s| s.id != a));
+    assert!(
+        store
+            .claim_sagas("two".into(), 4_999, 1_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.id != a)
+    );
     let retaken = store.claim_sagas("two".into(), 5_000, 1_000, 10).await.unwrap();
     assert_eq!(retaken.iter().map(|s| s.id).collect::<Vec<_>>(), [a]);
     let late = update(SagaStatus::Running, steps, 5_100, 6_100);
-    assert!(!store.update_saga(a, "one".into(), 5_100, late).await.unwrap(), "one's claim is gone");
+    assert!(
+        !store.update_saga(a, "one".into(), 5_100, late).await.unwrap(),
+        "one's claim is gone"
+    );
 
     // The final checkpoint commits the event with it, once.
-    let mut last = update(SagaStatus::Completed, vec![completed("customer"), completed("payment")], 5_200, 0);
+    let mut last = update(
+        SagaStatus::Completed,
+        vec![completed("customer"), completed("payment")],
+        5_200,
+        0,
+    );
     last.event = Some(Box::new(event(a, "completed")));
     assert!(store.update_saga(a, "two".into(), 5_200, last.clone()).await.unwrap());
-    assert!(!store.update_saga(a, "two".into(), 5_300, last).await.unwrap(), "finishes once");
+    assert!(
+        !store.update_saga(a, "two".into(), 5_300, last).await.unwrap(),
+        "finishes once"
+    );
     assert_eq!(store.get_saga(a).await.unwrap().unwrap().status, SagaStatus::Completed);
     let events = store
         .list_events(EventFilter {
@@ -117,7 +159,14 @@ async fn sagas_are_leased_checkpointed_and_finished_with_their_event(backend: Ba
         .await
         .unwrap();
     assert_eq!(events.len(), 1, "the final state and its event commit together");
-    assert!(store.claim_sagas("three".into(), 9_000, 1_000, 10).await.unwrap().iter().all(|s| s.id != a));
+    assert!(
+        store
+            .claim_sagas("three".into(), 9_000, 1_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.id != a)
+    );
 }
 
 async fn only_failed_sagas_are_retried_and_listings_filter(backend: Backend) {
@@ -152,8 +201,17 @@ async fn only_failed_sagas_are_retried_and_listings_filter(backend: Backend) {
     assert_eq!(ids(newest.clone()), [refund, other], "newest first, up to the limit");
     let rest = store.list_sagas(list(None, None, Some(newest[1].seq))).await.unwrap();
     assert_eq!(ids(rest), [failed]);
-    assert_eq!(ids(store.list_sagas(list(Some("checkout"), None, None)).await.unwrap()), [other, failed]);
-    assert_eq!(ids(store.list_sagas(list(None, Some(SagaStatus::Failed), None)).await.unwrap()), [failed]);
+    assert_eq!(
+        ids(store.list_sagas(list(Some("checkout"), None, None)).await.unwrap()),
+        [other, failed]
+    );
+    assert_eq!(
+        ids(store
+            .list_sagas(list(None, Some(SagaStatus::Failed), None))
+            .await
+            .unwrap()),
+        [failed]
+    );
     let running = list(Some("refund"), Some(SagaStatus::Running), None);
     assert_eq!(ids(store.list_sagas(running).await.unwrap()), [refund]);
 
@@ -161,14 +219,25 @@ async fn only_failed_sagas_are_retried_and_listings_filter(backend: Backend) {
         store.retry_saga(other, 30).await.unwrap(),
         SagaRetried::NotFailed(SagaStatus::Running)
     ));
-    assert!(matches!(store.retry_saga(Uuid::now_v7(), 30).await.unwrap(), SagaRetried::NotFound));
+    assert!(matches!(
+        store.retry_saga(Uuid::now_v7(), 30).await.unwrap(),
+        SagaRetried::NotFound
+    ));
     let SagaRetried::Done(retried) = store.retry_saga(failed, 30).await.unwrap() else {
         panic!("a failed saga is retried");
     };
     assert_eq!((retried.status, retried.retries), (SagaStatus::Compensating, 1));
-    assert_eq!(retried.steps[0].status, StepStatus::Completed, "its compensation runs again");
+    assert_eq!(
+        retried.steps[0].status,
+        StepStatus::Completed,
+        "its compensation runs again"
+    );
     assert_eq!(retried.steps[0].compensation_attempts, 0);
-    assert_eq!(retried.steps[0].compensation_error.as_deref(), Some("500"), "the last error stays visible");
+    assert_eq!(
+        retried.steps[0].compensation_error.as_deref(),
+        Some("500"),
+        "the last error stays visible"
+    );
     let due = store.claim_sagas("two".into(), 30, 1_000, 10).await.unwrap();
     assert!(due.iter().any(|s| s.id == failed), "due at once");
 }

@@ -20,8 +20,7 @@ use super::connect::{self, Failure};
 use super::{PostgresStore, commit, events, keys, notify};
 use crate::store::sagas::reopen;
 use crate::store::{
-    KeyCompletion, NewEvent, NewSaga, SagaFilter, SagaRecord, SagaRetried, SagaStatus, SagaUpdate, Sagas,
-    StoreError,
+    KeyCompletion, NewEvent, NewSaga, SagaFilter, SagaRecord, SagaRetried, SagaStatus, SagaUpdate, Sagas, StoreError,
 };
 
 const COLUMNS: &str = "id, name, caller, status, input, steps, correlation_id, retries, created_at_ms, \
@@ -55,7 +54,12 @@ async fn get(client: &impl GenericClient, id: Uuid, lock: &str) -> Result<Option
     let statement = client
         .prepare_cached(&format!("SELECT {COLUMNS} FROM sagas WHERE id = $1{lock}"))
         .await?;
-    client.query_opt(&statement, &[&id]).await?.as_ref().map(record).transpose()
+    client
+        .query_opt(&statement, &[&id])
+        .await?
+        .as_ref()
+        .map(record)
+        .transpose()
 }
 
 fn steps_json(update: &[crate::store::StepState]) -> Result<String, StoreError> {
@@ -121,16 +125,25 @@ impl Batch for SagaWrites {
         let rows = try_join_all(items.iter().map(|write| async move {
             let tx = transaction;
             match write {
-                SagaWrite::Insert { saga, input, steps, key } => {
+                SagaWrite::Insert {
+                    saga,
+                    input,
+                    steps,
+                    key,
+                } => {
                     insert(tx, saga, input, steps, clock).await?;
                     if let Some(done) = key {
                         keys::complete(tx, done).await?;
                     }
                     Ok::<_, StoreError>(true)
                 }
-                SagaWrite::Update { id, owner, now_ms, update, steps } => {
-                    checkpoint(tx, *id, owner, *now_ms, update, steps, clock).await
-                }
+                SagaWrite::Update {
+                    id,
+                    owner,
+                    now_ms,
+                    update,
+                    steps,
+                } => checkpoint(tx, *id, owner, *now_ms, update, steps, clock).await,
             }
         }));
         let ((), answers) = futures_util::future::try_join(prelude, rows).await?;
@@ -194,8 +207,21 @@ async fn checkpoint(
     let lease_owner = (update.lease_until_ms > 0).then_some(owner);
     let now = clock.at(now_ms);
     let next = clock.at(update.next_attempt_ms);
-    let until = if update.lease_until_ms > 0 { clock.at(update.lease_until_ms) } else { 0 };
-    let params: [&(dyn ToSql + Sync); 8] = [&id, &owner, &update.status.as_str(), &steps, &next, &lease_owner, &until, &now];
+    let until = if update.lease_until_ms > 0 {
+        clock.at(update.lease_until_ms)
+    } else {
+        0
+    };
+    let params: [&(dyn ToSql + Sync); 8] = [
+        &id,
+        &owner,
+        &update.status.as_str(),
+        &steps,
+        &next,
+        &lease_owner,
+        &until,
+        &now,
+    ];
     Ok(client.execute(&statement, &params).await? == 1)
 }
 
@@ -218,7 +244,12 @@ impl Sagas for PostgresStore {
         let input = saga.input.to_string();
         let token = key.as_ref().map(|done| done.token);
         self.saga_inserts
-            .submit(SagaWrite::Insert { saga, input, steps, key })
+            .submit(SagaWrite::Insert {
+                saga,
+                input,
+                steps,
+                key,
+            })
             .await?;
         if let Some(token) = token {
             self.held.ended(token);
@@ -239,7 +270,11 @@ impl Sagas for PostgresStore {
     ) -> Result<Vec<SagaRecord>, StoreError> {
         let now = self.clock.at(now_ms);
         let conn = self.conn().await?;
-        let columns = COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let statement = conn
             .prepare_cached(&format!(
                 "WITH picked AS (
@@ -258,17 +293,23 @@ impl Sagas for PostgresStore {
         Ok(crate::store::readable(rows.iter().map(record).collect(), "saga"))
     }
 
-    async fn update_saga(
-        &self,
-        id: Uuid,
-        owner: String,
-        now_ms: i64,
-        update: SagaUpdate,
-    ) -> Result<bool, StoreError> {
+    async fn update_saga(&self, id: Uuid, owner: String, now_ms: i64, update: SagaUpdate) -> Result<bool, StoreError> {
         let steps = steps_json(&update.steps)?;
         // A final checkpoint takes the ingest lock: the others do not wait behind it.
-        let queue = if update.event.is_some() { &self.saga_finals } else { &self.saga_writes };
-        queue.submit(SagaWrite::Update { id, owner, now_ms, update, steps }).await
+        let queue = if update.event.is_some() {
+            &self.saga_finals
+        } else {
+            &self.saga_writes
+        };
+        queue
+            .submit(SagaWrite::Update {
+                id,
+                owner,
+                now_ms,
+                update,
+                steps,
+            })
+            .await
     }
 
     async fn list_sagas(&self, filter: SagaFilter) -> Result<Vec<SagaRecord>, StoreError> {

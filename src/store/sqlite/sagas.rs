@@ -38,7 +38,11 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SagaRecord, StoreE
     let id: String = row.get(0)?;
     let status: String = row.get(3)?;
     let (input, steps): (String, String) = (row.get(4)?, row.get(5)?);
-    let unreadable = |what: &str| Ok(Err(StoreError::Unavailable(format!("unreadable {what} of saga {id:?}"))));
+    let unreadable = |what: &str| {
+        Ok(Err(StoreError::Unavailable(format!(
+            "unreadable {what} of saga {id:?}"
+        ))))
+    };
     let (Ok(uuid), Some(status)) = (Uuid::parse_str(&id), SagaStatus::parse(&status)) else {
         return unreadable("row");
     };
@@ -146,7 +150,11 @@ fn list(conn: &Connection, filter: &SagaFilter) -> Result<Vec<SagaRecord>, Store
 
 fn retry(tx: &Transaction<'_>, id: Uuid, now_ms: i64) -> rusqlite::Result<Result<SagaRetried, StoreError>> {
     let select = format!("SELECT {COLUMNS} FROM sagas WHERE id = ?1");
-    let mut saga = match tx.prepare_cached(&select)?.query_row(params![id.to_string()], record).optional()? {
+    let mut saga = match tx
+        .prepare_cached(&select)?
+        .query_row(params![id.to_string()], record)
+        .optional()?
+    {
         None => return Ok(Ok(SagaRetried::NotFound)),
         Some(Err(error)) => return Ok(Err(error)),
         Some(Ok(saga)) => saga,
@@ -223,8 +231,7 @@ impl Sagas for SqliteStore {
         now_ms: i64,
         checkpoint: SagaUpdate,
     ) -> Result<bool, StoreError> {
-        self.write(move |tx| update(tx, id, &owner, now_ms, &checkpoint))
-            .await
+        self.write(move |tx| update(tx, id, &owner, now_ms, &checkpoint)).await
     }
 
     async fn list_sagas(&self, filter: SagaFilter) -> Result<Vec<SagaRecord>, StoreError> {
