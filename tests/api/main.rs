@@ -44,6 +44,7 @@ mod replicas;
 mod retranslate;
 mod saga_crash;
 mod saga_replicas;
+mod saga_start;
 mod saga_vendors;
 mod sagas;
 mod server_limits;
