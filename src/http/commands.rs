@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::extract::PathParam;
-use super::outbound::with_limit_headers;
+use super::outbound::{caller_limit, with_limit_headers};
 use super::problem::{ApiError, Problem};
 use crate::calls::Caller;
 use crate::store::CommandRecord;
@@ -63,13 +63,10 @@ pub async fn get(State(state): State<AppState>, id: Result<PathParam, ApiError>,
         Err(error) => return error.into_response(),
     };
     // Polling counts against the caller's rate limit like any other call.
-    let limit = state.caller_limits.check(&caller.name).await;
-    if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
-        let refusal = ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
-            .retry_after(decision.retry_after)
-            .into_response();
-        return with_limit_headers(refusal, limit.as_ref());
-    }
+    let limit = match caller_limit(&state.caller_limits, &caller.name).await {
+        Ok(limit) => limit,
+        Err(refusal) => return refusal,
+    };
     let response = lookup(&state, caller, &id).await;
     with_limit_headers(response, limit.as_ref())
 }

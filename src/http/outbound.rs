@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::problem::Problem;
 use crate::upstream::ProviderClient;
@@ -24,6 +24,24 @@ const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy")
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// The W3C trace context header.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The caller's rate limit for a request outside a provider's routes (polling a command, starting or reading a
+/// saga): its decision, or the 429 to answer (with the limit's headers) when it is exhausted.
+pub async fn caller_limit(
+    limits: &crate::upstream::rate_limit::CallerLimits,
+    caller: &str,
+) -> Result<Option<Decision>, Response> {
+    let limit = limits.check(caller).await;
+    match limit.as_ref().filter(|d| !d.allowed) {
+        Some(decision) => {
+            let refusal = super::problem::ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
+                .retry_after(decision.retry_after)
+                .into_response();
+            Err(with_limit_headers(refusal, limit.as_ref()))
+        }
+        None => Ok(limit),
+    }
+}
 
 /// Adds `RateLimit-Policy` and `RateLimit` for the caller's limit.
 pub fn with_limit_headers(mut response: Response, limit: Option<&Decision>) -> Response {

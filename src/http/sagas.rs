@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::correlation::CorrelationId;
 use super::extract::PathParam;
-use super::outbound::with_limit_headers;
+use super::outbound::{caller_limit, with_limit_headers};
 use super::problem::{ApiError, Problem};
 use crate::calls::idempotency;
 use crate::sagas::submit::{Submission, start as submit};
@@ -30,13 +30,10 @@ pub async fn start(
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    let limit = state.caller_limits.check(&caller.name).await;
-    if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
-        let refusal = ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
-            .retry_after(decision.retry_after)
-            .into_response();
-        return with_limit_headers(refusal, limit.as_ref());
-    }
+    let limit = match caller_limit(&state.caller_limits, &caller.name).await {
+        Ok(limit) => limit,
+        Err(refusal) => return refusal,
+    };
     let answer = async {
         let PathParam(name) = name?;
         let key = idempotency::header_key(&headers)?;
@@ -61,13 +58,10 @@ pub async fn get(State(state): State<AppState>, id: Result<PathParam, ApiError>,
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    let limit = state.caller_limits.check(&caller.name).await;
-    if let Some(decision) = limit.as_ref().filter(|d| !d.allowed) {
-        let refusal = ApiError::new(Problem::RateLimited, "this caller's rate limit is exhausted")
-            .retry_after(decision.retry_after)
-            .into_response();
-        return with_limit_headers(refusal, limit.as_ref());
-    }
+    let limit = match caller_limit(&state.caller_limits, &caller.name).await {
+        Ok(limit) => limit,
+        Err(refusal) => return refusal,
+    };
     let response = match id {
         Ok(PathParam(id)) => lookup(&state, &caller.name, &id).await,
         Err(error) => error.into_response(),

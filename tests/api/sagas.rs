@@ -106,6 +106,12 @@ pub async fn finished(app: &TestApp, id: &str) -> Value {
     panic!("saga {id} did not finish");
 }
 
+/// `POST /admin/sagas/{id}/retry` with the admin token.
+async fn retry(app: &TestApp, id: &str) -> reqwest::Response {
+    let url = format!("{}/admin/sagas/{id}/retry", app.addr);
+    app.client.post(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap()
+}
+
 /// The `gatehouse.saga.*` events in the outbox: their envelopes.
 async fn saga_events(app: &TestApp) -> Vec<Value> {
     let list: Value = app
@@ -334,25 +340,13 @@ async fn a_compensation_that_cannot_succeed_fails_the_saga_until_an_operator_ret
         .expect(1)
         .mount(&vendor)
         .await;
-    let retried = app
-        .client
-        .post(format!("{}/admin/sagas/{id}/retry", app.addr))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let retried = retry(&app, &id).await;
     assert_eq!(retried.status(), 200);
     let saga = finished(&app, &id).await;
     assert_eq!(saga["status"], "compensated", "{saga}");
     let types: Vec<Value> = saga_events(&app).await.iter().map(|e| e["type"].clone()).collect();
     assert!(types.contains(&json!("gatehouse.saga.compensated")), "{types:?}");
-    let again = app
-        .client
-        .post(format!("{}/admin/sagas/{id}/retry", app.addr))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let again = retry(&app, &id).await;
     problem(again, 409, "saga-not-failed").await;
     let detail: Value = app
         .get_as(ADMIN_TOKEN, &format!("/admin/sagas/{id}"))
