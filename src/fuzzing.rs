@@ -6,7 +6,7 @@
 //!
 //! - `signature`: every webhook signature scheme, on arbitrary headers and bodies and on signed round trips.
 //! - `adapters`: every adapter's webhook interpretation of a correctly signed webhook; the generic adapter's
-//!   locators.
+//!   locators; every adapter of the registry by name (`adapter_registry`).
 //! - `http`: the `/proxy` path check and the `Idempotency-Key`, `Prefer` and `Retry-After` parsers.
 //! - `config`: the config loader (and the providers and sinks built from a valid config), secret references and
 //!   store URLs.
@@ -19,7 +19,8 @@ mod signature;
 use ::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use adapters::{
-    adapter_acme_crm, adapter_generic, adapter_github, adapter_shopify, adapter_slack, adapter_stripe, generic_locator,
+    adapter_acme_crm, adapter_generic, adapter_github, adapter_registry, adapter_shopify, adapter_slack,
+    adapter_stripe, generic_locator,
 };
 pub use config::{config_toml, secret_ref, store_url};
 pub use http::{idempotency_key, prefer, proxy_path, retry_after};
@@ -38,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("adapter_shopify", adapter_shopify),
     ("adapter_slack", adapter_slack),
     ("adapter_generic", adapter_generic),
+    ("adapter_registry", adapter_registry),
     ("generic_locator", generic_locator),
     ("proxy_path", proxy_path),
     ("idempotency_key", idempotency_key),

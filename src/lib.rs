@@ -14,7 +14,8 @@
 //! - [`correlation`]: the correlation id carried through the work done for a request.
 //! - [`ingest`]: the webhook path behind the HTTP handler (verify → translate or quarantine → envelope → store),
 //!   and the retranslation of quarantined events.
-//! - [`providers`]: each configured provider built into its adapter (from `adapters/*`) and webhook verifier.
+//! - [`adapters`]: the registry of every adapter crate (`adapters/*`), one line each.
+//! - [`providers`]: each configured provider built into its adapter (from [`adapters`]) and webhook verifier.
 //! - [`upstream`]: the outbound policy stack per provider (rate limit, breaker, bulkhead, deadline and retries).
 //! - [`cluster`]: rate limits shared by every replica through Redis (`[cluster]`), with a local fallback.
 //! - [`commands`]: the executor that runs deferred commands (`Prefer: respond-async`) in the background.
@@ -31,6 +32,7 @@
 //! - `fuzzing` (tests and feature `fuzzing`): the bodies of the cargo-fuzz targets in `fuzz/` and the replay of
 //!   their corpora (docs/FUZZING.md).
 
+pub mod adapters;
 pub mod calls;
 pub mod cli;
 pub mod clock;

@@ -1,19 +1,18 @@
 //! The provider registry: each `[providers.NAME]` built into its adapter and, for webhooks, its verifier (scheme,
-//! prepared keys, tolerance) and, with a `base_url`, its outbound policy stack and route table. The list of
-//! adapters is the one exhaustive `match` in [`build_adapter`].
+//! prepared keys, tolerance) and, with a `base_url`, its outbound policy stack and route table. Adapters come
+//! from the registry in [`crate::adapters`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_kit::signature::{Encoding, HmacScheme, SigningKey};
+use gatehouse_kit::descriptor::Settings;
+use gatehouse_kit::signature::{Encoding, HmacScheme, KeyKind, SigningKey, TwilioScheme};
 use gatehouse_kit::{Adapter, Scheme};
+use secrecy::ExposeSecret;
 
 use crate::config::{Config, ConfigError, FallbackConfig, ProviderConfig, WebhookConfig};
 use crate::upstream::ProviderClient;
-
-/// Every adapter name `adapter = "..."` accepts.
-pub const ADAPTERS: &[&str] = &["acme-crm", "stripe", "github", "shopify", "slack", "generic"];
 
 pub struct Provider {
     pub name: String,
@@ -180,78 +179,94 @@ fn route_table(key: &str, adapter: &dyn Adapter) -> Result<matchit::Router<Vec<u
 
 fn build_adapter(key: &str, name: &str, provider: &ProviderConfig) -> Result<Arc<dyn Adapter>, ConfigError> {
     let adapter_name = provider.adapter.as_deref().unwrap_or(name);
-    let webhook = provider.webhook.as_ref();
-    let generic_keys = webhook.is_some_and(|w| w.event_id.is_some() || w.event_type.is_some() || w.subject.is_some());
-    if generic_keys && adapter_name != "generic" {
+    let Some(descriptor) = crate::adapters::find(adapter_name) else {
+        let which = if provider.adapter.is_some() {
+            format!("{key}.adapter")
+        } else {
+            key.to_owned()
+        };
         return Err(ConfigError::invalid(
-            format!("{key}.webhook"),
-            "event_id, event_type and subject are settings of the generic adapter only",
+            which,
+            format!(
+                "unknown adapter {adapter_name:?}; set `adapter` to one of: {}",
+                crate::adapters::names().join(", ")
+            ),
         ));
-    }
-    Ok(match adapter_name {
-        "acme-crm" => Arc::new(gatehouse_acme_crm::AcmeCrm::new()),
-        "stripe" => Arc::new(gatehouse_stripe::Stripe::new()),
-        "github" => Arc::new(gatehouse_github::Github::new()),
-        "shopify" => Arc::new(gatehouse_shopify::Shopify::new()),
-        "slack" => Arc::new(gatehouse_slack::Slack::new()),
-        "generic" => Arc::new(build_generic(&format!("{key}.webhook"), webhook)?),
-        other => {
-            let which = if provider.adapter.is_some() {
-                format!("{key}.adapter")
-            } else {
-                key.to_owned()
-            };
+    };
+    let webhook = provider.webhook.as_ref();
+    let mut settings = Settings::new(webhook.is_some());
+    for (setting, value) in webhook.map(WebhookConfig::adapter_settings).unwrap_or_default() {
+        if !descriptor.settings.contains(&setting) {
+            let owners: Vec<&str> = crate::adapters::REGISTRY
+                .iter()
+                .filter(|d| d.settings.contains(&setting))
+                .map(|d| d.name)
+                .collect();
             return Err(ConfigError::invalid(
-                which,
-                format!(
-                    "unknown adapter {other:?}; set `adapter` to one of: {}",
-                    ADAPTERS.join(", ")
-                ),
+                format!("{key}.webhook.{setting}"),
+                format!("a setting of the {} adapter only", owners.join(", ")),
             ));
         }
+        settings = settings.with(setting, value);
+    }
+    (descriptor.build)(&settings).map_err(|e| {
+        let at = if e.key.is_empty() {
+            format!("{key}.webhook")
+        } else {
+            format!("{key}.webhook.{}", e.key)
+        };
+        ConfigError::invalid(at, e.message)
     })
-}
-
-fn build_generic(key: &str, webhook: Option<&WebhookConfig>) -> Result<gatehouse_generic::Generic, ConfigError> {
-    use gatehouse_generic::Locator;
-    let Some(webhook) = webhook else {
-        return Err(ConfigError::invalid(key, "the generic adapter needs a [webhook] table"));
-    };
-    let locate = |field: &str, value: Option<&String>| -> Result<Option<Locator>, ConfigError> {
-        value
-            .map(|v| Locator::parse(v).map_err(|e| ConfigError::invalid(format!("{key}.{field}"), e)))
-            .transpose()
-    };
-    let required = |field: &str, value: Option<&String>| -> Result<Locator, ConfigError> {
-        locate(field, value)?.ok_or_else(|| {
-            ConfigError::invalid(
-                format!("{key}.{field}"),
-                "required by the generic adapter (\"header:NAME\" or a JSON pointer like \"/id\")",
-            )
-        })
-    };
-    Ok(gatehouse_generic::Generic::new(
-        required("event_id", webhook.event_id.as_ref())?,
-        required("event_type", webhook.event_type.as_ref())?,
-        locate("subject", webhook.subject.as_ref())?,
-    ))
 }
 
 fn build_verifier(key: &str, adapter: &dyn Adapter, webhook: &WebhookConfig) -> Result<WebhookVerifier, ConfigError> {
     let scheme = build_scheme(key, adapter, webhook)?;
-    if webhook.secrets.is_empty() {
+    let kinds = scheme.key_kinds();
+    let name = scheme.name();
+    if !kinds.takes_secrets() && !webhook.secrets.is_empty() {
         return Err(ConfigError::invalid(
             format!("{key}.secrets"),
-            "at least one secret is required",
+            format!("the {name} scheme verifies with public_keys, not secrets"),
         ));
     }
-    let mut keys = Vec::with_capacity(webhook.secrets.len());
+    if !kinds.takes_public_keys() && !webhook.public_keys.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{key}.public_keys"),
+            format!("the {name} scheme verifies with secrets, not public keys"),
+        ));
+    }
+    if webhook.secrets.is_empty() && webhook.public_keys.is_empty() {
+        let (field, what) = match (kinds.takes_secrets(), kinds.takes_public_keys()) {
+            (true, true) => (
+                "secrets",
+                "at least one secret (v1) or public key (public_keys, v1a) is required",
+            ),
+            (false, _) => ("public_keys", "at least one public key is required"),
+            (true, false) => ("secrets", "at least one secret is required"),
+        };
+        return Err(ConfigError::invalid(format!("{key}.{field}"), what));
+    }
+    let mut keys = Vec::with_capacity(webhook.secrets.len() + webhook.public_keys.len());
     for (i, secret) in webhook.secrets.iter().enumerate() {
         let secret_key = format!("{key}.secrets[{i}]");
         let secret = secret.resolve(&secret_key)?;
         let prepared = scheme
             .signing_key(&secret)
             .map_err(|e| ConfigError::invalid(&secret_key, e.to_string()))?;
+        if prepared.kind() == KeyKind::PrivateKey {
+            return Err(ConfigError::invalid(
+                &secret_key,
+                "is a private key, which only signs: configure its public key in public_keys",
+            ));
+        }
+        keys.push(prepared);
+    }
+    for (i, public) in webhook.public_keys.iter().enumerate() {
+        let public_key = format!("{key}.public_keys[{i}]");
+        let text = public.resolve(&public_key)?;
+        let prepared = scheme
+            .public_key(text.expose_secret().trim())
+            .map_err(|e| ConfigError::invalid(&public_key, e.to_string()))?;
         keys.push(prepared);
     }
     if scheme.signs_timestamp() && webhook.tolerance.is_zero() {
@@ -275,7 +290,22 @@ fn build_scheme(key: &str, adapter: &dyn Adapter, webhook: &WebhookConfig) -> Re
         webhook.signed_content.is_some(),
         webhook.timestamp_header.is_some(),
     ];
-    let scheme = match webhook.scheme.as_deref() {
+    if webhook.public_url.is_some() && scheme_name(adapter, webhook) != Some("twilio") {
+        return Err(ConfigError::invalid(
+            format!("{key}.public_url"),
+            "applies to scheme = \"twilio\" only",
+        ));
+    }
+    let scheme = match scheme_name(adapter, webhook) {
+        Some("twilio") => {
+            let url = webhook.public_url.as_deref().ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.public_url"),
+                    "the twilio scheme needs the exact URL Twilio is configured to call",
+                )
+            })?;
+            Scheme::Twilio(TwilioScheme::new(url).map_err(|e| ConfigError::invalid(format!("{key}.public_url"), e))?)
+        }
         Some("hmac") => {
             let header = webhook.header.as_deref().ok_or_else(|| {
                 ConfigError::invalid(
@@ -304,16 +334,16 @@ fn build_scheme(key: &str, adapter: &dyn Adapter, webhook: &WebhookConfig) -> Re
                 format!("unknown scheme {name:?}; expected one of: {}", Scheme::NAMES.join(", ")),
             )
         })?,
-        None => adapter.default_scheme().ok_or_else(|| {
-            ConfigError::invalid(
+        None => {
+            return Err(ConfigError::invalid(
                 format!("{key}.scheme"),
                 format!(
                     "the {} adapter has no default scheme; choose one of: {}",
                     adapter.name(),
                     Scheme::NAMES.join(", ")
                 ),
-            )
-        })?,
+            ));
+        }
     };
     if hmac_keys.contains(&true) {
         return Err(ConfigError::invalid(
@@ -322,4 +352,9 @@ fn build_scheme(key: &str, adapter: &dyn Adapter, webhook: &WebhookConfig) -> Re
         ));
     }
     Ok(scheme)
+}
+
+/// The scheme a provider's webhooks are verified with: the configured one, else its adapter's default.
+fn scheme_name<'a>(adapter: &dyn Adapter, webhook: &'a WebhookConfig) -> Option<&'a str> {
+    webhook.scheme.as_deref().or(adapter.default_scheme())
 }

@@ -1,12 +1,13 @@
 //! `gatehouse sign`: the headers a provider would send for a body, signed with the provider's first configured
-//! secret, one `Name: value` per line (use with `curl -H @file`).
+//! secret or with `--key` (the private key of an asymmetric scheme), one `Name: value` per line (use with
+//! `curl -H @file`). For Twilio, which signs the URL, the query string to send it with goes to stderr.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use gatehouse_kit::signature::SignRequest;
 
-use crate::config::Config;
+use crate::config::{Config, SecretRef};
 use crate::providers::Providers;
 
 #[derive(Debug, clap::Args)]
@@ -23,6 +24,11 @@ pub struct SignArgs {
     /// The Unix timestamp to sign (default: now).
     #[arg(long)]
     timestamp: Option<u64>,
+    /// Sign with this key instead of the provider's first secret: `env:NAME`, `file:PATH` or the value. Needed for
+    /// asymmetric schemes, whose config holds only public keys: SendGrid's private key (base64 PKCS#8 DER), a
+    /// Standard Webhooks `whsk_...` key for `v1a`.
+    #[arg(long)]
+    key: Option<String>,
 }
 
 pub fn run(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
@@ -34,7 +40,19 @@ pub fn run(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
         .webhook
         .as_ref()
         .with_context(|| format!("provider {:?} has no [webhook] table", args.provider))?;
-    let key = verifier.keys.first().context("the provider has no secret")?;
+    let own_key = match &args.key {
+        Some(text) => Some(
+            verifier
+                .scheme
+                .signing_key(&SecretRef::parse(text).resolve("--key")?)
+                .map_err(|e| anyhow::anyhow!("--key: {e}"))?,
+        ),
+        None => None,
+    };
+    let key = match &own_key {
+        Some(key) => key,
+        None => verifier.keys.first().context("the provider has no secret")?,
+    };
     let body = std::fs::read(&args.body).with_context(|| format!("cannot read {}", args.body.display()))?;
     let message_id = args
         .id
@@ -48,6 +66,15 @@ pub fn run(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
             message_id: &message_id,
         },
     );
+    if headers.is_empty() {
+        anyhow::bail!(
+            "the {} scheme cannot sign with this key (a public key verifies only): pass --key with the private key",
+            verifier.scheme.name()
+        );
+    }
+    if let Some(query) = verifier.scheme.signed_query(&body) {
+        eprintln!("send it to the public URL with the query string: ?{query}");
+    }
     if serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
         println!("Content-Type: application/json");
     }

@@ -136,7 +136,14 @@ pub struct WebhookConfig {
     /// Signature scheme; defaults to the adapter's.
     pub scheme: Option<String>,
     /// Every secret that may have signed a webhook (rotation): any may match.
+    #[serde(default)]
     pub secrets: Vec<SecretRef>,
+    /// Asymmetric schemes (`sendgrid`, `standard-webhooks` `v1a`): every public key that may verify a webhook,
+    /// as the vendor shows it (SendGrid's base64 DER key, `whpk_<base64>`); `env:`/`file:` references or literals.
+    #[serde(default)]
+    pub public_keys: Vec<SecretRef>,
+    /// `twilio` scheme: the exact URL Twilio is configured to call (it signs it).
+    pub public_url: Option<String>,
     /// Allowed clock distance for schemes that sign a timestamp.
     #[serde(with = "humantime_serde", default = "default_tolerance")]
     pub tolerance: Duration,
@@ -156,6 +163,21 @@ pub struct WebhookConfig {
     pub event_type: Option<String>,
     /// `generic` adapter: where the subject (ordering key) is; optional.
     pub subject: Option<String>,
+}
+
+impl WebhookConfig {
+    /// The adapter-specific settings present (`event_id`, `event_type`, `subject`), by key, for the adapter's
+    /// [`gatehouse_kit::Descriptor`].
+    pub fn adapter_settings(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("event_id", &self.event_id),
+            ("event_type", &self.event_type),
+            ("subject", &self.subject),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_deref().map(|value| (key, value)))
+        .collect()
+    }
 }
 
 fn default_tolerance() -> Duration {

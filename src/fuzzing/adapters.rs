@@ -4,12 +4,14 @@
 //! quarantined copy is deduplicated by) must be storable and agree with the translation's. Also the generic adapter's locators, parsed
 //! from arbitrary text and then used to interpret a webhook.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_generic::{Generic, Locator};
+use gatehouse_kit::descriptor::Settings;
 use gatehouse_kit::signature::{SignRequest, VerifyContext};
+use gatehouse_kit::testing::test_keys;
 use gatehouse_kit::webhook::{event_type_problem, text_problem};
 use gatehouse_kit::{Adapter, Scheme, WebhookOutcome};
 use secrecy::SecretString;
@@ -74,6 +76,29 @@ pub fn adapter_slack(data: &[u8]) {
     deliver(&gatehouse_slack::Slack::new(), data);
 }
 
+/// Every adapter of the registry that builds without settings of its own, by name: what [`adapter_registry`]
+/// fuzzes, so that a vendor added to the registry is fuzzed without a target of its own.
+static PLAIN_ADAPTERS: LazyLock<Vec<Arc<dyn Adapter>>> = LazyLock::new(|| {
+    crate::adapters::REGISTRY
+        .iter()
+        .filter_map(|descriptor| (descriptor.build)(&Settings::new(true)).ok())
+        .collect()
+});
+
+/// Input: a first line naming an adapter of the registry (Twilio, SendGrid and Standard Webhooks have no target of
+/// their own), then a request for it; a first line naming none sends the request to every adapter that builds
+/// without settings.
+pub fn adapter_registry(data: &[u8]) {
+    let (line, rest) = first_line(data);
+    let named = PLAIN_ADAPTERS.iter().find(|adapter| adapter.name().as_bytes() == line);
+    match named {
+        Some(adapter) => deliver(adapter.as_ref(), rest),
+        None => PLAIN_ADAPTERS
+            .iter()
+            .for_each(|adapter| deliver(adapter.as_ref(), rest)),
+    }
+}
+
 /// Input: a request for the generic adapter, interpreted with each of [`GENERIC_CONFIGS`] (Standard Webhooks).
 pub fn adapter_generic(data: &[u8]) {
     for generic in GENERICS.iter() {
@@ -107,13 +132,23 @@ pub fn generic_locator(data: &[u8]) {
     deliver(&Generic::new(locator.clone(), locator.clone(), Some(locator)), rest);
 }
 
-/// Signs the request's body with the adapter's scheme (Standard Webhooks for the generic adapter), replacing any
+/// Signs the request's body with the adapter's scheme (Standard Webhooks for the generic adapter and for Twilio,
+/// whose scheme needs a URL; the kit's test private key for SendGrid), replacing any
 /// of the scheme's own headers the input carries but keeping its `webhook-id`/`svix-id` as the signed message id,
 /// verifies it (which must succeed) and has the adapter interpret it; an event must be storable.
 fn deliver(adapter: &dyn Adapter, data: &[u8]) {
-    let scheme = adapter.default_scheme().unwrap_or(Scheme::StandardWebhooks);
-    let Ok(key) = scheme.signing_key(&SecretString::from(SECRET)) else {
-        panic!("{} refused the fuzz secret", scheme.name());
+    let scheme = adapter
+        .default_scheme()
+        .and_then(Scheme::from_name)
+        .unwrap_or(Scheme::StandardWebhooks);
+    let (key, keys) = if scheme.key_kinds().takes_secrets() {
+        let key = |_| match scheme.signing_key(&SecretString::from(SECRET)) {
+            Ok(key) => key,
+            Err(_) => panic!("{} refused the fuzz secret", scheme.name()),
+        };
+        (key(()), vec![key(())])
+    } else {
+        test_keys(&scheme)
     };
     let (mut headers, body) = request(data);
     let message_id = ["webhook-id", "svix-id"]
@@ -134,11 +169,11 @@ fn deliver(adapter: &dyn Adapter, data: &[u8]) {
         headers.remove(name);
     }
     headers.extend(signed);
-    let keys = [key];
     let ctx = VerifyContext {
         keys: &keys,
         now: NOW,
         tolerance: Duration::from_secs(300),
+        query: None,
     };
     let webhook = match scheme.verify(headers, Bytes::copy_from_slice(body), ctx) {
         Ok(webhook) => webhook,
@@ -182,6 +217,16 @@ mod tests {
     }
 
     #[test]
+    fn the_registry_target_covers_every_adapter_but_the_generic_one() {
+        let names: Vec<_> = PLAIN_ADAPTERS.iter().map(|adapter| adapter.name()).collect();
+        let expected: Vec<_> = crate::adapters::names()
+            .into_iter()
+            .filter(|name| *name != "generic")
+            .collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
     fn a_signed_event_reaches_each_adapter() {
         let body = br#"{"id":"evt_1","type":"customer.updated","event_id":"Ev1","team_id":"T1","event":{"type":"m"}}"#;
         for target in [
@@ -194,6 +239,11 @@ mod tests {
             target(&[&b"webhook-id: msg_1\nX-GitHub-Event: push\n\n"[..], body].concat());
         }
         adapter_generic(b"X-Event-Id: e1\n\n{\"type\":\"t\"}");
+        adapter_registry(b"sendgrid\n\n[{\"sg_event_id\":\"e1\",\"event\":\"delivered\",\"timestamp\":1}]");
+        adapter_registry(
+            b"twilio\nContent-Type: application/x-www-form-urlencoded\n\nMessageSid=SM1&MessageStatus=sent",
+        );
+        adapter_registry(b"nobody\nwebhook-id: msg_1\n\n{\"type\":\"a.b\",\"data\":{\"id\":\"x\"}}");
         generic_locator(b"header: X-Event-Id \nX-Event-Id: e1\n\n{}");
         generic_locator(b"/a~1b\n\n{\"a/b\":\"x\"}");
     }

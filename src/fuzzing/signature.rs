@@ -1,13 +1,15 @@
 //! Fuzz targets of the webhook signature schemes (`gatehouse_kit::signature`): every scheme, the two generic HMAC
 //! configurations below included, verifies arbitrary headers and bodies without panicking and without accepting
 //! (`signature_verify`), and verifies what it signed, whatever the body and secret, refusing it tampered or stale
-//! (`signature_roundtrip`).
+//! (`signature_roundtrip`). The asymmetric schemes (SendGrid, Standard Webhooks `v1a`) sign with the kit's test
+//! private keys and verify with their public keys.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gatehouse_kit::signature::{Encoding, HmacScheme, SignRequest, SigningKey, VerifyContext};
+use gatehouse_kit::signature::{Encoding, HmacScheme, SignRequest, SigningKey, TwilioScheme, VerifyContext};
+use gatehouse_kit::testing::{TEST_V1A_PRIVATE_KEY, TEST_V1A_PUBLIC_KEY, test_keys};
 use gatehouse_kit::{Scheme, SignatureError};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
@@ -23,12 +25,22 @@ const NEVER_SIGNS: [&str; 2] = [
     "whsec_Z2F0ZWhvdXNlLWZ1eno6IHRoaXMga2V5IG5ldmVyIHNpZ25z",
     "whsec_Z2F0ZWhvdXNlLWZ1eno6IG5vciBkb2VzIHRoaXMgb25l",
 ];
+/// Public keys whose private keys were thrown away (two P-256 for SendGrid, two Ed25519 for Standard Webhooks
+/// `v1a`): nothing anywhere signs for them.
+const NEVER_SIGNS_PUBLIC: [&str; 4] = [
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEPhOpHjhLHH7aceIgPXt/gkAgeoV3ieA/AnI9bZRT3dI8BOSdrIgdL/0Uml+t8544s6eqrH0g9aTz1K6CaAQRBg==",
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEwx/kr3XhSpgA0S4vk/aw0B5DrgUCW9XnPeLmOErMmCbeQf0x/zaVqPlO4A/nXDe/ICw41W/kWf/hC2Q6Kt4HVw==",
+    "whpk_6Xm7mY/xv1qfVjwPTAuR+sZrCwTNfWEgi5SZxim+54U=",
+    "whpk_EW761I2eP3p5bi+sehWZeI0xkFPJ7RrNFgwrR6HUO3U=",
+];
+/// The URL the Twilio scheme is configured with (a query of its own, as Twilio URLs often carry).
+const TWILIO_URL: &str = "https://gatehouse.example:8443/webhooks/twilio?site=fuzz";
 /// The round trips' secret when the input does not give one.
 const ROUND_TRIP_SECRET: &str = "whsec_Z2F0ZWhvdXNlLWZ1enogcm91bmQtdHJpcCBrZXk=";
 const MESSAGE_ID: &str = "msg_fuzz_0001";
 
-/// Every scheme: the vendors' seven and two generic HMAC configurations (one hex over the body with a prefix, one
-/// base64 over a template using the timestamp twice).
+/// Every scheme: the vendors' nine (Twilio with [`TWILIO_URL`]) and two generic HMAC configurations (one hex over
+/// the body with a prefix, one base64 over a template using the timestamp twice).
 pub(super) fn schemes() -> Vec<Scheme> {
     let hmac = [
         HmacScheme::new("X-Signature", "sha256=".into(), Encoding::Hex, "{body}", None),
@@ -43,19 +55,27 @@ pub(super) fn schemes() -> Vec<Scheme> {
     Scheme::NAMES
         .iter()
         .filter_map(|name| Scheme::from_name(name))
+        .chain(TwilioScheme::new(TWILIO_URL).ok().map(Scheme::Twilio))
         .chain(hmac.into_iter().filter_map(Result::ok).map(Scheme::Hmac))
         .collect()
 }
 
-/// Each scheme with its keys for [`NEVER_SIGNS`] (a scheme refusing one of them is left without it).
+/// Each scheme with its keys for [`NEVER_SIGNS`] and [`NEVER_SIGNS_PUBLIC`], those of the kinds it verifies with
+/// (a scheme refusing one of them is left without it).
 static NEVER_SIGNING: LazyLock<Vec<(Scheme, Vec<SigningKey>)>> = LazyLock::new(|| {
     schemes()
         .into_iter()
         .map(|scheme| {
-            let keys = NEVER_SIGNS
+            let kinds = scheme.key_kinds();
+            let secrets = NEVER_SIGNS
                 .iter()
-                .filter_map(|secret| scheme.signing_key(&SecretString::from(*secret)).ok())
-                .collect();
+                .filter(|_| kinds.takes_secrets())
+                .filter_map(|secret| scheme.signing_key(&SecretString::from(*secret)).ok());
+            let public = NEVER_SIGNS_PUBLIC
+                .iter()
+                .filter(|_| kinds.takes_public_keys())
+                .filter_map(|key| scheme.public_key(key).ok());
+            let keys = secrets.chain(public).collect();
             (scheme, keys)
         })
         .collect()
@@ -77,6 +97,7 @@ pub fn signature_verify(data: &[u8]) {
             keys,
             now,
             tolerance: TOLERANCE,
+            query: None,
         };
         let error = match scheme.verify(headers.clone(), body.clone(), ctx) {
             Ok(_) => panic!("{} accepted a webhook signed with none of its keys", scheme.name()),
@@ -90,10 +111,11 @@ pub fn signature_verify(data: &[u8]) {
 }
 
 /// Input: a first line with the secret (the default one when it is empty or not UTF-8), then the body. Every
-/// scheme that takes the secret signs the body; its headers must be valid, must verify with the body unchanged, and
-/// must be refused with a body one byte longer or shorter (`NoMatch`) and, for schemes that sign a timestamp, one
-/// second past the tolerance (`TimestampOutOfTolerance`). Only Standard Webhooks and Svix may refuse a non-empty
-/// secret (theirs are base64).
+/// scheme that takes the secret signs the body, and the asymmetric ones sign it with their test private keys; the
+/// headers must be valid, must verify with the body unchanged, and must be refused with a body one byte longer or
+/// shorter (`NoMatch`; for Twilio's form bodies, only when that changes the parameters it signs) and, for schemes
+/// that sign a timestamp, one second past the tolerance (`TimestampOutOfTolerance`). Only Standard Webhooks and
+/// Svix may refuse a non-empty secret (theirs are base64, or a `whsk_` private key).
 pub fn signature_roundtrip(data: &[u8]) {
     let (line, body) = first_line(data);
     let secret = std::str::from_utf8(line)
@@ -101,30 +123,43 @@ pub fn signature_roundtrip(data: &[u8]) {
         .filter(|text| !text.is_empty())
         .unwrap_or(ROUND_TRIP_SECRET);
     for scheme in schemes() {
-        let key = match scheme.signing_key(&SecretString::from(secret)) {
-            Ok(key) => key,
-            Err(SignatureError::InvalidSecret(_)) if matches!(scheme, Scheme::StandardWebhooks | Scheme::Svix) => {
-                continue;
+        if scheme.key_kinds().takes_secrets() {
+            match scheme.signing_key(&SecretString::from(secret)) {
+                Ok(key) => round_trip(&scheme, &key, std::slice::from_ref(&key), body),
+                Err(SignatureError::InvalidSecret(_)) if matches!(scheme, Scheme::StandardWebhooks | Scheme::Svix) => {}
+                Err(error) => panic!("{} refused the secret: {error}", scheme.name()),
             }
-            Err(error) => panic!("{} refused the secret: {error}", scheme.name()),
-        };
-        round_trip(&scheme, &[key], body);
+        } else {
+            let (private, public) = test_keys(&scheme);
+            round_trip(&scheme, &private, &public, body);
+        }
+        if scheme == Scheme::StandardWebhooks {
+            let private = scheme.signing_key(&SecretString::from(TEST_V1A_PRIVATE_KEY));
+            let public = scheme.public_key(TEST_V1A_PUBLIC_KEY);
+            if let (Ok(private), Ok(public)) = (private, public) {
+                round_trip(&scheme, &private, &[public], body);
+            } else {
+                panic!("the kit's v1a test keys do not load");
+            }
+        }
     }
 }
 
-fn round_trip(scheme: &Scheme, keys: &[SigningKey], body: &[u8]) {
-    let Some(key) = keys.first() else { return };
+/// Signs `body` with `key` and checks that `keys` verify it, and only it.
+fn round_trip(scheme: &Scheme, key: &SigningKey, keys: &[SigningKey], body: &[u8]) {
     let request = SignRequest {
         body,
         timestamp: DEFAULT_NOW,
         message_id: MESSAGE_ID,
     };
     let headers = signed_headers(scheme, &scheme.sign(key, request));
+    let query = scheme.signed_query(body);
     let verify = |body: &[u8], now: u64| {
         let ctx = VerifyContext {
             keys,
             now,
             tolerance: TOLERANCE,
+            query: query.as_deref(),
         };
         scheme.verify(headers.clone(), Bytes::copy_from_slice(body), ctx)
     };
@@ -133,19 +168,14 @@ fn round_trip(scheme: &Scheme, keys: &[SigningKey], body: &[u8]) {
         Err(error) => panic!("{} refused what it signed: {error}", scheme.name()),
     }
     let longer = [body, b"x"].concat();
-    assert_eq!(
-        verify(&longer, DEFAULT_NOW).err(),
-        Some(SignatureError::NoMatch),
-        "{}",
-        scheme.name()
-    );
-    if let Some((_, shorter)) = body.split_last() {
-        assert_eq!(
-            verify(shorter, DEFAULT_NOW).err(),
-            Some(SignatureError::NoMatch),
-            "{}",
-            scheme.name()
-        );
+    let shorter = body.split_last().map(|(_, shorter)| shorter);
+    for tampered in std::iter::once(&longer[..]).chain(shorter) {
+        let expected = if signs_same_content(scheme, &headers, body, tampered) {
+            None
+        } else {
+            Some(SignatureError::NoMatch)
+        };
+        assert_eq!(verify(tampered, DEFAULT_NOW).err(), expected, "{}", scheme.name());
     }
     let late = verify(body, DEFAULT_NOW + TOLERANCE.as_secs() + 1).err();
     if scheme.signs_timestamp() {
@@ -153,6 +183,20 @@ fn round_trip(scheme: &Scheme, keys: &[SigningKey], body: &[u8]) {
     } else {
         assert_eq!(late, None, "{} has no timestamp to be late", scheme.name());
     }
+}
+
+/// Whether `scheme` signs the same thing for both bodies: only Twilio's form bodies can (it signs the decoded
+/// parameters, each key then its value, so `a&`, `a` and `a=` sign alike); a JSON body's hash covers its bytes.
+fn signs_same_content(scheme: &Scheme, headers: &HeaderMap, body: &[u8], tampered: &[u8]) -> bool {
+    let form = headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    let signed = |body: &[u8]| {
+        let mut params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+        params.sort();
+        params.into_iter().map(|(key, value)| key + &value).collect::<String>()
+    };
+    matches!(scheme, Scheme::Twilio(_)) && form && signed(body) == signed(tampered)
 }
 
 /// A signer's `(name, value)` pairs as headers; each must be a valid header.
@@ -175,9 +219,11 @@ mod tests {
 
     #[test]
     fn every_scheme_is_fuzzed_with_both_keys() {
-        assert_eq!(schemes().len(), Scheme::NAMES.len() + 1, "seven vendors' and two hmac");
+        assert_eq!(schemes().len(), Scheme::NAMES.len() + 1, "nine vendors' and two hmac");
         for (scheme, keys) in NEVER_SIGNING.iter() {
-            assert_eq!(keys.len(), 2, "{}", scheme.name());
+            let kinds = scheme.key_kinds();
+            let expected = 2 * (usize::from(kinds.takes_secrets()) + usize::from(kinds.takes_public_keys()));
+            assert_eq!(keys.len(), expected, "{}", scheme.name());
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -22,6 +22,7 @@ pub async fn receive(
     State(state): State<AppState>,
     provider: Result<Path<String>, PathRejection>,
     axum::Extension(correlation_id): axum::Extension<CorrelationId>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -42,29 +43,51 @@ pub async fn receive(
     let ingest = state.ingest();
     let result = match super::body::read_limited(&headers, body, &state.config.server).await {
         Ok(body) => ingest
-            .receive(provider, verifier, headers, body, correlation_id.as_str().to_owned())
+            .receive(
+                provider,
+                verifier,
+                (headers, body, query.as_deref()),
+                correlation_id.as_str().to_owned(),
+            )
             .await
             .map_err(|error| refusal(&provider.name, error)),
         Err(error) => Err(error),
     };
-    let outcome = match &result {
-        Ok(Received::Stored { ingested, .. }) if ingested.duplicate => "duplicate",
-        Ok(Received::Stored { quarantined: true, .. }) => "quarantined",
-        Ok(Received::Stored { .. }) => "accepted",
-        Ok(Received::Reply(_)) => "reply",
-        Err(e) => e.problem().slug(),
+    let outcomes = match &result {
+        Ok(Received::Batch(parts)) => parts.iter().map(outcome).collect(),
+        Ok(received) => vec![outcome(received)],
+        Err(e) => vec![e.problem().slug()],
     };
-    metrics::counter!(WEBHOOKS, "provider" => provider.name.clone(), "outcome" => outcome).increment(1);
+    for outcome in outcomes {
+        metrics::counter!(WEBHOOKS, "provider" => provider.name.clone(), "outcome" => outcome).increment(1);
+    }
     metrics::histogram!(WEBHOOK_SECONDS, "provider" => provider.name.clone()).record(started.elapsed().as_secs_f64());
-    Ok(match result? {
-        Received::Stored { ingested, quarantined } => Json(json!({
+    Ok(Json(answer(result?)).into_response())
+}
+
+/// The `outcome` label of one stored event or reply.
+fn outcome(received: &Received) -> &'static str {
+    match received {
+        Received::Stored { ingested, .. } if ingested.duplicate => "duplicate",
+        Received::Stored { quarantined: true, .. } => "quarantined",
+        Received::Stored { .. } => "accepted",
+        Received::Reply(_) => "reply",
+        Received::Batch(_) => "batch",
+    }
+}
+
+/// The 200 body: the stored event (`id`, `duplicate`, `quarantined`), the handshake's reply, or for a batch
+/// `{"events": [...]}` with one such object per event, in the request's order.
+fn answer(received: Received) -> serde_json::Value {
+    match received {
+        Received::Stored { ingested, quarantined } => json!({
             "id": ingested.id,
             "duplicate": ingested.duplicate,
             "quarantined": quarantined,
-        }))
-        .into_response(),
-        Received::Reply(reply) => Json(reply).into_response(),
-    })
+        }),
+        Received::Reply(reply) => reply,
+        Received::Batch(parts) => json!({ "events": parts.into_iter().map(answer).collect::<Vec<_>>() }),
+    }
 }
 
 /// The answer to a webhook that was not taken in.

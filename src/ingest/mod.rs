@@ -11,7 +11,7 @@ pub mod quarantine;
 
 use bytes::Bytes;
 use gatehouse_kit::signature::{SignatureError, VerifyContext};
-use gatehouse_kit::{InboundEvent, WebhookOutcome};
+use gatehouse_kit::{InboundEvent, VerifiedWebhook, WebhookError, WebhookOutcome};
 use http::HeaderMap;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -41,6 +41,8 @@ pub enum Received {
     Stored { ingested: Ingested, quarantined: bool },
     /// A handshake answered at once with this body; nothing stored.
     Reply(Value),
+    /// A batch of events, each [`Received::Stored`], in the order the request carried them.
+    Batch(Vec<Received>),
 }
 
 /// Why a webhook was not taken in.
@@ -56,15 +58,17 @@ pub enum IngestError {
 
 impl Ingest<'_> {
     /// Verifies `body` with the provider's scheme and stores what the adapter makes of it, durably, before
-    /// returning: an event, or a quarantined webhook (raw bytes, headers and the adapter's error).
+    /// returning: an event, or a quarantined webhook (raw bytes, headers and the adapter's error). A batch (one
+    /// request carrying several events, split by the adapter) stores each of its events the same way, in order,
+    /// and returns once all are committed. `query` is the request's raw query string (Twilio signs it).
     pub async fn receive(
         &self,
         provider: &Provider,
         verifier: &WebhookVerifier,
-        headers: HeaderMap,
-        body: Bytes,
+        request: (HeaderMap, Bytes, Option<&str>),
         correlation_id: String,
     ) -> Result<Received, IngestError> {
+        let (headers, body, query) = request;
         let verified = verifier.scheme.verify(
             headers,
             body,
@@ -72,16 +76,43 @@ impl Ingest<'_> {
                 keys: &verifier.keys,
                 now: crate::clock::now_secs(),
                 tolerance: verifier.tolerance,
+                query,
             },
         )?;
-        let (event, quarantined) = match provider.adapter.interpret_webhook(&verified) {
+        let Some(parts) = provider.adapter.split_batch(&verified) else {
+            return self.store_one(provider, &verified, correlation_id, false).await;
+        };
+        let mut stored = Vec::with_capacity(parts.len());
+        for part in &parts {
+            stored.push(self.store_one(provider, part, correlation_id.clone(), true).await?);
+        }
+        Ok(Received::Batch(stored))
+    }
+
+    /// Reads one verified webhook and commits its event or its quarantine. In a batch, a handshake is not an
+    /// answer to give: that part is quarantined.
+    async fn store_one(
+        &self,
+        provider: &Provider,
+        verified: &VerifiedWebhook,
+        correlation_id: String,
+        in_batch: bool,
+    ) -> Result<Received, IngestError> {
+        let (event, quarantined) = match provider.adapter.interpret_webhook(verified) {
             Ok(WebhookOutcome::Event(event)) => (
                 self.event(provider, event, verified.body().clone(), correlation_id),
                 None,
             ),
-            Ok(WebhookOutcome::Reply(reply)) => return Ok(Received::Reply(reply)),
+            Ok(WebhookOutcome::Reply(reply)) if !in_batch => return Ok(Received::Reply(reply)),
+            Ok(WebhookOutcome::Reply(_)) => {
+                let error = WebhookError::new("a handshake inside a batch of events");
+                (
+                    quarantine::event(provider, verified, &error, correlation_id),
+                    Some(error),
+                )
+            }
             Err(error) => {
-                let event = quarantine::event(provider, &verified, &error, correlation_id);
+                let event = quarantine::event(provider, verified, &error, correlation_id);
                 (event, Some(error))
             }
         };

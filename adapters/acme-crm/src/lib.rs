@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use gatehouse_kit::domain::Customer;
 use gatehouse_kit::entity::{Answers, EntitySpec, Versioning};
 use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
-use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 use http::Method;
 
 /// The customers the gateway's read model keeps: from `customer.created|updated` webhooks (`customer.deleted`
@@ -42,6 +42,10 @@ static ENTITIES: [EntitySpec; 1] = [EntitySpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AcmeCrm;
 
+/// This adapter's entry in the gateway's registry.
+pub const DESCRIPTOR: gatehouse_kit::Descriptor =
+    gatehouse_kit::Descriptor::plain(AcmeCrm::NAME, gatehouse_kit::descriptor::built::<AcmeCrm>);
+
 impl AcmeCrm {
     /// The adapter's name in config.
     pub const NAME: &'static str = "acme-crm";
@@ -57,8 +61,8 @@ impl Adapter for AcmeCrm {
         Self::NAME
     }
 
-    fn default_scheme(&self) -> Option<Scheme> {
-        Some(Scheme::StandardWebhooks)
+    fn default_scheme(&self) -> Option<&'static str> {
+        Some("standard-webhooks")
     }
 
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {

@@ -2,7 +2,7 @@
 
 use gatehouse_acme_crm::AcmeCrm;
 use gatehouse_kit::testing::{assert_conformance, deliver, expect_event};
-use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
@@ -59,7 +59,7 @@ fn assert_default_is<T: Default + PartialEq + std::fmt::Debug>(adapter: T) {
 #[test]
 fn names_itself_and_its_scheme() {
     assert_eq!(AcmeCrm::new().name(), "acme-crm");
-    assert_eq!(AcmeCrm.default_scheme(), Some(Scheme::StandardWebhooks));
+    assert_eq!(AcmeCrm.default_scheme(), Some("standard-webhooks"));
     assert_default_is(AcmeCrm::new());
 }
 

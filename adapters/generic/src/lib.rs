@@ -9,7 +9,10 @@ mod webhook;
 
 pub use locator::Locator;
 
-use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use std::sync::Arc;
+
+use gatehouse_kit::descriptor::{Settings, SettingsError};
+use gatehouse_kit::{Adapter, Descriptor, VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// The generic adapter, configured as `adapter = "generic"` with `event_id`, `event_type` and optionally `subject`.
 /// It has no signature scheme of its own: config must name one.
@@ -33,12 +36,45 @@ impl Generic {
     }
 }
 
+/// This adapter's entry in the gateway's registry: it reads `event_id`, `event_type` and `subject` from
+/// `[providers.X.webhook]`.
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    name: Generic::NAME,
+    settings: &["event_id", "event_type", "subject"],
+    build,
+};
+
+fn build(settings: &Settings) -> Result<Arc<dyn Adapter>, SettingsError> {
+    if !settings.has_webhook {
+        return Err(SettingsError::new("", "the generic adapter needs a [webhook] table"));
+    }
+    let locate = |key: &str| -> Result<Option<Locator>, SettingsError> {
+        settings
+            .get(key)
+            .map(|text| Locator::parse(text).map_err(|e| SettingsError::new(key, e)))
+            .transpose()
+    };
+    let required = |key: &str| -> Result<Locator, SettingsError> {
+        locate(key)?.ok_or_else(|| {
+            SettingsError::new(
+                key,
+                "required by the generic adapter (\"header:NAME\" or a JSON pointer like \"/id\")",
+            )
+        })
+    };
+    Ok(Arc::new(Generic::new(
+        required("event_id")?,
+        required("event_type")?,
+        locate("subject")?,
+    )))
+}
+
 impl Adapter for Generic {
     fn name(&self) -> &'static str {
         Self::NAME
     }
 
-    fn default_scheme(&self) -> Option<Scheme> {
+    fn default_scheme(&self) -> Option<&'static str> {
         None
     }
 

@@ -4,11 +4,15 @@
 
 mod webhook;
 
-use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// The GitHub adapter, configured as `adapter = "github"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Github;
+
+/// This adapter's entry in the gateway's registry.
+pub const DESCRIPTOR: gatehouse_kit::Descriptor =
+    gatehouse_kit::Descriptor::plain(Github::NAME, gatehouse_kit::descriptor::built::<Github>);
 
 impl Github {
     /// The adapter's name in config.
@@ -24,8 +28,8 @@ impl Adapter for Github {
         Self::NAME
     }
 
-    fn default_scheme(&self) -> Option<Scheme> {
-        Some(Scheme::Github)
+    fn default_scheme(&self) -> Option<&'static str> {
+        Some("github")
     }
 
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {

@@ -4,7 +4,6 @@ use async_trait::async_trait;
 
 use crate::entity::EntitySpec;
 use crate::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, UpstreamError};
-use crate::signature::Scheme;
 use crate::webhook::{VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// One vendor's anti-corruption layer. The gateway builds one per configured provider and shares it across requests.
@@ -13,9 +12,10 @@ pub trait Adapter: Send + Sync + 'static {
     /// The adapter's name as written in config (`adapter = "stripe"`).
     fn name(&self) -> &'static str;
 
-    /// The signature scheme the vendor uses, when it has a fixed one. `None` means config must name one
-    /// (the `generic` adapter).
-    fn default_scheme(&self) -> Option<Scheme>;
+    /// The name of the signature scheme the vendor uses (`scheme = "..."` in config), when it has a fixed one.
+    /// `None` means config must name one (the `generic` adapter). A name, not a [`crate::Scheme`]: some schemes
+    /// are built from config (Twilio's signs the public URL).
+    fn default_scheme(&self) -> Option<&'static str>;
 
     /// Reads a verified webhook: the vendor's event id, our event type (without the provider prefix), the subject
     /// and the domain payload; or an immediate reply for handshakes that store nothing (Slack's url_verification).
@@ -31,6 +31,15 @@ pub trait Adapter: Send + Sync + 'static {
     /// Whenever [`Self::interpret_webhook`] makes an event, this must give `None` or the same `provider_event_id`
     /// (the kit's conformance check holds every adapter to it). Must never panic.
     fn event_id(&self, webhook: &VerifiedWebhook) -> Option<String> {
+        let _ = webhook;
+        None
+    }
+
+    /// A vendor that sends several events in one request (SendGrid's Event Webhook) splits the verified request
+    /// here into one webhook per event (see [`VerifiedWebhook::json_array_items`]); the gateway then reads, stores,
+    /// deduplicates and, when one cannot be read, quarantines each on its own, and answers 2xx only once all are
+    /// committed. `None` (the default, and for a body that is not a batch) keeps the request one webhook.
+    fn split_batch(&self, webhook: &VerifiedWebhook) -> Option<Vec<VerifiedWebhook>> {
         let _ = webhook;
         None
     }

@@ -97,6 +97,26 @@ impl VerifiedWebhook {
         }
     }
 
+    /// The items of a JSON array body, each a webhook of its own with the same headers and, as its body, the
+    /// item's exact bytes (a slice of this body, which was verified): for [`crate::Adapter::split_batch`]. `None`
+    /// when the body is not a JSON array.
+    pub fn json_array_items(&self) -> Option<Vec<VerifiedWebhook>> {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&self.body).ok()?;
+        let base = self.body.as_ptr() as usize;
+        Some(
+            items
+                .into_iter()
+                .map(|item| {
+                    // Each item borrows from `self.body` (the array was parsed without copies), so its offset is
+                    // where it sits in the verified bytes.
+                    let start = item.get().as_ptr() as usize - base;
+                    let part = self.body.slice(start..start + item.get().len());
+                    Self::new(self.headers.clone(), part)
+                })
+                .collect(),
+        )
+    }
+
     /// The header `name` as storable text ([`checked_text`]), for [`crate::Adapter::event_id`]: `None` when absent,
     /// repeated, or not storable.
     pub fn header_text(&self, name: &str) -> Option<String> {

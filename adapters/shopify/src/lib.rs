@@ -5,11 +5,15 @@
 
 mod webhook;
 
-use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// The Shopify adapter, configured as `adapter = "shopify"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Shopify;
+
+/// This adapter's entry in the gateway's registry.
+pub const DESCRIPTOR: gatehouse_kit::Descriptor =
+    gatehouse_kit::Descriptor::plain(Shopify::NAME, gatehouse_kit::descriptor::built::<Shopify>);
 
 impl Shopify {
     /// The adapter's name in config.
@@ -25,8 +29,8 @@ impl Adapter for Shopify {
         Self::NAME
     }
 
-    fn default_scheme(&self) -> Option<Scheme> {
-        Some(Scheme::Shopify)
+    fn default_scheme(&self) -> Option<&'static str> {
+        Some("shopify")
     }
 
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {

@@ -5,11 +5,15 @@
 
 mod webhook;
 
-use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// The Slack adapter, configured as `adapter = "slack"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Slack;
+
+/// This adapter's entry in the gateway's registry.
+pub const DESCRIPTOR: gatehouse_kit::Descriptor =
+    gatehouse_kit::Descriptor::plain(Slack::NAME, gatehouse_kit::descriptor::built::<Slack>);
 
 impl Slack {
     /// The adapter's name in config.
@@ -25,8 +29,8 @@ impl Adapter for Slack {
         Self::NAME
     }
 
-    fn default_scheme(&self) -> Option<Scheme> {
-        Some(Scheme::Slack)
+    fn default_scheme(&self) -> Option<&'static str> {
+        Some("slack")
     }
 
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {

@@ -15,11 +15,15 @@ mod webhook;
 use async_trait::async_trait;
 use gatehouse_kit::entity::EntitySpec;
 use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
-use gatehouse_kit::{Adapter, Scheme, VerifiedWebhook, WebhookError, WebhookOutcome};
+use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// The Stripe adapter, configured as `adapter = "stripe"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stripe;
+
+/// This adapter's entry in the gateway's registry.
+pub const DESCRIPTOR: gatehouse_kit::Descriptor =
+    gatehouse_kit::Descriptor::plain(Stripe::NAME, gatehouse_kit::descriptor::built::<Stripe>);
 
 impl Stripe {
     /// The adapter's name in config.
@@ -36,8 +40,8 @@ impl Adapter for Stripe {
         Self::NAME
     }
 
-    fn default_scheme(&self) -> Option<Scheme> {
-        Some(Scheme::Stripe)
+    fn default_scheme(&self) -> Option<&'static str> {
+        Some("stripe")
     }
 
     fn interpret_webhook(&self, webhook: &VerifiedWebhook) -> Result<WebhookOutcome, WebhookError> {

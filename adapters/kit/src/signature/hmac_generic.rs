@@ -141,10 +141,13 @@ impl HmacScheme {
     }
 
     pub(crate) fn sign(&self, key: &SigningKey, req: SignRequest<'_>) -> Vec<(String, String)> {
+        let Some(secret) = key.secret() else {
+            return Vec::new();
+        };
         let timestamp = req.timestamp.to_string();
         let signature = self
             .encoding
-            .encode(&mac::hmac_sha256(key.bytes(), &self.content(req.body, &timestamp)));
+            .encode(&mac::hmac_sha256(secret, &self.content(req.body, &timestamp)));
         let mut headers = Vec::with_capacity(2);
         if let Some(timestamp_header) = &self.timestamp_header {
             headers.push((timestamp_header.as_str().to_owned(), timestamp));

@@ -27,12 +27,13 @@ pub(super) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// `Ok` when the MAC of `parts` under any key equals any candidate. Each key's MAC is computed once and compared
+/// `Ok` when the MAC of `parts` under any secret among `keys` equals any candidate. Each key's MAC is computed once and compared
 /// with every candidate in constant time, without stopping at the first match.
 pub(super) fn match_any(keys: &[SigningKey], parts: &[&[u8]], candidates: &[Vec<u8>]) -> Result<(), SignatureError> {
     let mut found = Choice::from(0);
-    for key in keys {
-        let mac = hmac_sha256(key.bytes(), parts);
+    // Only secrets key a MAC: a public or private key never matches (an empty key would be a forgery anyone makes).
+    for secret in keys.iter().filter_map(SigningKey::secret) {
+        let mac = hmac_sha256(secret, parts);
         for candidate in candidates {
             found |= mac.as_slice().ct_eq(candidate.as_slice());
         }
@@ -176,6 +177,7 @@ pub(super) mod test_support {
             keys,
             now: NOW,
             tolerance: Duration::from_secs(300),
+            query: None,
         }
     }
 
@@ -301,6 +303,7 @@ mod tests {
             keys: &[],
             now,
             tolerance: Duration::from_secs(secs),
+            query: None,
         };
         assert_eq!(check_tolerance(1000, &ctx(1300, 300)), Ok(()));
         assert_eq!(check_tolerance(1600, &ctx(1300, 300)), Ok(()));

@@ -3,30 +3,41 @@
 //! Every scheme verifies the **raw bytes** of the body before anything parses them, tries every configured key
 //! (secret rotation), compares MACs in constant time, checks the signed timestamp against a tolerance where the
 //! scheme signs one, and never panics on malformed headers. Each scheme also signs, for tests and `gatehouse sign`.
+//!
+//! Most schemes verify with shared secrets; SendGrid verifies with public keys and Standard Webhooks with both
+//! (`v1` entries against secrets, `v1a` against public keys): see [`Scheme::key_kinds`]. Keys are prepared once, at
+//! start-up, into [`SigningKey`]s ([`Scheme::signing_key`], [`Scheme::public_key`]).
 
 mod github;
 mod hmac_generic;
+mod keys;
 mod mac;
 mod paddle;
+mod sendgrid;
 mod shopify;
 mod slack;
 mod standard;
+mod standard_v1a;
 mod stripe;
+mod twilio;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::webhook::VerifiedWebhook;
 
 pub use hmac_generic::{Encoding, HmacScheme};
+pub use keys::{KeyKind, KeyKinds, SigningKey};
+pub use twilio::TwilioScheme;
 
 /// A signature scheme, as named in config (`scheme = "stripe"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scheme {
-    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`; key `whsec_<base64>`.
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` (HMAC, secret
+    /// `whsec_<base64>`) and/or `v1a,<base64>` (Ed25519, public key `whpk_<base64>`).
     StandardWebhooks,
     /// Svix: Standard Webhooks with `svix-*` headers (the `webhook-*` ones are accepted too).
     Svix,
@@ -40,6 +51,10 @@ pub enum Scheme {
     Slack,
     /// Paddle Billing: `Paddle-Signature: ts=<ts>;h1=<hex>[;h1=...]` over `<ts>:<body>`.
     Paddle,
+    /// SendGrid's Event Webhook: ECDSA P-256 over `<timestamp><body>`, verified with SendGrid's public key.
+    Sendgrid,
+    /// Twilio: `X-Twilio-Signature: <base64 HMAC-SHA1>` over the public URL Twilio calls and the form parameters.
+    Twilio(TwilioScheme),
     /// A configurable HMAC-SHA256 scheme for vendors without an adapter.
     Hmac(HmacScheme),
 }
@@ -55,38 +70,22 @@ pub enum SignatureError {
     TimestampOutOfTolerance,
     #[error("no signature matches any configured secret")]
     NoMatch,
-    #[error("the secret cannot be used with this scheme: {0}")]
+    /// A configured secret or public key this scheme cannot use (the reason never quotes the key).
+    #[error("the key cannot be used with this scheme: {0}")]
     InvalidSecret(String),
 }
 
-/// A secret prepared for one scheme (Standard Webhooks keys are base64-decoded once, at start-up).
-/// Holds key bytes in a [`SecretBox`]: no `Debug` output shows them and they are zeroed on drop.
-pub struct SigningKey(SecretBox<[u8]>);
-
-impl SigningKey {
-    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
-        Self(SecretBox::new(bytes.into_boxed_slice()))
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKey([redacted])")
-    }
-}
-
-/// What verification needs besides the request: the keys, the clock and the tolerance.
+/// What verification needs besides headers and body: the keys, the clock, the tolerance and the request's query.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyContext<'a> {
+    /// Every configured key, secrets and public keys alike: each scheme uses the kinds it verifies with.
     pub keys: &'a [SigningKey],
     /// Unix seconds "now" (injected so tests use the vectors' clocks).
     pub now: u64,
     /// Allowed distance between the signed timestamp and `now`, in either direction.
     pub tolerance: Duration,
+    /// The request's raw query string (after `?`, not decoded), `None` when it has none. Only Twilio signs it.
+    pub query: Option<&'a str>,
 }
 
 /// What a signer needs to produce a vendor's headers.
@@ -100,7 +99,8 @@ pub struct SignRequest<'a> {
 }
 
 impl Scheme {
-    /// The scheme named `name` in config; `hmac` needs its parameters and is built with [`HmacScheme`].
+    /// The scheme named `name` in config; `hmac` and `twilio` need parameters and are built with [`HmacScheme`]
+    /// and [`TwilioScheme`].
     pub fn from_name(name: &str) -> Option<Scheme> {
         Some(match name {
             "standard-webhooks" => Scheme::StandardWebhooks,
@@ -110,6 +110,7 @@ impl Scheme {
             "shopify" => Scheme::Shopify,
             "slack" => Scheme::Slack,
             "paddle" => Scheme::Paddle,
+            "sendgrid" => Scheme::Sendgrid,
             _ => return None,
         })
     }
@@ -123,6 +124,8 @@ impl Scheme {
         "shopify",
         "slack",
         "paddle",
+        "sendgrid",
+        "twilio",
         "hmac",
     ];
 
@@ -135,6 +138,8 @@ impl Scheme {
             Scheme::Shopify => "shopify",
             Scheme::Slack => "slack",
             Scheme::Paddle => "paddle",
+            Scheme::Sendgrid => "sendgrid",
+            Scheme::Twilio(_) => "twilio",
             Scheme::Hmac(_) => "hmac",
         }
     }
@@ -142,8 +147,13 @@ impl Scheme {
     /// Whether the scheme signs a timestamp (and so whether `tolerance` applies).
     pub fn signs_timestamp(&self) -> bool {
         match self {
-            Scheme::StandardWebhooks | Scheme::Svix | Scheme::Stripe | Scheme::Slack | Scheme::Paddle => true,
-            Scheme::Github | Scheme::Shopify => false,
+            Scheme::StandardWebhooks
+            | Scheme::Svix
+            | Scheme::Stripe
+            | Scheme::Slack
+            | Scheme::Paddle
+            | Scheme::Sendgrid => true,
+            Scheme::Github | Scheme::Shopify | Scheme::Twilio(_) => false,
             Scheme::Hmac(h) => h.signs_timestamp(),
         }
     }
@@ -159,16 +169,53 @@ impl Scheme {
         }
     }
 
+    /// Which configured keys the scheme verifies with: SendGrid public keys only, Standard Webhooks secrets (`v1`)
+    /// and public keys (`v1a`), every other scheme secrets only.
+    pub fn key_kinds(&self) -> KeyKinds {
+        match self {
+            Scheme::Sendgrid => KeyKinds::PublicKeys,
+            Scheme::StandardWebhooks => KeyKinds::SecretsAndPublicKeys,
+            _ => KeyKinds::Secrets,
+        }
+    }
+
     /// Prepares a configured secret for this scheme; an unusable secret (bad base64 for Standard Webhooks, empty)
-    /// is an error at start-up rather than at the first webhook.
+    /// is an error at start-up rather than at the first webhook. Twilio's secret is the auth token. Two secrets
+    /// are private keys that only sign (tests, `gatehouse sign`) and never verify: SendGrid's, a base64 PKCS#8 DER
+    /// P-256 key (SendGrid verifies with [`Self::public_key`] only), and a Standard Webhooks `whsk_<base64>`
+    /// Ed25519 key (signing `v1a`; any other Standard Webhooks secret is an HMAC `whsec_` one).
     pub fn signing_key(&self, secret: &SecretString) -> Result<SigningKey, SignatureError> {
         let secret = secret.expose_secret();
         if secret.is_empty() {
             return Err(SignatureError::InvalidSecret("it is empty".into()));
         }
         match self {
+            Scheme::StandardWebhooks if standard_v1a::is_private_key(secret) => standard_v1a::private_key(secret),
             Scheme::StandardWebhooks | Scheme::Svix => standard::key_from_secret(secret),
+            Scheme::Sendgrid => sendgrid::private_key(secret),
             _ => Ok(SigningKey::from_bytes(secret.as_bytes().to_vec())),
+        }
+    }
+
+    /// Prepares a configured public key, decoded and checked once: SendGrid's base64 DER (SubjectPublicKeyInfo)
+    /// P-256 key, or a Standard Webhooks `whpk_<base64>` Ed25519 key. Schemes that verify with secrets refuse any.
+    pub fn public_key(&self, text: &str) -> Result<SigningKey, SignatureError> {
+        match self {
+            Scheme::Sendgrid => sendgrid::public_key(text),
+            Scheme::StandardWebhooks => standard_v1a::public_key(text),
+            other => Err(SignatureError::InvalidSecret(format!(
+                "the {} scheme verifies with secrets, not public keys",
+                other.name()
+            ))),
+        }
+    }
+
+    /// The query string (after `?`) a request signed by [`Self::sign`] must be sent with, for the schemes that sign
+    /// the URL: Twilio's configured query, with `bodySHA256` added for a JSON body. `None` for every other scheme.
+    pub fn signed_query(&self, body: &[u8]) -> Option<String> {
+        match self {
+            Scheme::Twilio(twilio) => twilio.signed_query(body),
+            _ => None,
         }
     }
 
@@ -187,12 +234,17 @@ impl Scheme {
             Scheme::Shopify => shopify::verify(&headers, &body, ctx),
             Scheme::Slack => slack::verify(&headers, &body, ctx),
             Scheme::Paddle => paddle::verify(&headers, &body, ctx),
+            Scheme::Sendgrid => sendgrid::verify(&headers, &body, ctx),
+            Scheme::Twilio(twilio) => twilio.verify(&headers, &body, ctx),
             Scheme::Hmac(h) => h.verify(&headers, &body, ctx),
         }?;
         Ok(VerifiedWebhook::new(headers, body))
     }
 
-    /// The headers a vendor would send for this body, signed with `key`: `(name, value)` pairs.
+    /// The headers a vendor would send for this body, signed with `key`: `(name, value)` pairs. HMAC schemes and
+    /// Twilio sign with a secret, SendGrid with its private key, Standard Webhooks with a secret (`v1`) or a `whsk_`
+    /// private key (`v1a`). Given a key of another kind (a public key, say), it returns no headers at all. Twilio's
+    /// request must also be sent to the URL with [`Self::signed_query`].
     pub fn sign(&self, key: &SigningKey, req: SignRequest<'_>) -> Vec<(String, String)> {
         match self {
             Scheme::StandardWebhooks => standard::sign(standard::Flavor::Standard, key, req),
@@ -202,7 +254,12 @@ impl Scheme {
             Scheme::Shopify => shopify::sign(key, req),
             Scheme::Slack => slack::sign(key, req),
             Scheme::Paddle => paddle::sign(key, req),
+            Scheme::Sendgrid => sendgrid::sign(key, req),
+            Scheme::Twilio(twilio) => twilio.sign(key, req),
             Scheme::Hmac(h) => h.sign(key, req),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,13 @@
 //! Standard Webhooks and its Svix flavour: `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64>
 //! [v1,<base64> ...]` (Svix sends `svix-*` names and is read with the `webhook-*` ones as a fallback), an HMAC-SHA256
-//! over `{id}.{timestamp}.{body}`, and the `whsec_<base64>` secrets this scheme decodes into key bytes.
+//! over `{id}.{timestamp}.{body}`, and the `whsec_<base64>` secrets this scheme decodes into key bytes. Standard
+//! Webhooks (not Svix) also accepts `v1a,<base64>` Ed25519 entries over the same content, checked against public
+//! keys only (`standard_v1a.rs`), while `v1` entries are checked against secrets only.
 
 use http::HeaderMap;
 
-use super::mac;
 use super::{SignRequest, SignatureError, SigningKey, VerifyContext};
+use super::{mac, standard_v1a};
 
 /// Which header names a request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,32 +80,66 @@ pub(crate) fn verify(
     let timestamp = mac::parse_timestamp(timestamp_name, timestamp_text)?;
     mac::check_tolerance(timestamp, &ctx)?;
 
+    let asymmetric = flavor == Flavor::Standard;
     let mut versioned = 0usize;
-    let mut candidates = Vec::new();
+    let (mut macs, mut signatures_v1a) = (Vec::new(), Vec::new());
     for entry in signatures.split_ascii_whitespace() {
-        if let Some((VERSION, signature)) = entry.split_once(',') {
-            versioned += 1;
-            candidates.extend(mac::base64_decode(signature));
+        match entry.split_once(',') {
+            Some((VERSION, signature)) => {
+                versioned += 1;
+                macs.extend(mac::base64_decode(signature));
+            }
+            Some((standard_v1a::VERSION, signature)) if asymmetric => {
+                versioned += 1;
+                signatures_v1a.extend(standard_v1a::parse_signature(signature));
+            }
+            _ => {}
         }
     }
     if versioned == 0 {
         return Err(SignatureError::NoMatch);
     }
-    if candidates.is_empty() {
-        return Err(mac::malformed(signature_name, "no v1 signature is base64"));
+    if macs.is_empty() && signatures_v1a.is_empty() {
+        let reason = if asymmetric {
+            "no v1 signature is base64 and no v1a one is base64 of 64 bytes"
+        } else {
+            "no v1 signature is base64"
+        };
+        return Err(mac::malformed(signature_name, reason));
+    }
+    if signatures_v1a.len() > standard_v1a::MAX_SIGNATURES {
+        return Err(mac::malformed(
+            signature_name,
+            format!("it carries more than {} v1a signatures", standard_v1a::MAX_SIGNATURES),
+        ));
     }
     let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body];
-    mac::match_any(ctx.keys, &content, &candidates)
+    // Each entry is checked against keys of its kind only: v1 against secrets, v1a against public keys.
+    let by_mac = mac::match_any(ctx.keys, &content, &macs);
+    if by_mac.is_ok() || standard_v1a::matches(ctx.keys, &content, &signatures_v1a) {
+        Ok(())
+    } else {
+        by_mac
+    }
 }
 
+/// The headers for `req`: a `v1` entry with a secret; for Standard Webhooks, a `v1a` entry with a `whsk_` private
+/// key; no headers at all with any other key.
 pub(crate) fn sign(flavor: Flavor, key: &SigningKey, req: SignRequest<'_>) -> Vec<(String, String)> {
     let timestamp = req.timestamp.to_string();
     let content: [&[u8]; 5] = [req.message_id.as_bytes(), b".", timestamp.as_bytes(), b".", req.body];
-    let signature = mac::base64_encode(&mac::hmac_sha256(key.bytes(), &content));
+    let entry = match (key.secret(), flavor) {
+        (Some(secret), _) => format!("{VERSION},{}", mac::base64_encode(&mac::hmac_sha256(secret, &content))),
+        (None, Flavor::Standard) => match standard_v1a::sign(key, &content) {
+            Some(entry) => entry,
+            None => return Vec::new(),
+        },
+        (None, Flavor::Svix) => return Vec::new(),
+    };
     vec![
         (flavor.name(ID).to_owned(), req.message_id.to_owned()),
         (flavor.name(TIMESTAMP).to_owned(), timestamp),
-        (flavor.name(SIGNATURE).to_owned(), format!("{VERSION},{signature}")),
+        (flavor.name(SIGNATURE).to_owned(), entry),
     ]
 }
 
@@ -193,7 +229,7 @@ mod tests {
     fn secrets_decode_with_or_without_prefix() {
         let with = key_from_secret(SECRET).unwrap();
         let without = key_from_secret(&SECRET[6..]).unwrap();
-        assert_eq!(with.bytes(), without.bytes());
+        assert_eq!(with.secret(), without.secret());
         for bad in ["whsec_not*base64", "whsec_", "whsec_abc"] {
             let err = key_from_secret(bad).unwrap_err();
             assert!(matches!(err, SignatureError::InvalidSecret(_)), "{bad}");
@@ -217,13 +253,111 @@ mod tests {
         assert!(malformed(bad("webhook-signature", b"v1,not*base64!")));
         assert_eq!(bad("webhook-signature", b"garbage"), Err(SignatureError::NoMatch));
         assert_eq!(
-            bad("webhook-signature", b"v2,AAAA v1a,AAAA"),
+            bad("webhook-signature", b"v2,AAAA v1b,AAAA"),
             Err(SignatureError::NoMatch)
+        );
+        // A v1a entry counts for Standard Webhooks, but one that is not 64 bytes can never be a signature.
+        assert!(malformed(bad("webhook-signature", b"v2,AAAA v1a,AAAA")));
+        let svix = signed(Flavor::Svix, b"x");
+        assert_eq!(
+            check(Flavor::Svix, &replace(&svix, "svix-signature", b"v1a,AAAA"), b"x"),
+            Err(SignatureError::NoMatch),
+            "Svix knows no v1a"
         );
         assert!(malformed(bad("webhook-timestamp", b"99999999999999999999999")));
         assert!(malformed(bad("webhook-timestamp", b"-1700000000")));
         assert!(malformed(bad("webhook-timestamp", b"")));
         assert!(malformed(bad("webhook-id", b"")));
+    }
+
+    /// The v1a test keys of tests/data/asymmetric-signatures.json.
+    const V1A_PRIVATE: &str = "whsk_5laf+QTEnvWCdKC8XkmrUfVwYaw4iLBDuQeZZZS/EYs=";
+    const V1A_PUBLIC: &str = "whpk_GzjGJPChJhsL4KcK1n/uz6CGLt6x/3UUYWtmrbpEp6M=";
+
+    fn public() -> SigningKey {
+        standard_v1a::public_key(V1A_PUBLIC).unwrap()
+    }
+
+    /// Headers signed with the HMAC secret and the Ed25519 key, both entries in one `webhook-signature`.
+    fn signed_both(body: &[u8]) -> Vec<(String, String)> {
+        let mut out = signed(Flavor::Standard, body);
+        let v1a = sign(
+            Flavor::Standard,
+            &standard_v1a::private_key(V1A_PRIVATE).unwrap(),
+            request(body),
+        );
+        out[2].1 = format!("{} {}", out[2].1, v1a[2].1);
+        out
+    }
+
+    #[test]
+    fn v1a_round_trips_with_public_keys_only() {
+        let private = standard_v1a::private_key(V1A_PRIVATE).unwrap();
+        let out = sign(Flavor::Standard, &private, request(b"{}"));
+        assert!(out[2].1.starts_with("v1a,"));
+        let verify_with = |keys: &[SigningKey], body: &[u8]| verify(Flavor::Standard, &headers(&out), body, ctx(keys));
+        assert_eq!(verify_with(&[public()], b"{}"), Ok(()));
+        assert_eq!(verify_with(&[key(), public()], b"{}"), Ok(()), "mixed configuration");
+        assert_eq!(verify_with(&[public()], b"{ }"), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify_with(&[key()], b"{}"),
+            Err(SignatureError::NoMatch),
+            "secrets never check v1a"
+        );
+        assert_eq!(
+            verify_with(&[private], b"{}"),
+            Err(SignatureError::NoMatch),
+            "private keys never verify"
+        );
+        assert!(
+            sign(
+                Flavor::Svix,
+                &standard_v1a::private_key(V1A_PRIVATE).unwrap(),
+                request(b"")
+            )
+            .is_empty()
+        );
+        assert!(sign(Flavor::Standard, &public(), request(b"")).is_empty());
+    }
+
+    #[test]
+    fn v1_and_v1a_in_one_header_each_checked_against_its_own_kind() {
+        let out = signed_both(b"x");
+        assert_eq!(verify(Flavor::Standard, &headers(&out), b"x", ctx(&[key()])), Ok(()));
+        assert_eq!(verify(Flavor::Standard, &headers(&out), b"x", ctx(&[public()])), Ok(()));
+        // Svix ignores the v1a entry and checks v1 only.
+        let svix = replace(&out, "webhook-signature", out[2].1.as_bytes());
+        assert_eq!(verify(Flavor::Svix, &svix, b"x", ctx(&[key()])), Ok(()));
+        assert_eq!(
+            verify(Flavor::Svix, &svix, b"x", ctx(&[public()])),
+            Err(SignatureError::NoMatch)
+        );
+        // A v1a signature relabelled v1 (or the reverse) matches nothing.
+        let (v1, v1a) = out[2].1.split_once(' ').unwrap();
+        let swapped = format!("v1a,{} v1,{}", &v1[3..], &v1a[4..]);
+        let map = replace(&out, "webhook-signature", swapped.as_bytes());
+        let keys = [key(), public()];
+        assert!(verify(Flavor::Standard, &map, b"x", ctx(&keys)).is_err());
+    }
+
+    #[test]
+    fn v1a_checks_the_clock_and_bounds_the_work() {
+        let out = signed_both(b"x");
+        for late in [NOW + 301, NOW - 301] {
+            let map = replace(&out, "webhook-timestamp", late.to_string().as_bytes());
+            let result = verify(Flavor::Standard, &map, b"x", ctx(&[public()]));
+            assert_eq!(result, Err(SignatureError::TimestampOutOfTolerance));
+        }
+        let v1a = out[2].1.split_once(' ').unwrap().1;
+        let stuffed = [v1a; standard_v1a::MAX_SIGNATURES + 1].join(" ");
+        let map = replace(&out, "webhook-signature", stuffed.as_bytes());
+        assert!(malformed(verify(Flavor::Standard, &map, b"x", ctx(&[public()]))));
+        let enough = [v1a; standard_v1a::MAX_SIGNATURES].join(" ");
+        let map = replace(&out, "webhook-signature", enough.as_bytes());
+        assert_eq!(verify(Flavor::Standard, &map, b"x", ctx(&[public()])), Ok(()));
+        let huge = format!("v1a,{}", "A".repeat(20_000));
+        let map = replace(&out, "webhook-signature", huge.as_bytes());
+        assert!(malformed(verify(Flavor::Standard, &map, b"x", ctx(&[public()]))));
     }
 
     #[test]
