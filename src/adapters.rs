@@ -12,6 +12,7 @@ pub const REGISTRY: &[Descriptor] = &[
     gatehouse_shopify::DESCRIPTOR,
     gatehouse_slack::DESCRIPTOR,
     gatehouse_generic::DESCRIPTOR,
+    gatehouse_twilio::DESCRIPTOR,
 ];
 
 /// The registry entry for `name`.
