@@ -13,6 +13,7 @@ pub const REGISTRY: &[Descriptor] = &[
     gatehouse_slack::DESCRIPTOR,
     gatehouse_generic::DESCRIPTOR,
     gatehouse_twilio::DESCRIPTOR,
+    gatehouse_sendgrid::DESCRIPTOR,
 ];
 
 /// The registry entry for `name`.
