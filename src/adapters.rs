@@ -14,6 +14,7 @@ pub const REGISTRY: &[Descriptor] = &[
     gatehouse_generic::DESCRIPTOR,
     gatehouse_twilio::DESCRIPTOR,
     gatehouse_sendgrid::DESCRIPTOR,
+    gatehouse_standard_webhooks::DESCRIPTOR,
 ];
 
 /// The registry entry for `name`.
