@@ -14,6 +14,11 @@
 //! `BENCH_READ_MODEL=1` keeps the read model for `acme-crm` (`fallback = { read_model = true }`): each webhook
 //! also upserts its customer in the event's transaction, which the bench checks (one entity per customer).
 //!
+//! `BENCH_VENDOR=sendgrid` sends SendGrid Event Webhook requests instead (a one-event batch each, signed with ECDSA
+//! P-256 by the kit's test key, verified with its public key); `BENCH_VENDOR=sendgrid-hmac` sends the same bodies to
+//! the same adapter signed with Standard Webhooks' HMAC-SHA256 (timestamp, id and body, as SendGrid signs timestamp
+//! and body): the pair measures what the asymmetric verification costs the whole ingest path.
+//!
 //! The server runs as a child process (`gatehouse serve`); the load generator is a single-threaded tokio runtime
 //! (one core) driving keep-alive HTTP/1.1 connections, each sending its requests one after another. Latency is
 //! send → full response body read. After a SIGTERM shutdown, the outbox row count must equal the requests sent.
@@ -23,7 +28,8 @@ mod common;
 use bytes::Bytes;
 use common::phase::{Req, Server, commit_stats, run_phase};
 use gatehouse_kit::Scheme;
-use gatehouse_kit::signature::SignRequest;
+use gatehouse_kit::signature::{SignRequest, SigningKey};
+use gatehouse_kit::testing::{TEST_SENDGRID_PRIVATE_KEY, TEST_SENDGRID_PUBLIC_KEY};
 use http_body_util::Full;
 use hyper::{Request, StatusCode};
 use secrecy::SecretString;
@@ -36,7 +42,82 @@ fn env_usize(name: &str, default: usize) -> usize {
     common::env_parse(name, default, "a positive integer", |&n| n > 0)
 }
 
-fn config_toml(store_url: &str, read_model: bool) -> String {
+/// Who sends the webhooks (`BENCH_VENDOR`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Vendor {
+    AcmeCrm,
+    Sendgrid,
+    SendgridHmac,
+}
+
+impl Vendor {
+    fn from_env() -> Vendor {
+        match std::env::var("BENCH_VENDOR").as_deref() {
+            Err(_) | Ok("acme-crm") => Vendor::AcmeCrm,
+            Ok("sendgrid") => Vendor::Sendgrid,
+            Ok("sendgrid-hmac") => Vendor::SendgridHmac,
+            Ok(other) => panic!("BENCH_VENDOR must be acme-crm, sendgrid or sendgrid-hmac, not {other:?}"),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Vendor::AcmeCrm => "acme-crm, Standard Webhooks HMAC",
+            Vendor::Sendgrid => "sendgrid, ECDSA P-256",
+            Vendor::SendgridHmac => "sendgrid, Standard Webhooks HMAC",
+        }
+    }
+
+    fn provider(self) -> &'static str {
+        match self {
+            Vendor::AcmeCrm => "acme-crm",
+            Vendor::Sendgrid | Vendor::SendgridHmac => "sendgrid",
+        }
+    }
+
+    /// The provider's `[webhook]` keys.
+    fn webhook_keys(self) -> String {
+        match self {
+            Vendor::AcmeCrm => format!("scheme = \"standard-webhooks\"\nsecrets = [\"{SECRET}\"]"),
+            Vendor::Sendgrid => format!("public_keys = [\"{TEST_SENDGRID_PUBLIC_KEY}\"]"),
+            Vendor::SendgridHmac => format!("scheme = \"standard-webhooks\"\nsecrets = [\"{SECRET}\"]"),
+        }
+    }
+
+    /// The scheme requests are signed with, and the key.
+    fn signer(self) -> (Scheme, SigningKey) {
+        let (scheme, key) = match self {
+            Vendor::AcmeCrm | Vendor::SendgridHmac => (Scheme::StandardWebhooks, SECRET),
+            Vendor::Sendgrid => (Scheme::Sendgrid, TEST_SENDGRID_PRIVATE_KEY),
+        };
+        let key = scheme
+            .signing_key(&SecretString::from(key))
+            .expect("the bench keys suit their schemes");
+        (scheme, key)
+    }
+
+    /// The `n`th event's body; with `drift`, one the adapter cannot translate.
+    fn body(self, n: usize, drift: bool) -> String {
+        if self == Vendor::AcmeCrm {
+            let name_field = if drift { "name" } else { "full_name" };
+            return format!(
+                r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n:08}","{name_field}":"Augusta Ada Lovelace-King {n}","email_address":"augusta.ada.lovelace.{n}@analytical-engines.example.com","lifetime_value":"{}.{:02}","created":"2026-01-02 10:{:02}:{:02}"}}}}"#,
+                1000 + n % 90_000,
+                n % 100,
+                n / 60 % 60,
+                n % 60
+            );
+        }
+        let id_field = if drift { "event_id" } else { "sg_event_id" };
+        format!(
+            r#"[{{"email":"augusta.ada.lovelace.{n}@analytical-engines.example.com","timestamp":{},"smtp-id":"<{n}@analytical-engines.example.com>","event":"delivered","category":["receipts"],"{id_field}":"sg_ev_{n:010}","sg_message_id":"sg_msg_{:08}.filter0001","response":"250 OK"}}]"#,
+            1_700_000_000 + n,
+            n / 4
+        )
+    }
+}
+
+fn config_toml(store_url: &str, read_model: bool, vendor: Vendor) -> String {
     let fallback = if read_model {
         "[providers.acme-crm]\nfallback = { read_model = true }\n"
     } else {
@@ -57,36 +138,29 @@ max_connections = 30000
 url = "{store_url}"
 
 {fallback}
-[providers.acme-crm.webhook]
-scheme = "standard-webhooks"
-secrets = ["{SECRET}"]
+[providers.{provider}.webhook]
+{keys}
 # Requests are signed before the run starts; a slow machine must not push the last ones out of tolerance.
 tolerance = "1h"
-"#
+"#,
+        provider = vendor.provider(),
+        keys = vendor.webhook_keys(),
     )
 }
 
-/// `count` distinct signed `customer.updated` requests, `first` numbering the first event; with `drift`, each body
-/// has `name` where Acme's customer has `full_name`, so the adapter cannot translate it.
-fn generate(first: usize, count: usize, host: &str, drift: bool) -> Vec<Req> {
-    let name_field = if drift { "name" } else { "full_name" };
-    let scheme = Scheme::StandardWebhooks;
-    let key = scheme
-        .signing_key(&SecretString::from(SECRET))
-        .expect("the bench secret is a valid Standard Webhooks secret");
+/// `count` distinct signed requests (acme-crm `customer.updated`, or one SendGrid event each), `first` numbering
+/// the first event; with `drift`, each body has `name` where Acme's customer has `full_name` (SendGrid:
+/// `event_id` for `sg_event_id`), so the adapter cannot translate it.
+fn generate(first: usize, count: usize, host: &str, drift: bool, vendor: Vendor) -> Vec<Req> {
+    let (scheme, key) = vendor.signer();
+    let path = format!("/webhooks/{}", vendor.provider());
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("the clock is after 1970")
         .as_secs();
     (first..first + count)
         .map(|n| {
-            let body = format!(
-                r#"{{"type":"customer.updated","data":{{"cust_id":"c_{n:08}","{name_field}":"Augusta Ada Lovelace-King {n}","email_address":"augusta.ada.lovelace.{n}@analytical-engines.example.com","lifetime_value":"{}.{:02}","created":"2026-01-02 10:{:02}:{:02}"}}}}"#,
-                1000 + n % 90_000,
-                n % 100,
-                n / 60 % 60,
-                n % 60
-            );
+            let body = vendor.body(n, drift);
             let message_id = format!("msg_bench_{n:010}");
             let headers = scheme.sign(
                 &key,
@@ -96,7 +170,7 @@ fn generate(first: usize, count: usize, host: &str, drift: bool) -> Vec<Req> {
                     message_id: &message_id,
                 },
             );
-            let mut request = Request::post("/webhooks/acme-crm")
+            let mut request = Request::post(path.as_str())
                 .header("host", host)
                 .header("content-type", "application/json");
             for (name, value) in headers {
@@ -143,24 +217,30 @@ fn main() {
     let store = common::store::BenchStore::from_env(dir.path());
     let config = dir.path().join("gatehouse.toml");
     let read_model = std::env::var("BENCH_READ_MODEL").is_ok_and(|v| v == "1");
-    std::fs::write(&config, config_toml(&store.url(), read_model)).expect("write the bench config");
+    let vendor = Vendor::from_env();
+    assert!(
+        !(read_model && vendor != Vendor::AcmeCrm),
+        "BENCH_READ_MODEL needs BENCH_VENDOR=acme-crm"
+    );
+    std::fs::write(&config, config_toml(&store.url(), read_model, vendor)).expect("write the bench config");
     let mut servers: Vec<(Server, std::net::SocketAddr)> = (0..replicas).map(|_| Server::serve(&config)).collect();
     let addr = servers[0].1;
     let addrs: Vec<std::net::SocketAddr> = servers.iter().map(|(_, addr)| *addr).collect();
 
     let host = addr.to_string();
-    let warmup = generate(0, WARMUP, &host, drift);
-    let measured = generate(WARMUP, requests, &host, drift);
+    let warmup = generate(0, WARMUP, &host, drift, vendor);
+    let measured = generate(WARMUP, requests, &host, drift, vendor);
     let body = if drift { "drift" } else { "valid" };
     eprintln!(
-        "{} on {}; {WARMUP} warm-up + {requests} measured requests ({body} bodies) over {connections} \
+        "{} on {}; {WARMUP} warm-up + {requests} measured requests ({body} bodies, {}) over {connections} \
          connections, {idle} idle connections held",
         if replicas == 1 {
             "one gateway".to_owned()
         } else {
             format!("{replicas} gateways")
         },
-        store.label()
+        store.label(),
+        vendor.label()
     );
 
     let pid = servers[0].0.0.id();
@@ -205,9 +285,10 @@ fn main() {
     let warm_rate = WARMUP as f64 / warm.elapsed.as_secs_f64();
     let commits = commits.map_or("n/a".into(), |(n, mean, _)| format!("{n:.0}, mean batch {mean:.1}"));
     println!(
-        "\nwebhook ingest on {} with {replicas} gateway(s) ({body} bodies, {idle} idle connections, read model {}): \
+        "\nwebhook ingest on {} with {replicas} gateway(s) ({body} bodies, {}, {idle} idle connections, read model {}): \
          {requests} requests over {connections} connections in {seconds:.2} s",
         store.label(),
+        vendor.label(),
         if read_model { "on" } else { "off" }
     );
     println!("  warm-up {warm_rate:.0} req/s; group commits of the first gateway (warm-up included) {commits}");

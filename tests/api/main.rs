@@ -51,4 +51,5 @@ mod server_limits;
 mod store_faults;
 mod warn_logs;
 mod webhook_input;
+mod webhook_vendors;
 mod webhooks;
