@@ -190,7 +190,7 @@ pub fn after_failure(error: &OutboundError, attempts: u32, config: &CommandsConf
         OutboundError::Upstream(UpstreamError::RateLimited { retry_after }) => (*retry_after).min(config.max_delay),
         _ => Duration::ZERO,
     };
-    let transient = matches!(error, OutboundError::VendorFailed(_) | OutboundError::Upstream(_));
+    let transient = error.tags().retryable();
     if transient && attempts < config.max_attempts {
         Next::Retry(full_jitter(config.base_delay, config.max_delay, attempts).max(at_least))
     } else {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_kit::outbound::{DomainRequest, OutboundError};
+use gatehouse_kit::outbound::DomainRequest;
 
 use super::problems::outbound_problem;
 use super::{Calls, Origin};
@@ -133,7 +133,8 @@ pub async fn serve(
         }
         Err(error) => error,
     };
-    let vendor_side = matches!(error, OutboundError::VendorFailed(_) | OutboundError::Upstream(_));
+    // Not the caller's fault, and not final: what the kit tags retryable.
+    let vendor_side = error.tags().retryable();
     if let Some(read) = read.filter(|_| vendor_side && !directives.no_cache) {
         let problem = outbound_problem(error);
         let reason = problem.problem().slug();

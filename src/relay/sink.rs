@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_kit::Scheme;
+use gatehouse_kit::outbound::ErrorTags;
 use gatehouse_kit::signature::{SignRequest, SigningKey};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
@@ -179,18 +180,18 @@ async fn discard<B: http_body::Body + Unpin>(mut body: B, limit: usize) {
     }
 }
 
+/// A sink's answer by the kit's [`ErrorTags`] for its status: retryable (5xx, 408, 429) is a failed attempt, any
+/// other failure a refusal.
 fn classify(status: StatusCode, after: Option<Duration>) -> Attempt {
-    if status.is_success() {
-        Attempt::Delivered
-    } else if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
-        Attempt::Failed {
+    match ErrorTags::of_status(status) {
+        None => Attempt::Delivered,
+        Some(tags) if tags.retryable() => Attempt::Failed {
             error: format!("the sink answered {status}"),
             after,
-        }
-    } else {
-        Attempt::Refused {
+        },
+        Some(_) => Attempt::Refused {
             error: format!("the sink answered {status}"),
-        }
+        },
     }
 }
 

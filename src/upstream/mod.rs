@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use gatehouse_kit::outbound::{Upstream, UpstreamError, VendorRequest, VendorResponse};
+use gatehouse_kit::outbound::{
+    ErrorTags, Origin as ErrorOrigin, Upstream, UpstreamError, VendorRequest, VendorResponse,
+};
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
@@ -72,19 +74,18 @@ impl From<breaker::Rejected> for UpstreamError {
     }
 }
 
-/// What the breaker learns from a finished call: connect errors, timeouts (the vendor's 408 included), 5xx and 429
-/// are failures; other answers (4xx caller mistakes included) show the vendor is up; the gateway's own refusals say
-/// nothing about the vendor.
+/// What the breaker learns from a finished call, by the kit's [`ErrorTags`]: what counts for the breaker (connect
+/// errors, timeouts, 5xx, 408, 429) is a failure; other answers (4xx caller mistakes included) show the vendor is
+/// up; the gateway's own refusals say nothing about the vendor.
 fn classify<B>(result: &Result<Response<B>, UpstreamError>) -> Outcome {
-    match result {
-        Ok(response) if response.status().is_server_error() || matches!(response.status().as_u16(), 408 | 429) => {
-            Outcome::Failure
-        }
-        Ok(_) => Outcome::Success,
-        Err(UpstreamError::Timeout | UpstreamError::Connect(_) | UpstreamError::Response(_)) => Outcome::Failure,
-        Err(UpstreamError::BulkheadFull | UpstreamError::RateLimited { .. } | UpstreamError::CircuitOpen { .. }) => {
-            Outcome::Ignored
-        }
+    let tags = match result {
+        Ok(response) => ErrorTags::of_status(response.status()),
+        Err(error) => Some(error.tags()),
+    };
+    match tags {
+        Some(tags) if tags.counts_for_breaker => Outcome::Failure,
+        Some(tags) if tags.origin == ErrorOrigin::Gateway => Outcome::Ignored,
+        _ => Outcome::Success,
     }
 }
 

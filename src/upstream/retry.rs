@@ -7,9 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_kit::outbound::UpstreamError;
-use gatehouse_kit::outbound::parse_retry_after;
-use http::{Response, StatusCode};
+use gatehouse_kit::outbound::{ErrorTags, Retry as RetryTag, UpstreamError, parse_retry_after};
+use http::Response;
 use hyper::body::Incoming;
 use rand::Rng;
 use tokio::time::Instant;
@@ -95,10 +94,13 @@ impl Retry {
                 .await
                 .unwrap_or(Err(UpstreamError::Timeout));
             let wait = match &result {
-                Ok(response) if !retryable_status(response.status()) => return result,
-                Ok(response) => parse_retry_after(response.headers()).unwrap_or_default(),
-                Err(UpstreamError::Connect(_)) => Duration::ZERO,
-                Err(_) => return result,
+                // Only what the kit tags `Retry::Now` is resent within a call: 408, 429, 502-504 (after the
+                // vendor's Retry-After) and refused connections.
+                Ok(response) if retry_now(ErrorTags::of_status(response.status())) => {
+                    parse_retry_after(response.headers()).unwrap_or_default()
+                }
+                Err(error) if retry_now(Some(error.tags())) => Duration::ZERO,
+                _ => return result,
             };
             if attempt >= policy.max_attempts {
                 return result;
@@ -119,8 +121,8 @@ impl Retry {
     }
 }
 
-fn retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
+fn retry_now(tags: Option<ErrorTags>) -> bool {
+    tags.is_some_and(|tags| tags.retry == RetryTag::Now)
 }
 
 #[cfg(test)]

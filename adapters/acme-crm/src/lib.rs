@@ -14,10 +14,9 @@ mod dto;
 mod routes;
 mod webhook;
 
-use async_trait::async_trait;
 use gatehouse_kit::domain::Customer;
 use gatehouse_kit::entity::{Answers, EntitySpec, Versioning};
-use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
+use gatehouse_kit::outbound::RouteSpec;
 use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 use http::Method;
 
@@ -55,7 +54,6 @@ impl AcmeCrm {
     }
 }
 
-#[async_trait]
 impl Adapter for AcmeCrm {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -79,9 +77,5 @@ impl Adapter for AcmeCrm {
 
     fn entities(&self) -> &'static [EntitySpec] {
         &ENTITIES
-    }
-
-    async fn call(&self, request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
-        routes::call(request, upstream).await
     }
 }

@@ -22,6 +22,7 @@ use gatehouse_kit::outbound::{
     VendorResponse, caller_json, clean_message, deserialize_caller, invalid, non_empty, path_param, path_segment,
     to_json, vendor_domain, vendor_json,
 };
+use gatehouse_kit::route_handler;
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -39,24 +40,12 @@ const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("ide
 
 /// The routes [`crate::AcmeCrm`] serves.
 pub(crate) static ROUTES: [RouteSpec; 5] = [
-    RouteSpec::new(Method::GET, CUSTOMER),
-    RouteSpec::new(Method::GET, CUSTOMERS),
-    RouteSpec::new(Method::POST, CUSTOMERS),
-    RouteSpec::new(Method::PATCH, CUSTOMER),
-    RouteSpec::new(Method::DELETE, CUSTOMER),
+    RouteSpec::new(Method::GET, CUSTOMER, route_handler!(get_customer)),
+    RouteSpec::new(Method::GET, CUSTOMERS, route_handler!(list_customers)),
+    RouteSpec::new(Method::POST, CUSTOMERS, route_handler!(create_customer)),
+    RouteSpec::new(Method::PATCH, CUSTOMER, route_handler!(update_customer)),
+    RouteSpec::new(Method::DELETE, CUSTOMER, route_handler!(delete_customer)),
 ];
-
-/// Serves one of [`ROUTES`].
-pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
-    match (request.method.as_str(), request.route) {
-        ("GET", CUSTOMER) => get_customer(&request, upstream).await,
-        ("GET", CUSTOMERS) => list_customers(&request, upstream).await,
-        ("POST", CUSTOMERS) => create_customer(&request, upstream).await,
-        ("PATCH", CUSTOMER) => update_customer(&request, upstream).await,
-        ("DELETE", CUSTOMER) => delete_customer(&request, upstream).await,
-        (method, route) => Err(invalid(format!("{VENDOR} has no route {method} {route}"))),
-    }
-}
 
 /// `GET /customers/{id}` → `GET /customers/{cust_id}` → 200 `Customer`.
 async fn get_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {

@@ -56,16 +56,23 @@ pub trait Adapter: Send + Sync + 'static {
         &[]
     }
 
-    /// Serves one of [`Self::routes`]: translates the domain request into vendor calls on `upstream` and the
-    /// answers back. Only called with a `request.route` and method from [`Self::routes`]. Must never panic.
+    /// Serves one of [`Self::routes`] with its handler, which translates the domain request into vendor calls on
+    /// `upstream` and the answers back; a request for a route the adapter does not declare is refused before any
+    /// vendor call. Adapters do not override it: their routes carry their handlers.
     async fn call(&self, request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
-        let _ = upstream;
-        Err(OutboundError::InvalidRequest(format!(
-            "{} has no route {} {}",
-            self.name(),
-            request.method,
-            request.route
-        )))
+        let route = self
+            .routes()
+            .iter()
+            .find(|route| route.method == request.method && route.path == request.route);
+        match route {
+            Some(route) => (route.handler)(&request, upstream).await,
+            None => Err(OutboundError::InvalidRequest(format!(
+                "{} has no route {} {}",
+                self.name(),
+                request.method,
+                request.route
+            ))),
+        }
     }
 
     /// Checks a request without calling the vendor, for work accepted now and run later (deferred commands):

@@ -16,9 +16,13 @@
 //!   [`clean_message`] for vendor text passed on to callers, [`vendor_json`] and [`vendor_domain`] for 2xx bodies as
 //!   vendor DTOs and as our domain types, and [`to_json`] for the domain answer.
 //!
+//! Every failure is classified once, in [`tags`]: [`ErrorTags`] (origin, retry, whether it counts for the circuit
+//! breaker) for each [`UpstreamError`], [`OutboundError`] and HTTP status, read by everything that reacts to one.
+//!
 //! What is particular to one vendor (its error body's shape, its pagination, its field checks) stays in its crate.
 
 mod caller;
+mod tags;
 mod vendor;
 
 use std::time::Duration;
@@ -29,23 +33,58 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
 pub use caller::{caller_body, caller_json, deserialize_caller, invalid, non_empty, path_param, path_segment};
+pub use tags::{ErrorTags, Origin, Retry};
 pub use vendor::{
     DEFAULT_RETRY_AFTER, MAX_MESSAGE_CHARS, VendorError, check_status, clean_message, parse_retry_after, retry_after,
     to_json, vendor_domain, vendor_json,
 };
 
-/// A route an adapter serves, relative to `/v1/{provider}`: `path` uses `{name}` for a path segment, e.g.
-/// `/customers/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What serves one route: the caller's request and the vendor, to the domain answer. A plain function (an
+/// adapter's routes are data: see [`RouteSpec`]); write one with [`route_handler!`](crate::route_handler).
+pub type Handler =
+    for<'a> fn(&'a DomainRequest, &'a dyn Upstream) -> BoxFuture<'a, Result<DomainResponse, OutboundError>>;
+
+/// A future a [`Handler`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A route an adapter serves, relative to `/v1/{provider}`, and its handler: `path` uses `{name}` for a path
+/// segment, e.g. `/customers/{id}`. [`Adapter::call`](crate::Adapter::call) serves a request with the handler of
+/// the route it matched, so the routes an adapter declares and those it serves cannot disagree.
+#[derive(Clone)]
 pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
+    pub handler: Handler,
 }
 
 impl RouteSpec {
-    pub const fn new(method: Method, path: &'static str) -> Self {
-        Self { method, path }
+    pub const fn new(method: Method, path: &'static str, handler: Handler) -> Self {
+        Self { method, path, handler }
     }
+}
+
+/// Routes are the same route when their method and path are (a handler has no useful identity).
+impl PartialEq for RouteSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method && self.path == other.path
+    }
+}
+
+impl Eq for RouteSpec {}
+
+impl std::fmt::Debug for RouteSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RouteSpec({} {})", self.method, self.path)
+    }
+}
+
+/// A [`Handler`] from an `async fn(&DomainRequest, &dyn Upstream) -> Result<DomainResponse, OutboundError>`:
+/// `RouteSpec::new(Method::GET, "/customers/{id}", route_handler!(get_customer))`.
+#[macro_export]
+macro_rules! route_handler {
+    ($function:path) => {
+        |request, upstream| ::std::boxed::Box::pin($function(request, upstream))
+    };
 }
 
 /// A caller's request to one of the adapter's routes, already authenticated and size-limited by the gateway.

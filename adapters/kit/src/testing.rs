@@ -5,10 +5,14 @@
 //! adapter has no default scheme) with its sample bodies: every [`mutations`] of each sample and a few bodies that
 //! are not JSON objects must never panic, and must give an error, a reply, or an event whose id, type and subject
 //! the gateway can store (non-blank, at most 255 characters, no control characters; no whitespace in the type).
-//! A new adapter calls it too, and [`assert_entities`] when it declares entities for the read model.
+//! A new adapter calls it too, and [`assert_entities`] when it declares entities for the read model. An adapter
+//! with outbound routes runs [`assert_route_conformance`] in its `tests/routes.rs`: the failure semantics every
+//! route shares (policy errors passed through, vendor statuses mapped, garbage answers and vendor text kept from
+//! callers, bad requests refused before any vendor request), so its own tests cover only what is particular to it.
 
 mod conformance;
 mod entities;
+mod route_conformance;
 mod routes;
 mod upstream;
 
@@ -23,6 +27,7 @@ use crate::webhook::{VerifiedWebhook, WebhookError, WebhookOutcome};
 
 pub use conformance::{assert_conformance, assert_conformance_with, mutations};
 pub use entities::assert_entities;
+pub use route_conformance::{RouteCase, assert_route_conformance};
 pub use routes::{domain_request, invalid_request, vendor_failed};
 pub use upstream::{FakeUpstream, ReplyBody};
 

@@ -12,9 +12,8 @@ mod dto;
 mod routes;
 mod webhook;
 
-use async_trait::async_trait;
 use gatehouse_kit::entity::EntitySpec;
-use gatehouse_kit::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream};
+use gatehouse_kit::outbound::RouteSpec;
 use gatehouse_kit::{Adapter, VerifiedWebhook, WebhookError, WebhookOutcome};
 
 /// The Stripe adapter, configured as `adapter = "stripe"`.
@@ -34,7 +33,6 @@ impl Stripe {
     }
 }
 
-#[async_trait]
 impl Adapter for Stripe {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -59,9 +57,5 @@ impl Adapter for Stripe {
 
     fn entities(&self) -> &'static [EntitySpec] {
         &routes::ENTITIES
-    }
-
-    async fn call(&self, request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
-        routes::call(request, upstream).await
     }
 }

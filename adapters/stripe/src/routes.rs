@@ -23,6 +23,7 @@ use gatehouse_kit::outbound::{
     self, DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, VendorError, VendorRequest,
     VendorResponse, caller_body, clean_message, invalid, non_empty, path_param, path_segment, to_json, vendor_domain,
 };
+use gatehouse_kit::route_handler;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use serde::Deserialize;
 
@@ -37,9 +38,9 @@ const PAYMENT_INTENTS: &str = "/v1/payment_intents";
 
 /// The routes [`crate::Stripe`] serves.
 pub(crate) static ROUTES: [RouteSpec; 3] = [
-    RouteSpec::new(Method::POST, PAYMENTS),
-    RouteSpec::new(Method::GET, PAYMENT),
-    RouteSpec::new(Method::POST, PAYMENT_CANCEL),
+    RouteSpec::new(Method::POST, PAYMENTS, route_handler!(create_payment)),
+    RouteSpec::new(Method::GET, PAYMENT, route_handler!(get_payment)),
+    RouteSpec::new(Method::POST, PAYMENT_CANCEL, route_handler!(cancel_payment)),
 ];
 
 /// The payments the gateway's read model keeps: from `payment_intent.*` webhooks (ordered by the Event's `created`)
@@ -59,16 +60,6 @@ pub(crate) static ENTITIES: [EntitySpec; 1] = [EntitySpec {
 
 /// Stripe's header for deduplicating creations.
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-
-/// Serves one of [`ROUTES`].
-pub(crate) async fn call(request: DomainRequest, upstream: &dyn Upstream) -> Result<DomainResponse, OutboundError> {
-    match (request.method.as_str(), request.route) {
-        ("POST", PAYMENTS) => create_payment(&request, upstream).await,
-        ("GET", PAYMENT) => get_payment(&request, upstream).await,
-        ("POST", PAYMENT_CANCEL) => cancel_payment(&request, upstream).await,
-        (method, route) => Err(invalid(format!("{VENDOR} has no route {method} {route}"))),
-    }
-}
 
 /// `POST /payments` `{"amount":{"value","currency"},"customer_id"}` → `POST /v1/payment_intents`
 /// `amount=…&currency=…&customer=…` with the caller's `Idempotency-Key` → 201 `Payment`.
