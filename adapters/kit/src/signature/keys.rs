@@ -15,10 +15,11 @@ use super::SignatureError;
 /// No `Debug` output shows it; secrets and private keys are zeroed on drop.
 pub struct SigningKey(Material);
 
-/// What a key holds. The private keys zero themselves on drop (`p256` and `ed25519-dalek` with `zeroize`).
+/// What a key holds. The private keys zero themselves on drop (`p256` and `ed25519-dalek` with `zeroize`). A P-256
+/// public key is held parsed by AWS-LC, which verifies it (see `sendgrid.rs`).
 enum Material {
     Secret(SecretBox<[u8]>),
-    P256Public(Box<p256::ecdsa::VerifyingKey>),
+    P256Public(Box<aws_lc_rs::signature::ParsedPublicKey>),
     P256Private(Box<p256::ecdsa::SigningKey>),
     Ed25519Public(Box<ed25519_dalek::VerifyingKey>),
     Ed25519Private(Box<ed25519_dalek::SigningKey>),
@@ -62,7 +63,7 @@ impl SigningKey {
         Self(Material::Secret(SecretBox::new(bytes.into_boxed_slice())))
     }
 
-    pub(crate) fn p256_public(key: p256::ecdsa::VerifyingKey) -> Self {
+    pub(crate) fn p256_public(key: aws_lc_rs::signature::ParsedPublicKey) -> Self {
         Self(Material::P256Public(Box::new(key)))
     }
 
@@ -95,7 +96,7 @@ impl SigningKey {
         }
     }
 
-    pub(crate) fn as_p256_public(&self) -> Option<&p256::ecdsa::VerifyingKey> {
+    pub(crate) fn as_p256_public(&self) -> Option<&aws_lc_rs::signature::ParsedPublicKey> {
         match &self.0 {
             Material::P256Public(key) => Some(key),
             _ => None,
