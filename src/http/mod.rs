@@ -91,14 +91,14 @@ impl Shared {
 
 /// Every route on one listener (`server.admin_listen` unset): the public routes and the admin routes.
 pub fn router(state: AppState) -> Router {
-    let routes = public_routes().merge(admin_routes(&state));
+    let routes = public_routes(&state).merge(admin_routes(&state));
     finish(routes, state)
 }
 
 /// The public listener's routes when `server.admin_listen` is set: webhooks, `/v1`, `/proxy`, health and the
 /// OpenAPI document; the admin routes answer 404 there.
 pub fn public_router(state: AppState) -> Router {
-    finish(public_routes(), state)
+    finish(public_routes(&state), state)
 }
 
 /// The admin listener's routes (`server.admin_listen`): the admin routes, plus health and the OpenAPI document so
@@ -107,16 +107,17 @@ pub fn admin_router(state: AppState) -> Router {
     let routes = admin_routes(&state)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(openapi::document));
+        .route("/openapi.json", openapi::route(&state.providers));
     finish(routes, state)
 }
 
-/// What vendors and internal callers reach: webhooks, the outbound routes, health, and the OpenAPI document.
-fn public_routes() -> Router<AppState> {
+/// What vendors and internal callers reach: webhooks, the outbound routes, health, and the OpenAPI document (of
+/// the state's providers).
+fn public_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(openapi::document))
+        .route("/openapi.json", openapi::route(&state.providers))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/v1/commands/{id}", get(commands::get))
         .route("/v1/sagas/{saga}", post(sagas::start).get(sagas::get))

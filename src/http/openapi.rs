@@ -1,11 +1,14 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of every route the router serves, built once with utoipa's
-//! builder API and served as it was serialized. Domain routes are described concretely for the shipped adapters
-//! that have them (`acme-crm`, `stripe`). The operations are in [`operations`], made of the pieces in [`parts`]
-//! (correlation and rate-limit headers, problem responses, parameters); the schemas are in [`schemas`].
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route the router serves, built with utoipa's builder
+//! API once per router, for the providers it was built with, and served as it was serialized. The domain routes
+//! under `/v1/{provider}` are those of each configured provider that takes outbound calls, as its adapter describes
+//! them ([`domain`]); the gateway's own operations are in [`operations`] and its sibling files, made of the pieces
+//! in [`parts`] (correlation and rate-limit headers, problem responses, parameters); their schemas are in
+//! [`schemas`].
 
 mod admin_events;
 mod admin_operate;
 mod admin_schemas;
+mod domain;
 mod mutations;
 mod operations;
 mod parts;
@@ -15,10 +18,11 @@ mod schemas;
 #[cfg(test)]
 mod tests;
 
-use std::sync::LazyLock;
+use std::collections::BTreeMap;
 
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, get};
+use bytes::Bytes;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathItemBuilder};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
@@ -27,25 +31,41 @@ use utoipa::openapi::{
     Schema,
 };
 
+pub use domain::Served;
 use operations as op;
 
-/// The serialized document, built on first use.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    build()
-        .to_json()
-        .expect("an OpenAPI document always serializes to JSON")
-});
+use super::AppState;
+use crate::providers::Providers;
 
-pub async fn document() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+/// `GET /openapi.json` for `providers`: the document is built and serialized now, and answered as those bytes.
+pub fn route(providers: &Providers) -> MethodRouter<AppState> {
+    let served: Vec<Served<'_>> = providers
+        .iter()
+        .filter(|provider| provider.outbound.is_some())
+        .map(|provider| Served {
+            name: &provider.name,
+            adapter: provider.adapter.as_ref(),
+        })
+        .collect();
+    // Serializing a document of strings, maps and numbers cannot fail; this runs once, at router construction.
+    let body = Bytes::from(
+        build(&served)
+            .to_json()
+            .expect("an OpenAPI document serializes to JSON"),
+    );
+    get(move || {
+        let body = body.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+    })
 }
 
 const CALLER_KEY: &str = "caller_key";
 const ADMIN_TOKEN: &str = "admin_token";
 const PROBLEM_JSON: &str = "application/problem+json";
 
-/// The whole document.
-pub fn build() -> OpenApi {
+/// The whole document, with the domain routes of `served` (in that order).
+pub fn build(served: &[Served<'_>]) -> OpenApi {
+    let domain = domain::docs(served);
     let info = InfoBuilder::new()
         .title("Gatehouse")
         .version(env!("CARGO_PKG_VERSION"))
@@ -60,45 +80,39 @@ pub fn build() -> OpenApi {
              Every response carries `X-Correlation-Id`: the caller's when it is at most 128 characters of \
              `[A-Za-z0-9._:-]`, else a new UUIDv7. Errors are RFC 9457 `application/problem+json` with \
              `type = urn:gatehouse:problem:<slug>`; 429 and 503 carry `Retry-After` (seconds).\n\n\
-             Domain routes are listed under `/v1/acme-crm` and `/v1/stripe`, providers named after their adapter; \
-             a provider of another name served by the same adapter answers the same routes under \
-             `/v1/<its name>`.",
+             The domain routes are those of the providers configured to take outbound calls, under \
+             `/v1/<provider>`, tagged with the provider's name; their operation ids are the adapter's, qualified \
+             as `<provider>.<id>` for a provider not named after its adapter.",
         ))
         .build();
-    let tags = [
+    let tag = |(name, description): (&str, &str)| TagBuilder::new().name(name).description(Some(description)).build();
+    let gateway = |list: &[(&str, &str)]| list.iter().copied().map(tag).collect::<Vec<_>>();
+    let mut tags = gateway(&[
         ("operations", "Health, readiness, metrics and this document"),
         (
             "webhooks",
             "Signed webhooks from vendors, stored durably before they are acknowledged",
         ),
-        ("acme-crm", "Customers, through the Acme CRM adapter"),
-        ("stripe", "Payments, through the Stripe adapter"),
+    ]);
+    tags.extend(domain.tags.iter().map(|(name, about)| tag((name, about))));
+    tags.extend(gateway(&[
         ("commands", "Deferred commands (`Prefer: respond-async`)"),
         ("sagas", "Operations across providers, finished or undone (`[[sagas]]`)"),
         ("proxy", "Passthrough to a provider's `base_url`"),
         ("admin", "The gateway's own state (admin token)"),
-    ]
-    .map(|(name, description)| TagBuilder::new().name(name).description(Some(description)).build());
+    ]));
     OpenApiBuilder::new()
         .info(info)
-        .paths(paths())
-        .components(Some(components()))
+        .paths(paths(domain.paths))
+        .components(Some(components(domain.schemas)))
         .tags(Some(tags))
         .build()
 }
 
-fn paths() -> Paths {
+/// The gateway's paths, with the domain routes' (`(path, operation)`) after the admin ones.
+fn paths(domain: Vec<(String, PathItem)>) -> Paths {
     use HttpMethod::{Delete, Get, Head, Options, Patch, Post, Put};
     let operation = |method, operation: OperationBuilder| PathItem::new(method, operation.build());
-    let customer = PathItemBuilder::new()
-        .operation(Get, op::get_customer().build())
-        .operation(Patch, mutations::domain_mutation(op::update_customer(), false).build())
-        .operation(Delete, mutations::deferrable(op::delete_customer()).build())
-        .build();
-    let customers = PathItemBuilder::new()
-        .operation(Get, op::list_customers().build())
-        .operation(Post, mutations::domain_mutation(op::create_customer(), false).build())
-        .build();
     let methods = [
         (Get, "Get"),
         (Put, "Put"),
@@ -119,7 +133,7 @@ fn paths() -> Paths {
             item.operation(method, proxy.build())
         })
         .build();
-    PathsBuilder::new()
+    let gateway = PathsBuilder::new()
         .path("/webhooks/{provider}", operation(Post, op::webhook()))
         .path("/healthz", operation(Get, op::healthz()))
         .path("/readyz", operation(Get, op::readyz()))
@@ -150,13 +164,11 @@ fn paths() -> Paths {
         .path(
             "/admin/read-model/{provider}/{kind}/{id}",
             operation(Get, read_model::admin_entity()),
-        )
-        .path("/v1/acme-crm/customers", customers)
-        .path("/v1/acme-crm/customers/{id}", customer)
-        .path(
-            "/v1/stripe/payments",
-            operation(Post, mutations::domain_mutation(op::create_payment(), true)),
-        )
+        );
+    let paths = domain
+        .into_iter()
+        .fold(gateway, |paths, (path, item)| paths.path(path, item));
+    paths
         .path("/v1/commands/{id}", operation(Get, mutations::get_command()))
         .path(
             "/v1/sagas/{saga}",
@@ -165,28 +177,20 @@ fn paths() -> Paths {
                 .operation(Get, sagas::get_saga().build())
                 .build(),
         )
-        .path("/v1/stripe/payments/{id}", operation(Get, op::get_payment()))
-        .path(
-            "/v1/stripe/payments/{id}/cancel",
-            operation(Post, mutations::domain_mutation(op::cancel_payment(), true)),
-        )
         .path("/proxy/{provider}/{path}", proxy)
         .build()
 }
 
-fn components() -> Components {
+/// The security schemes, the gateway's schemas and the domain routes' (`domain`, by name; the gateway's own
+/// schema of a name wins, and the tests keep registered adapters off those names).
+fn components(domain: BTreeMap<String, RefOr<Schema>>) -> Components {
     use schemas::*;
-    use utoipa::{PartialSchema, ToSchema};
     let bearer = |description: &str| {
         let mut http = Http::new(HttpAuthScheme::Bearer);
         http.description = Some(description.to_owned());
         SecurityScheme::Http(http)
     };
-    let mut changes = CustomerChanges::schema();
-    if let RefOr::T(Schema::Object(object)) = &mut changes {
-        object.min_properties = Some(1);
-    }
-    ComponentsBuilder::new()
+    let mut components = ComponentsBuilder::new()
         .security_scheme(
             CALLER_KEY,
             bearer("A caller key from `[[callers]]`; the caller must be allowed the provider."),
@@ -207,15 +211,6 @@ fn components() -> Components {
         .schema_from::<RateLimitScope>()
         .schema_from::<FallbackLimit>()
         .schema_from::<RecentError>()
-        .schema_from::<Customer>()
-        .schema_from::<CustomerPage>()
-        .schema_from::<NewCustomer>()
-        .schema(CustomerChanges::name(), changes)
-        .schema_from::<Money>()
-        .schema_from::<PaymentStatus>()
-        .schema_from::<Payment>()
-        .schema_from::<NewPayment>()
-        .schema_from::<Amount>()
         .schema_from::<CommandAccepted>()
         .schema_from::<CommandStatus>()
         .schema_from::<Command>()
@@ -243,5 +238,9 @@ fn components() -> Components {
         .schema_from::<sagas::Saga>()
         .schema_from::<sagas::AdminSagaPage>()
         .schema_from::<sagas::AdminSagaDetail>()
-        .build()
+        .build();
+    for (name, schema) in domain {
+        components.schemas.entry(name).or_insert(schema);
+    }
+    components
 }

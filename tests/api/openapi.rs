@@ -1,4 +1,5 @@
-//! `GET /openapi.json`: an OpenAPI 3.1 document naming every route with its methods, and a document the router
+//! `GET /openapi.json`: an OpenAPI 3.1 document naming every route with its methods (the domain routes of the
+//! configured providers that take outbound calls, under their names, and no others), and a document the router
 //! agrees with: each operation, sent as documented, reaches a handler and answers a status it documents.
 
 use reqwest::Method;
@@ -6,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// Every route the router serves, by path template, with its methods.
-const ROUTES: [(&str, &[&str]); 27] = [
+/// Every route the router serves with [`outbound`]'s providers, by path template, with its methods.
+const ROUTES: [(&str, &[&str]); 29] = [
     ("/webhooks/{provider}", &["post"]),
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
@@ -33,12 +34,26 @@ const ROUTES: [(&str, &[&str]); 27] = [
     ("/v1/stripe/payments", &["post"]),
     ("/v1/stripe/payments/{id}", &["get"]),
     ("/v1/stripe/payments/{id}/cancel", &["post"]),
+    ("/v1/crm-eu/customers", &["get", "post"]),
+    ("/v1/crm-eu/customers/{id}", &["get", "patch", "delete"]),
     ("/v1/commands/{id}", &["get"]),
     (
         "/proxy/{provider}/{path}",
         &["get", "put", "post", "delete", "options", "head", "patch"],
     ),
 ];
+
+/// Three providers taking outbound calls to `base_url` (acme-crm and stripe, and `crm-eu` served by acme-crm), and
+/// a caller allowed them all. The test config's other providers (`outbound-only` too: it has no `base_url`) take
+/// no outbound calls.
+fn outbound(base_url: &str) -> String {
+    let providers = format!(
+        "\n[providers.acme-crm]\nbase_url = \"{base_url}\"\nretry = {{ max_attempts = 1 }}\n\
+         \n[providers.stripe]\nbase_url = \"{base_url}\"\nretry = {{ max_attempts = 1 }}\n\
+         \n[providers.crm-eu]\nadapter = \"acme-crm\"\nbase_url = \"{base_url}\"\nretry = {{ max_attempts = 1 }}\n"
+    );
+    providers + &callers_toml(&["acme-crm", "stripe", "crm-eu"], None)
+}
 
 async fn fetch(app: &TestApp) -> Value {
     let response = app
@@ -55,7 +70,7 @@ async fn fetch(app: &TestApp) -> Value {
 
 #[tokio::test]
 async fn describes_every_route_in_openapi_3_1() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&outbound("http://127.0.0.1:9")).await;
     let doc = fetch(&app).await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
@@ -93,6 +108,10 @@ async fn describes_every_route_in_openapi_3_1() {
             .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
     );
     assert_eq!(create["security"], json!([{"caller_key": []}]));
+    assert_eq!(create["operationId"], "createPayment");
+    let renamed = &doc["paths"]["/v1/crm-eu/customers"]["get"];
+    assert_eq!(renamed["operationId"], "crm-eu.listCustomers");
+    assert_eq!(renamed["tags"], json!(["crm-eu"]));
     let rate_limited = &create["responses"]["429"];
     assert!(rate_limited["headers"]["Retry-After"].is_object());
     assert!(rate_limited["content"]["application/problem+json"].is_object());
@@ -118,14 +137,9 @@ fn concrete(template: &str) -> String {
 
 #[tokio::test]
 async fn every_documented_operation_reaches_the_router_and_answers_a_documented_status() {
-    // acme-crm and stripe take outbound calls to a vendor that knows nothing (wiremock answers 404).
+    // The providers take outbound calls to a vendor that knows nothing (wiremock answers 404).
     let vendor = wiremock::MockServer::start().await;
-    let outbound = format!(
-        "\n[providers.acme-crm]\nbase_url = \"{uri}\"\nretry = {{ max_attempts = 1 }}\n\
-         \n[providers.stripe]\nbase_url = \"{uri}\"\nretry = {{ max_attempts = 1 }}\n",
-        uri = vendor.uri()
-    );
-    let app = spawn_app_with(&(outbound + &callers_toml(&["acme-crm", "stripe"], None))).await;
+    let app = spawn_app_with(&outbound(&vendor.uri())).await;
     let doc = fetch(&app).await;
     let mut sent = 0;
     for (template, item) in doc["paths"].as_object().unwrap() {
@@ -175,5 +189,34 @@ async fn every_documented_operation_reaches_the_router_and_answers_a_documented_
         }
     }
     assert_eq!(sent, ROUTES.iter().map(|(_, methods)| methods.len()).sum::<usize>());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn lists_no_domain_routes_for_providers_without_outbound_calls() {
+    // The test config's providers only receive webhooks (`outbound-only` names an adapter with routes, but has no
+    // `base_url`): `/v1/{them}/...` answers 404 unknown-provider, so the document lists none of it.
+    let app = spawn_app().await;
+    let doc = fetch(&app).await;
+    let paths = doc["paths"].as_object().unwrap();
+    let domain: Vec<&String> = paths
+        .keys()
+        .filter(|path| {
+            path.starts_with("/v1/") && !path.starts_with("/v1/commands/") && !path.starts_with("/v1/sagas/")
+        })
+        .collect();
+    assert!(domain.is_empty(), "{domain:?}");
+    assert_eq!(paths.len(), ROUTES.len() - 7);
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in ["Customer", "Payment", "NewPayment"] {
+        assert!(!schemas.contains_key(name), "{name}");
+    }
+    let tags: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(!tags.contains(&"acme-crm") && !tags.contains(&"stripe"), "{tags:?}");
     app.stop().await;
 }

@@ -8,9 +8,11 @@
 //! - `ENTITIES`: the `customer` entity it declares for the gateway's read model.
 //! - `dto`: Acme's customer as the vendor sends it and its translation to our domain (the anti-corruption layer,
 //!   shared with the outbound routes).
+//! - `openapi`: how those routes appear in the gateway's OpenAPI document.
 
 mod cursor;
 mod dto;
+mod openapi;
 mod routes;
 mod webhook;
 
@@ -77,5 +79,9 @@ impl Adapter for AcmeCrm {
 
     fn entities(&self) -> &'static [EntitySpec] {
         &ENTITIES
+    }
+
+    fn openapi(&self) -> gatehouse_kit::openapi::RouteDocs {
+        openapi::docs()
     }
 }

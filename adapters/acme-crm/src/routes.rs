@@ -166,19 +166,23 @@ async fn delete_customer(request: &DomainRequest, upstream: &dyn Upstream) -> Re
     Ok(DomainResponse::no_content())
 }
 
-/// The body of `POST /customers`, in our words.
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/{provider}/customers`: the new customer's name and email.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewCustomer {
+pub(crate) struct NewCustomer {
+    #[schema(min_length = 1)]
     name: String,
+    #[schema(min_length = 1)]
     email: String,
 }
 
-/// The body of `PATCH /customers/{id}`, in our words.
-#[derive(Debug, Deserialize)]
+/// The body of `PATCH /v1/{provider}/customers/{id}`: the fields that change, at least one, none null.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CustomerChanges {
+pub(crate) struct CustomerChanges {
+    #[schema(nullable = false, min_length = 1)]
     name: Option<String>,
+    #[schema(nullable = false, min_length = 1)]
     email: Option<String>,
 }
 

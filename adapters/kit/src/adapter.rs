@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::entity::EntitySpec;
+use crate::openapi::RouteDocs;
 use crate::outbound::{DomainRequest, DomainResponse, OutboundError, RouteSpec, Upstream, UpstreamError};
 use crate::webhook::{VerifiedWebhook, WebhookError, WebhookOutcome};
 
@@ -54,6 +55,13 @@ pub trait Adapter: Send + Sync + 'static {
     /// The domain routes this adapter serves under `/v1/{provider}`; none for webhook-only vendors.
     fn routes(&self) -> &'static [RouteSpec] {
         &[]
+    }
+
+    /// How [`Self::routes`] appear in the gateway's OpenAPI document: one doc per route and the schemas they name
+    /// (see [`crate::openapi`]); nothing by default, for webhook-only vendors. The gateway's tests check every
+    /// registered adapter's docs against its routes ([`RouteDocs::problems`]).
+    fn openapi(&self) -> RouteDocs {
+        RouteDocs::default()
     }
 
     /// Serves one of [`Self::routes`] with its handler, which translates the domain request into vendor calls on

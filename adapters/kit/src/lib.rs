@@ -15,6 +15,8 @@
 //!   [`outbound::vendor_json`], ...).
 //! - [`entity`]: the entities an adapter declares for the gateway's read model ([`entity::EntitySpec`]), and what
 //!   an event or an answer says about them.
+//! - [`openapi`]: how an adapter describes its domain routes for the gateway's OpenAPI document
+//!   ([`openapi::RouteDocs`]), with the schemas `utoipa::ToSchema` derives from the types they read and answer.
 //! - [`adapter`]: the [`Adapter`] trait every vendor crate implements.
 //! - [`descriptor`]: the [`Descriptor`] each vendor crate exports for the gateway's registry table.
 //! - `testing` (feature `testing`): conformance helpers every adapter's tests run, above all
@@ -24,6 +26,7 @@ pub mod adapter;
 pub mod descriptor;
 pub mod domain;
 pub mod entity;
+pub mod openapi;
 pub mod outbound;
 pub mod signature;
 pub mod webhook;

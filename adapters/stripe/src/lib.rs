@@ -7,8 +7,10 @@
 //!   PaymentIntent API and back.
 //! - `dto`: Stripe's PaymentIntent as the vendor sends it and its translation to our domain (the anti-corruption
 //!   layer, shared with the outbound routes).
+//! - `openapi`: how those routes appear in the gateway's OpenAPI document.
 
 mod dto;
+mod openapi;
 mod routes;
 mod webhook;
 
@@ -57,5 +59,9 @@ impl Adapter for Stripe {
 
     fn entities(&self) -> &'static [EntitySpec] {
         &routes::ENTITIES
+    }
+
+    fn openapi(&self) -> gatehouse_kit::openapi::RouteDocs {
+        openapi::docs()
     }
 }

@@ -31,9 +31,9 @@ use crate::dto::{ErrorBody, NewPaymentIntent, PaymentIntent};
 
 /// Our name for the vendor in error messages.
 const VENDOR: &str = "stripe";
-const PAYMENTS: &str = "/payments";
-const PAYMENT: &str = "/payments/{id}";
-const PAYMENT_CANCEL: &str = "/payments/{id}/cancel";
+pub(crate) const PAYMENTS: &str = "/payments";
+pub(crate) const PAYMENT: &str = "/payments/{id}";
+pub(crate) const PAYMENT_CANCEL: &str = "/payments/{id}/cancel";
 const PAYMENT_INTENTS: &str = "/v1/payment_intents";
 
 /// The routes [`crate::Stripe`] serves.
@@ -146,20 +146,24 @@ async fn get_payment(request: &DomainRequest, upstream: &dyn Upstream) -> Result
     Ok(DomainResponse::ok(to_json(VENDOR, &payment(&response)?)?))
 }
 
-/// The body of `POST /payments`, in our words.
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/{provider}/payments`: the amount to charge, and the customer if any.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewPayment {
+pub(crate) struct NewPayment {
     amount: Amount,
-    /// Absent or null: a payment without a customer.
+    /// Absent or `null`: a payment without a customer.
     #[serde(default)]
+    #[schema(min_length = 1)]
     customer_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An amount to charge: a positive number of minor units and a three-letter ISO 4217 code (any case).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Amount {
+pub(crate) struct Amount {
+    #[schema(minimum = 1)]
     value: i64,
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
     currency: String,
 }
 

@@ -36,7 +36,7 @@ pub(super) fn list_events() -> OperationBuilder {
             status,
         ))
         .parameter(query_param("provider", "Only this provider's events", text()))
-        .parameter(query_param("type", "Only events of this full type (`acme-crm.customer.updated`)", text()))
+        .parameter(query_param("type", "Only events of this full type (`<provider>.<event type>`)", text()))
         .parameter(query_param("subscription", "Only events with a delivery to this subscription", text()))
         .parameter(query_param("providereventid", "Only the event with this vendor event id", text()))
         .parameter(query_param("since", "Only events received at or after this time (RFC 3339)", time()))

@@ -15,7 +15,7 @@ pub struct ReplayRequest {
     /// Only this subscription's deliveries (else every subscription configured now).
     pub subscription: Option<String>,
     pub provider: Option<String>,
-    /// The full event type, e.g. `acme-crm.customer.updated`.
+    /// The full event type: `<provider>.<event type>`.
     #[schema(rename = "type")]
     pub kind: Option<String>,
     /// Events received at or after this time.
@@ -136,6 +136,6 @@ pub struct ReadModelEntity {
     #[schema(format = "date-time")]
     pub observed_at: String,
     pub age_seconds: i64,
-    /// The stored domain object (`Customer`, `Payment`, ...).
+    /// The stored domain object, as the adapter's routes answer it.
     pub entity: serde_json::Value,
 }

@@ -28,17 +28,20 @@ fn idempotency_key(description: &str) -> utoipa::openapi::path::Parameter {
     header_param("Idempotency-Key", description, key)
 }
 
-/// `Idempotency-Key` (and, on domain routes, `Prefer: respond-async`) on a mutating operation.
-pub(super) fn domain_mutation(operation: OperationBuilder, forwarded: bool) -> OperationBuilder {
-    let key = if forwarded {
-        "Makes the call safe to retry: per caller, kept 24 h; the same request again replays the first answer \
-         (`Idempotent-Replayed: true`) without the vendor. Forwarded to the vendor as `<caller>:<key>`, so the \
-         vendor creates one payment per key; also lets the gateway retry the call"
-    } else {
-        "Makes the call safe to retry: per caller, kept 24 h; the same request again replays the first answer \
-         (`Idempotent-Replayed: true`) without calling the vendor"
+/// `Idempotency-Key` (and, on domain routes, `Prefer: respond-async`) on a mutating operation; `forwarded` says
+/// what the vendor does with the key when the adapter passes it on.
+pub(super) fn domain_mutation(operation: OperationBuilder, forwarded: Option<&str>) -> OperationBuilder {
+    let key = match forwarded {
+        Some(effect) => format!(
+            "Makes the call safe to retry: per caller, kept 24 h; the same request again replays the first answer \
+             (`Idempotent-Replayed: true`) without the vendor. Forwarded to the vendor as `<caller>:<key>`, so \
+             {effect}; also lets the gateway retry the call"
+        ),
+        None => "Makes the call safe to retry: per caller, kept 24 h; the same request again replays the first \
+                 answer (`Idempotent-Replayed: true`) without calling the vendor"
+            .to_owned(),
     };
-    deferrable(operation.parameter(idempotency_key(key))).problems(&[IN_USE, MISMATCH], true)
+    deferrable(operation.parameter(idempotency_key(&key))).problems(&[IN_USE, MISMATCH], true)
 }
 
 /// `Prefer: respond-async` and its 202 on a mutating domain operation (alone on a `DELETE`, which takes no key).

@@ -124,7 +124,7 @@ pub(super) fn header_param(name: &str, description: &str, schema: ObjectBuilder)
         .build()
 }
 
-pub(super) fn query_param(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
+pub(super) fn query_param(name: &str, description: &str, schema: impl Into<RefOr<Schema>>) -> Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Query)

@@ -1,5 +1,5 @@
 //! The read model in the document: a single-entity read's `Cache-Control` request header and its `Age` and
-//! `Cache-Status` answers (`/v1/acme-crm/customers/{id}`, `/v1/stripe/payments/{id}`), and
+//! `Cache-Status` answers (the `read` route of each entity an adapter declares), and
 //! `GET /admin/read-model/{provider}/{kind}/{id}`.
 
 use utoipa::openapi::path::OperationBuilder;
@@ -15,8 +15,14 @@ last known state of the entity (kept from webhooks and earlier answers) is answe
 error (4xx) gets the original answer, and an entity the vendor said was deleted gets 404. Vendor answers carry \
 `Cache-Status` too (`gatehouse; fwd=miss`, with `; stored` when the read model kept the answer).";
 
-/// Adds the read model's request header, answer headers and 504 to a single-entity read of `schema`.
-pub(super) fn single_entity_read(operation: OperationBuilder, what: &str, schema: &str) -> OperationBuilder {
+/// Adds the read model's request header, answer headers and 504 to a single-entity read of `schema`, after the
+/// adapter's `description` of the route if it has one.
+pub(super) fn single_entity_read(
+    operation: OperationBuilder,
+    description: Option<&str>,
+    what: &str,
+    schema: &str,
+) -> OperationBuilder {
     let header = |description: &str, schema: ObjectBuilder| {
         HeaderBuilder::new()
             .schema(schema)
@@ -43,8 +49,12 @@ pub(super) fn single_entity_read(operation: OperationBuilder, what: &str, schema
         )
         .content("application/json", Content::new(Some(schema_ref(schema))))
         .build();
+    let description = match description {
+        Some(description) => format!("{description}\n\n{FALLBACK}"),
+        None => FALLBACK.to_owned(),
+    };
     operation
-        .description(Some(FALLBACK))
+        .description(Some(description))
         .parameter(header_param(
             "Cache-Control",
             "RFC 9111 request directives: `only-if-cached` answers from the read model without calling the vendor \
@@ -72,7 +82,7 @@ pub(super) fn admin_entity() -> OperationBuilder {
     .parameter(path_param("provider", "The provider's name"))
     .parameter(path_param(
         "kind",
-        "The entity kind its adapter declares (`customer`, `payment`)",
+        "The entity kind its adapter declares (`EntitySpec::kind`)",
     ))
     .parameter(path_param("id", "The entity's id"))
     .response("200", json_response("The stored entity", schema_ref("ReadModelEntity")))

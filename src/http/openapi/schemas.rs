@@ -1,12 +1,11 @@
-//! The schemas of the OpenAPI document: mirrors of what the API reads and writes (problem bodies, webhook
-//! acknowledgements, the admin report, the kit's domain types and the adapters' request bodies), described with
-//! `utoipa::ToSchema`. They are never built, only described; the tests in `super` check the domain mirrors against
-//! the kit's types so the two cannot drift apart unnoticed.
+//! The schemas of the gateway's own answers in the OpenAPI document: mirrors of what the API writes (problem bodies,
+//! webhook acknowledgements, the admin report, commands, events), described with `utoipa::ToSchema`. They are never
+//! built, only described; the tests in `super` check the problem body against `problem.rs`. The domain routes'
+//! schemas are not here: each adapter contributes those of its own types (`gatehouse_kit::openapi`).
 
 // Description-only types: nothing constructs them or reads their fields.
 #![allow(dead_code)]
 
-use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// An RFC 9457 problem, served as `application/problem+json`.
@@ -141,99 +140,6 @@ pub struct FallbackLimit {
     /// Calls per second (may be fractional).
     pub per_second: f64,
     pub burst: u32,
-}
-
-/// A customer, whatever CRM holds it.
-#[derive(ToSchema)]
-pub struct Customer {
-    pub id: String,
-    pub name: String,
-    pub email: String,
-    /// Lifetime value in the account's currency, as a decimal number.
-    pub lifetime_value: f64,
-    /// RFC 3339, UTC.
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
-/// `Page<Customer>`: one page of a cursor-paginated list of customers.
-#[derive(ToSchema)]
-#[schema(title = "Page<Customer>")]
-pub struct CustomerPage {
-    pub data: Vec<Customer>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// The body of `POST /v1/acme-crm/customers`.
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewCustomer {
-    #[schema(min_length = 1)]
-    pub name: String,
-    #[schema(min_length = 1)]
-    pub email: String,
-}
-
-/// The body of `PATCH /v1/acme-crm/customers/{id}`: the fields that change, at least one, none null. (Its
-/// `minProperties` is set in `super::components`: utoipa-gen 5.5 writes `min_properties` as `maxProperties`.)
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerChanges {
-    #[serde(default)]
-    #[schema(min_length = 1)]
-    pub name: String,
-    #[serde(default)]
-    #[schema(min_length = 1)]
-    pub email: String,
-}
-
-/// An amount of money in minor units (cents) with its lowercase ISO 4217 currency.
-#[derive(ToSchema)]
-pub struct Money {
-    pub value: i64,
-    #[schema(pattern = "^[a-z]{3}$", example = "usd")]
-    pub currency: String,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    Pending,
-    Succeeded,
-    Failed,
-    Canceled,
-}
-
-/// A payment, whatever processor took it.
-#[derive(ToSchema)]
-pub struct Payment {
-    pub id: String,
-    pub amount: Money,
-    pub status: PaymentStatus,
-    /// Absent when the payment has no customer.
-    #[schema(required = false)]
-    pub customer_id: String,
-}
-
-/// The body of `POST /v1/stripe/payments`.
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewPayment {
-    pub amount: Amount,
-    /// Absent or `null`: a payment without a customer.
-    #[schema(required = false, min_length = 1)]
-    pub customer_id: Option<String>,
-}
-
-/// An amount to charge: a positive number of minor units and a three-letter ISO 4217 code (any case).
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Amount {
-    #[schema(minimum = 1)]
-    pub value: i64,
-    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
-    pub currency: String,
 }
 
 /// A deferred command, accepted (`202`).
