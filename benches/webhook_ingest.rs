@@ -17,7 +17,9 @@
 //! `BENCH_VENDOR=sendgrid` sends SendGrid Event Webhook requests instead (a one-event batch each, signed with ECDSA
 //! P-256 by the kit's test key, verified with its public key); `BENCH_VENDOR=sendgrid-hmac` sends the same bodies to
 //! the same adapter signed with Standard Webhooks' HMAC-SHA256 (timestamp, id and body, as SendGrid signs timestamp
-//! and body): the pair measures what the asymmetric verification costs the whole ingest path.
+//! and body): the pair measures what the asymmetric verification costs the whole ingest path. `BENCH_BATCH=N`
+//! (SendGrid only, default 1) puts N events in each request, as SendGrid batches them: one verification per
+//! request, N events stored; rates are then also given in events/s.
 //!
 //! The server runs as a child process (`gatehouse serve`); the load generator is a single-threaded tokio runtime
 //! (one core) driving keep-alive HTTP/1.1 connections, each sending its requests one after another. Latency is
@@ -96,8 +98,8 @@ impl Vendor {
         (scheme, key)
     }
 
-    /// The `n`th event's body; with `drift`, one the adapter cannot translate.
-    fn body(self, n: usize, drift: bool) -> String {
+    /// The `n`th request's body (`batch` SendGrid events); with `drift`, one the adapter cannot translate.
+    fn body(self, n: usize, drift: bool, batch: usize) -> String {
         if self == Vendor::AcmeCrm {
             let name_field = if drift { "name" } else { "full_name" };
             return format!(
@@ -109,11 +111,16 @@ impl Vendor {
             );
         }
         let id_field = if drift { "event_id" } else { "sg_event_id" };
-        format!(
-            r#"[{{"email":"augusta.ada.lovelace.{n}@analytical-engines.example.com","timestamp":{},"smtp-id":"<{n}@analytical-engines.example.com>","event":"delivered","category":["receipts"],"{id_field}":"sg_ev_{n:010}","sg_message_id":"sg_msg_{:08}.filter0001","response":"250 OK"}}]"#,
-            1_700_000_000 + n,
-            n / 4
-        )
+        let events: Vec<String> = (n * batch..(n + 1) * batch)
+            .map(|e| {
+                format!(
+                    r#"{{"email":"augusta.ada.lovelace.{e}@analytical-engines.example.com","timestamp":{},"smtp-id":"<{e}@analytical-engines.example.com>","event":"delivered","category":["receipts"],"{id_field}":"sg_ev_{e:010}","sg_message_id":"sg_msg_{:08}.filter0001","response":"250 OK"}}"#,
+                    1_700_000_000 + e,
+                    e / 4
+                )
+            })
+            .collect();
+        format!("[{}]", events.join(","))
     }
 }
 
@@ -151,7 +158,7 @@ tolerance = "1h"
 /// `count` distinct signed requests (acme-crm `customer.updated`, or one SendGrid event each), `first` numbering
 /// the first event; with `drift`, each body has `name` where Acme's customer has `full_name` (SendGrid:
 /// `event_id` for `sg_event_id`), so the adapter cannot translate it.
-fn generate(first: usize, count: usize, host: &str, drift: bool, vendor: Vendor) -> Vec<Req> {
+fn generate(first: usize, count: usize, host: &str, drift: bool, (vendor, batch): (Vendor, usize)) -> Vec<Req> {
     let (scheme, key) = vendor.signer();
     let path = format!("/webhooks/{}", vendor.provider());
     let timestamp = std::time::SystemTime::now()
@@ -160,7 +167,7 @@ fn generate(first: usize, count: usize, host: &str, drift: bool, vendor: Vendor)
         .as_secs();
     (first..first + count)
         .map(|n| {
-            let body = vendor.body(n, drift);
+            let body = vendor.body(n, drift, batch);
             let message_id = format!("msg_bench_{n:010}");
             let headers = scheme.sign(
                 &key,
@@ -218,6 +225,11 @@ fn main() {
     let config = dir.path().join("gatehouse.toml");
     let read_model = std::env::var("BENCH_READ_MODEL").is_ok_and(|v| v == "1");
     let vendor = Vendor::from_env();
+    let batch = env_usize("BENCH_BATCH", 1);
+    assert!(
+        batch == 1 || vendor != Vendor::AcmeCrm,
+        "BENCH_BATCH needs BENCH_VENDOR=sendgrid or sendgrid-hmac"
+    );
     assert!(
         !(read_model && vendor != Vendor::AcmeCrm),
         "BENCH_READ_MODEL needs BENCH_VENDOR=acme-crm"
@@ -228,8 +240,8 @@ fn main() {
     let addrs: Vec<std::net::SocketAddr> = servers.iter().map(|(_, addr)| *addr).collect();
 
     let host = addr.to_string();
-    let warmup = generate(0, WARMUP, &host, drift, vendor);
-    let measured = generate(WARMUP, requests, &host, drift, vendor);
+    let warmup = generate(0, WARMUP, &host, drift, (vendor, batch));
+    let measured = generate(WARMUP, requests, &host, drift, (vendor, batch));
     let body = if drift { "drift" } else { "valid" };
     eprintln!(
         "{} on {}; {WARMUP} warm-up + {requests} measured requests ({body} bodies, {}) over {connections} \
@@ -275,12 +287,15 @@ fn main() {
     let outbox = store.count("SELECT COUNT(*) FROM outbox");
     let quarantined = store.count("SELECT COUNT(*) FROM outbox WHERE status = 'quarantined'");
     let entities = store.count("SELECT COUNT(*) FROM read_model");
-    let expected = (WARMUP + requests) as i64;
+    let expected = ((WARMUP + requests) * batch) as i64;
 
     run.latencies_us.sort_unstable();
     let lat = &run.latencies_us;
     let seconds = run.elapsed.as_secs_f64();
     let rate = requests as f64 / seconds;
+    if batch > 1 {
+        println!("  {batch} events per request: {:.0} events/s", rate * batch as f64);
+    }
     let [p50, p90, p99, max] = [0.50, 0.90, 0.99, 1.0].map(|p| percentile_ms(lat, p));
     let warm_rate = WARMUP as f64 / warm.elapsed.as_secs_f64();
     let commits = commits.map_or("n/a".into(), |(n, mean, _)| format!("{n:.0}, mean batch {mean:.1}"));
