@@ -68,7 +68,7 @@ pub enum SignatureError {
     Malformed { header: String, reason: String },
     #[error("the signed timestamp is outside the allowed tolerance")]
     TimestampOutOfTolerance,
-    #[error("no signature matches any configured secret")]
+    #[error("no signature matches any configured secret or public key")]
     NoMatch,
     /// A configured secret or public key this scheme cannot use (the reason never quotes the key).
     #[error("the key cannot be used with this scheme: {0}")]
