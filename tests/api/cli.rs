@@ -276,3 +276,69 @@ fn migrate_creates_the_database_and_events_list_reads_it() {
     let output = gatehouse(&config, &["events", "list", "--json"]).output().unwrap();
     assert!(output.status.success());
 }
+
+/// `gatehouse sign` for the schemes issue 15 added: SendGrid's config holds only a public key, so signing needs
+/// `--key` with the private key (refused without it); Twilio's JSON bodies are signed over a query string printed
+/// on stderr. Both round-trip through a live server.
+#[tokio::test]
+async fn sign_takes_a_private_key_and_prints_twilios_query() {
+    use gatehouse_kit::testing::{TEST_SENDGRID_PRIVATE_KEY, TEST_SENDGRID_PUBLIC_KEY};
+    let toml = format!(
+        "[providers.sendgrid.webhook]\npublic_keys = [\"{TEST_SENDGRID_PUBLIC_KEY}\"]\n\
+         [providers.twilio.webhook]\npublic_url = \"https://hooks.example.com/webhooks/twilio\"\nsecrets = [\"tok\"]\n"
+    );
+    let app = spawn_app_with(&toml).await;
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("body.json");
+    let headers_of = |stdout: &str| -> Vec<(String, String)> {
+        stdout
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
+    };
+
+    let body = r#"[{"sg_event_id":"e1","event":"open"},{"sg_event_id":"e2","event":"click"}]"#;
+    std::fs::write(&body_path, body).unwrap();
+    let sign = |provider: &str, key: Option<&str>| {
+        let mut command = gatehouse(&app.config_path, &["sign", "--provider", provider, "--body"]);
+        command
+            .arg(&body_path)
+            .env("SENDGRID_PRIVATE", TEST_SENDGRID_PRIVATE_KEY);
+        if let Some(key) = key {
+            command.args(["--key", key]);
+        }
+        command.output().unwrap()
+    };
+    let refused = sign("sendgrid", None);
+    let (_, stderr) = text(&refused);
+    assert!(!refused.status.success() && stderr.contains("--key"), "{stderr}");
+    let signed = sign("sendgrid", Some("env:SENDGRID_PRIVATE"));
+    let (stdout, stderr) = text(&signed);
+    assert!(signed.status.success(), "{stderr}");
+    assert!(!stdout.contains(TEST_SENDGRID_PRIVATE_KEY) && !stderr.contains(TEST_SENDGRID_PRIVATE_KEY));
+    let response = app
+        .post_webhook("sendgrid", &headers_of(&stdout), body.as_bytes())
+        .await;
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["events"].as_array().map(Vec::len), Some(2), "{answer}");
+
+    let body = r#"{"MessageSid":"SM1","MessageStatus":"sent"}"#;
+    std::fs::write(&body_path, body).unwrap();
+    let signed = sign("twilio", None);
+    let (stdout, stderr) = text(&signed);
+    assert!(signed.status.success(), "{stderr}");
+    let query = stderr.split_once('?').map(|(_, q)| q.trim()).unwrap_or_default();
+    assert!(query.starts_with("bodySHA256="), "{stderr}");
+    let mut request = app
+        .client
+        .post(format!("{}/webhooks/twilio?{query}", app.addr))
+        .body(body);
+    for (name, value) in headers_of(&stdout) {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    app.stop().await;
+}
