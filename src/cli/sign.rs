@@ -76,7 +76,9 @@ pub fn run(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
         eprintln!("send it to the public URL with the query string: ?{query}");
     }
     // A JSON body's type, unless the scheme set one itself (Twilio signs forms and JSON differently).
-    let typed = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
     if !typed && serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
         println!("Content-Type: application/json");
     }
